@@ -1,0 +1,267 @@
+//! The command line: arguments, one function per command, and exit codes.
+//!
+//! Exit codes: 0 success; 1 the command ran but found what it is there to find (reserved for drift and
+//! failed builds); 2 bad input (catalog, lock file, templates, arguments) or an environment error.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indexmap::IndexMap;
+
+use crate::catalog::{Catalog, DEFAULT_CATALOG, LoadOptions};
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::fsutil::write_atomic;
+use crate::graph::{Graph, GraphFormat, render_graph};
+use crate::lock::LockFile;
+use crate::plan::{self, Offline, Pin, Unlocked};
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_USER_ERROR: i32 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "baseimg",
+    version,
+    about = "Mirror upstream base images by digest and build your own on top, from one catalog",
+    after_help = "Examples:\n  baseimg validate\n  baseimg plan redis\n  baseimg graph --format mermaid\n  baseimg -f path/to/base-images.yaml render --out rendered/\n\nExit codes: 0 success, 1 drift or failed work, 2 bad input or environment error."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct GlobalArgs {
+    /// The catalog file.
+    #[arg(short = 'f', long = "catalog", global = true, env = "BASEIMG_CATALOG", default_value = DEFAULT_CATALOG, value_name = "FILE")]
+    catalog: PathBuf,
+    /// The lock file [default: base-images.lock beside the catalog].
+    #[arg(long, global = true, env = "BASEIMG_LOCK", value_name = "FILE")]
+    lock: Option<PathBuf>,
+    /// The private registry and namespace, replacing the catalog's `registry` (e.g. registry.example.com/base).
+    #[arg(long, global = true, env = "BASEIMG_REGISTRY", value_name = "HOST/NAMESPACE")]
+    registry: Option<String>,
+    /// Output format for results.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check the catalog, lock file, templates and build contexts; report every problem found.
+    #[command(after_help = "Example:\n  baseimg validate --output json")]
+    Validate,
+    /// Show how images are built on each other.
+    #[command(after_help = "Examples:\n  baseimg graph\n  baseimg graph --format dot | dot -Tsvg > graph.svg\n  baseimg graph --format mermaid redis")]
+    Graph {
+        #[command(flatten)]
+        selection: Selection,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+        format: GraphFormat,
+    },
+    /// Render the Dockerfiles of built images, every FROM pinned by digest.
+    #[command(after_help = "Examples:\n  baseimg render redis\n  baseimg render --out rendered/")]
+    Render {
+        #[command(flatten)]
+        selection: Selection,
+        /// Write `<image>.Dockerfile` files into this directory instead of printing them.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Show, for each selected image in build order, what a run would do and why.
+    #[command(after_help = "Examples:\n  baseimg plan\n  baseimg plan api-base --output json")]
+    Plan {
+        #[command(flatten)]
+        selection: Selection,
+    },
+}
+
+#[derive(Debug, Args)]
+struct Selection {
+    /// Images to work on (with everything they are built from); all when none is named.
+    #[arg(value_name = "IMAGE")]
+    images: Vec<String>,
+    /// Also select every image built on top of the named ones.
+    #[arg(long)]
+    with_dependents: bool,
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(code) => code,
+        Err(failure) => {
+            report_failure(&cli, failure);
+            EXIT_USER_ERROR
+        }
+    }
+}
+
+fn report_failure(cli: &Cli, failure: Diagnostics) {
+    let failure = failure.dedupe();
+    if cli.global.output == Output::Json {
+        let json = serde_json::json!({ "ok": false, "diagnostics": failure });
+        println!("{}", serde_json::to_string_pretty(&json).expect("diagnostics serialize"));
+        return;
+    }
+    let mut stderr = std::io::stderr().lock();
+    let _ = write!(stderr, "{failure}");
+    let errors = failure.error_count();
+    if errors > 1 {
+        let _ = writeln!(stderr, "\nerror: aborting due to {errors} errors");
+    }
+}
+
+fn run(cli: &Cli) -> Result<i32, Diagnostics> {
+    let session = Session::open(&cli.global)?;
+    match &cli.command {
+        Command::Validate => validate(cli, session),
+        Command::Graph { selection, format } => {
+            let selected = session.graph.select(&selection.images, selection.with_dependents)?;
+            print!("{}", render_graph(&session.graph, &session.catalog, &selected, *format));
+            Ok(EXIT_OK)
+        }
+        Command::Render { selection, out } => render(&session, selection, out.as_deref()),
+        Command::Plan { selection } => plan_command(cli, &session, selection),
+    }
+}
+
+/// What every command starts from: the checked catalog, its graph and its lock file.
+struct Session {
+    catalog: Catalog,
+    graph: Graph,
+    lock: LockFile,
+    lock_path: PathBuf,
+    warnings: Diagnostics,
+}
+
+impl Session {
+    fn open(global: &GlobalArgs) -> Result<Session, Diagnostics> {
+        let options = LoadOptions {
+            registry: global.registry.clone(),
+        };
+        let (catalog, warnings) = Catalog::load(&global.catalog, &options)?;
+        let graph = Graph::build(&catalog)?;
+        let lock_path = global.lock.clone().unwrap_or_else(|| LockFile::default_path(&catalog));
+        let lock = LockFile::load(&lock_path)?;
+        Ok(Session {
+            catalog,
+            graph,
+            lock,
+            lock_path,
+            warnings,
+        })
+    }
+
+    fn print_warnings(&self, extra: &Diagnostics) {
+        let mut stderr = std::io::stderr().lock();
+        for warning in self.warnings.0.iter().chain(&extra.0) {
+            let _ = writeln!(stderr, "{warning}");
+        }
+    }
+}
+
+fn validate(cli: &Cli, session: Session) -> Result<i32, Diagnostics> {
+    let order = session.graph.order().to_vec();
+    plan::resolve(&session.catalog, &session.lock, &order, Unlocked::Placeholder)?;
+    let lock_warnings = session.lock.check(&session.catalog, &session.lock_path, false);
+    let catalog = &session.catalog;
+    let mirrors = catalog.images.values().filter(|i| i.as_mirror().is_some()).count();
+    if cli.global.output == Output::Json {
+        let mut all = session.warnings.clone();
+        all.extend(lock_warnings);
+        let json = serde_json::json!({
+            "ok": true,
+            "images": catalog.images.len(),
+            "mirrors": mirrors,
+            "built": catalog.images.len() - mirrors,
+            "diagnostics": all,
+        });
+        println!("{}", serde_json::to_string_pretty(&json).expect("json"));
+    } else {
+        session.print_warnings(&lock_warnings);
+        println!(
+            "{}: {} images ({} mirrored, {} built), no errors",
+            catalog.path.display(),
+            catalog.images.len(),
+            mirrors,
+            catalog.images.len() - mirrors
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+fn render(session: &Session, selection: &Selection, out: Option<&Path>) -> Result<i32, Diagnostics> {
+    let selected = session.graph.select(&selection.images, selection.with_dependents)?;
+    let pins = plan::resolve(&session.catalog, &session.lock, &selected, Unlocked::Unpin)?;
+    // Everything is rendered before anything is written: a failure leaves the output directory as it was.
+    let mut rendered: IndexMap<&str, &str> = IndexMap::new();
+    let mut unpinned = Diagnostics::default();
+    for (name, pin) in &pins {
+        let image = &session.catalog.images[name];
+        match pin {
+            Pin::Built(built) => {
+                rendered.insert(name, &built.dockerfile);
+            }
+            Pin::Unpinned { why, fix } if image.as_build().is_some() => unpinned.push(
+                Diagnostic::error(format!("cannot render `{name}`: {why}"))
+                    .image(name)
+                    .help(format!("run `{fix}` first")),
+            ),
+            _ => {}
+        }
+    }
+    if unpinned.has_errors() {
+        return Err(unpinned);
+    }
+    session.print_warnings(&Diagnostics::default());
+    match out {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Diagnostics::from(Diagnostic::error(format!("cannot create `{}`: {e}", dir.display())))
+            })?;
+            for (name, dockerfile) in &rendered {
+                let path = dir.join(format!("{name}.Dockerfile"));
+                write_atomic(&path, dockerfile.as_bytes()).map_err(|e| {
+                    Diagnostics::from(Diagnostic::error(format!("cannot write `{}`: {e}", path.display())))
+                })?;
+                println!("wrote {}", path.display());
+            }
+        }
+        None => {
+            let several = rendered.len() > 1;
+            for (name, dockerfile) in &rendered {
+                if several {
+                    println!("# ---- {name} ----");
+                }
+                print!("{dockerfile}");
+            }
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+fn plan_command(cli: &Cli, session: &Session, selection: &Selection) -> Result<i32, Diagnostics> {
+    let selected = session.graph.select(&selection.images, selection.with_dependents)?;
+    let pins = plan::resolve(&session.catalog, &session.lock, &selected, Unlocked::Unpin)?;
+    let steps = plan::plan(&session.catalog, &pins, &Offline);
+    if cli.global.output == Output::Json {
+        let json = serde_json::json!({ "steps": steps, "summary": plan::summary(&steps) });
+        println!("{}", serde_json::to_string_pretty(&json).expect("json"));
+    } else {
+        session.print_warnings(&Diagnostics::default());
+        print!("{}", plan::format_table(&steps));
+        println!("\n{}", plan::summary(&steps));
+    }
+    Ok(EXIT_OK)
+}

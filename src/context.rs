@@ -1,0 +1,265 @@
+//! Build contexts: the files of an image's context directory that Docker would receive.
+//!
+//! The same listing feeds the fingerprint and (later) the tar sent to the daemon, so the two can never
+//! disagree about what is in a context. `.dockerignore` is applied with Docker's own rules: patterns
+//! are anchored at the context root, `*` stays inside one path component, `**` spans any number, a
+//! pattern that matches a directory excludes everything below it, `!` re-includes, and the last
+//! matching pattern wins.
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+
+use globset::GlobMatcher;
+use sha2::{Digest as _, Sha256};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Path relative to the context root, `/`-separated.
+    pub path: String,
+    pub kind: EntryKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    Directory,
+    /// Only the executable bit of the mode is kept: checkouts on different machines agree on it, and
+    /// not on group/other bits (umask).
+    File { executable: bool, size: u64, sha256: String },
+    Symlink { target: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContextError {
+    Missing(PathBuf),
+    NotADirectory(PathBuf),
+    /// The context directory itself lies outside the repository.
+    OutsideRoot { context: PathBuf },
+    /// A symlink inside the context points outside it.
+    EscapingLink { link: String, target: String },
+    BadIgnorePattern { pattern: String, message: String },
+    Io { path: PathBuf, message: String },
+}
+
+impl std::fmt::Display for ContextError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ContextError::Missing(path) => write!(f, "build context `{}` does not exist", path.display()),
+            ContextError::NotADirectory(path) => write!(f, "build context `{}` is not a directory", path.display()),
+            ContextError::OutsideRoot { context } => {
+                write!(f, "build context `{}` lies outside the repository", context.display())
+            }
+            ContextError::EscapingLink { link, target } => {
+                write!(f, "symlink `{link}` in the build context points outside it (to `{target}`)")
+            }
+            ContextError::BadIgnorePattern { pattern, message } => {
+                write!(f, "invalid .dockerignore pattern `{pattern}`: {message}")
+            }
+            ContextError::Io { path, message } => write!(f, "cannot read `{}`: {message}", path.display()),
+        }
+    }
+}
+
+/// Lists a context directory. `root` is the repository the context must stay inside. A missing
+/// directory is an error; callers decide whether an implicit context may be absent.
+pub fn scan(root: &Path, context: &Path) -> Result<Vec<Entry>, ContextError> {
+    let io = |path: &Path, error: std::io::Error| ContextError::Io {
+        path: path.to_path_buf(),
+        message: error.to_string(),
+    };
+    let metadata = fs::metadata(context).map_err(|_| ContextError::Missing(context.to_path_buf()))?;
+    if !metadata.is_dir() {
+        return Err(ContextError::NotADirectory(context.to_path_buf()));
+    }
+    let real_root = root.canonicalize().map_err(|e| io(root, e))?;
+    let real_context = context.canonicalize().map_err(|e| io(context, e))?;
+    if !real_context.starts_with(&real_root) {
+        return Err(ContextError::OutsideRoot {
+            context: context.to_path_buf(),
+        });
+    }
+
+    let ignore = DockerIgnore::load(context)?;
+    let mut entries = Vec::new();
+    let walker = walkdir::WalkDir::new(context)
+        .follow_links(false)
+        .sort_by_file_name()
+        .min_depth(1);
+    for item in walker {
+        let item = item.map_err(|e| ContextError::Io {
+            path: e.path().map(Path::to_path_buf).unwrap_or_else(|| context.to_path_buf()),
+            message: e.to_string(),
+        })?;
+        let relative = item.path().strip_prefix(context).expect("walkdir stays below its root");
+        let path = relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        if ignore.excludes(&path) {
+            continue;
+        }
+        let file_type = item.file_type();
+        let kind = if file_type.is_symlink() {
+            let target = fs::read_link(item.path()).map_err(|e| io(item.path(), e))?;
+            if escapes(relative, &target) {
+                return Err(ContextError::EscapingLink {
+                    link: path,
+                    target: target.display().to_string(),
+                });
+            }
+            EntryKind::Symlink {
+                target: target.to_string_lossy().into_owned(),
+            }
+        } else if file_type.is_dir() {
+            EntryKind::Directory
+        } else {
+            let metadata = item.metadata().map_err(|e| io(item.path(), e.into()))?;
+            EntryKind::File {
+                executable: metadata.permissions().mode() & 0o111 != 0,
+                size: metadata.len(),
+                sha256: hash_file(item.path()).map_err(|e| io(item.path(), e))?,
+            }
+        };
+        entries.push(Entry { path, kind });
+    }
+    Ok(entries)
+}
+
+/// Whether a symlink at `link` (relative to the context) with `target` resolves outside the context,
+/// judged lexically: an absolute target, or more `..` than the link is deep.
+fn escapes(link: &Path, target: &Path) -> bool {
+    if target.is_absolute() {
+        return true;
+    }
+    let mut depth: i64 = link.components().count() as i64 - 1;
+    for component in target.components() {
+        match component {
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => depth += 1,
+            _ => {}
+        }
+        if depth < 0 {
+            return true;
+        }
+    }
+    false
+}
+
+fn hash_file(path: &Path) -> std::io::Result<String> {
+    let mut file = fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = [0u8; 64 * 1024];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// A parsed `.dockerignore`.
+pub struct DockerIgnore {
+    rules: Vec<(GlobMatcher, bool)>,
+}
+
+impl DockerIgnore {
+    pub fn load(context: &Path) -> Result<DockerIgnore, ContextError> {
+        match fs::read_to_string(context.join(".dockerignore")) {
+            Ok(text) => DockerIgnore::parse(&text),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(DockerIgnore { rules: Vec::new() }),
+            Err(error) => Err(ContextError::Io {
+                path: context.join(".dockerignore"),
+                message: error.to_string(),
+            }),
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<DockerIgnore, ContextError> {
+        let mut rules = Vec::new();
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (negated, pattern) = match line.strip_prefix('!') {
+                Some(rest) => (true, rest.trim()),
+                None => (false, line),
+            };
+            let cleaned = clean_pattern(pattern);
+            if cleaned.is_empty() {
+                continue;
+            }
+            let glob = globset::GlobBuilder::new(&cleaned)
+                .literal_separator(true)
+                .backslash_escape(true)
+                .build()
+                .map_err(|e| ContextError::BadIgnorePattern {
+                    pattern: line.to_string(),
+                    message: e.kind().to_string(),
+                })?;
+            rules.push((glob.compile_matcher(), negated));
+        }
+        Ok(DockerIgnore { rules })
+    }
+
+    /// Docker's rule: a path is excluded when the last pattern matching it, or matching one of its
+    /// parent directories, is not negated.
+    pub fn excludes(&self, path: &str) -> bool {
+        let mut excluded = false;
+        for (matcher, negated) in &self.rules {
+            let matches = matcher.is_match(path) || parents(path).any(|parent| matcher.is_match(parent));
+            if matches {
+                excluded = !negated;
+            }
+        }
+        excluded
+    }
+}
+
+fn parents(path: &str) -> impl Iterator<Item = &str> {
+    path.match_indices('/').map(move |(index, _)| &path[..index])
+}
+
+/// Docker cleans patterns like Go's `filepath.Clean` and drops a leading `/`.
+fn clean_pattern(pattern: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in pattern.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    parts.join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dockerignore_follows_docker_rules() {
+        let ignore = DockerIgnore::parse("# comment\n*.log\ncache\n!cache/keep.txt\n/tmp/**\n**/*.pyc\n").unwrap();
+        assert!(ignore.excludes("debug.log"));
+        assert!(!ignore.excludes("logs/debug.log"), "`*` does not cross `/`");
+        assert!(ignore.excludes("cache/x"));
+        assert!(!ignore.excludes("cache/keep.txt"));
+        assert!(ignore.excludes("tmp/a/b"));
+        assert!(ignore.excludes("a/b/c.pyc"));
+        assert!(!ignore.excludes("redis.conf"));
+    }
+
+    #[test]
+    fn symlinks_that_climb_out_escape() {
+        assert!(escapes(Path::new("a/link"), Path::new("../../etc/passwd")));
+        assert!(escapes(Path::new("link"), Path::new("/etc/passwd")));
+        assert!(!escapes(Path::new("a/link"), Path::new("../b/file")));
+        assert!(!escapes(Path::new("link"), Path::new("sub/file")));
+    }
+}

@@ -1,0 +1,146 @@
+//! Just enough Dockerfile reading to check a rendered file: its `FROM` lines (contract: every base comes
+//! from the private registry, pinned) and the local sources of its `COPY`/`ADD` lines (they must exist
+//! in the build context, or the build would fail much later on the daemon).
+
+/// One instruction with its continuation lines joined, and the line it starts on (1-based).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instruction {
+    pub line: usize,
+    pub keyword: String,
+    pub arguments: String,
+}
+
+pub fn instructions(text: &str) -> Vec<Instruction> {
+    let mut result = Vec::new();
+    let mut current: Option<Instruction> = None;
+    for (index, raw) in text.lines().enumerate() {
+        let trimmed = raw.trim();
+        if current.is_none() && (trimmed.is_empty() || trimmed.starts_with('#')) {
+            continue;
+        }
+        if current.is_some() && trimmed.starts_with('#') {
+            continue; // comment lines inside a continuation are dropped, as Docker does
+        }
+        let (content, continues) = match trimmed.strip_suffix('\\') {
+            Some(rest) => (rest.trim_end(), true),
+            None => (trimmed, false),
+        };
+        match current.as_mut() {
+            Some(instruction) => {
+                instruction.arguments.push(' ');
+                instruction.arguments.push_str(content);
+            }
+            None => {
+                let (keyword, arguments) = content.split_once(char::is_whitespace).unwrap_or((content, ""));
+                current = Some(Instruction {
+                    line: index + 1,
+                    keyword: keyword.to_ascii_uppercase(),
+                    arguments: arguments.trim().to_string(),
+                });
+            }
+        }
+        if !continues && let Some(done) = current.take() {
+            result.push(done);
+        }
+    }
+    result.extend(current);
+    result
+}
+
+/// A `FROM` line: the image it names and the stage name it defines, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct From {
+    pub line: usize,
+    pub image: String,
+    pub stage: Option<String>,
+}
+
+pub fn froms(instructions: &[Instruction]) -> Vec<From> {
+    instructions
+        .iter()
+        .filter(|i| i.keyword == "FROM")
+        .map(|i| {
+            let words: Vec<&str> = i.arguments.split_whitespace().filter(|w| !w.starts_with("--")).collect();
+            let stage = match words.as_slice() {
+                [_, as_, name, ..] if as_.eq_ignore_ascii_case("as") => Some(name.to_string()),
+                _ => None,
+            };
+            From {
+                line: i.line,
+                image: words.first().copied().unwrap_or_default().to_string(),
+                stage,
+            }
+        })
+        .collect()
+}
+
+/// Local sources of `COPY`/`ADD`: not those copied `--from` another stage or image, nor URLs.
+pub fn local_sources(instructions: &[Instruction]) -> Vec<(usize, String)> {
+    let mut sources = Vec::new();
+    for instruction in instructions {
+        if instruction.keyword != "COPY" && instruction.keyword != "ADD" {
+            continue;
+        }
+        let arguments = instruction.arguments.trim();
+        if arguments.starts_with("<<") {
+            continue; // heredoc: nothing comes from the context
+        }
+        // Flags (`--chown`, `--from`, …) come first; a `--from` source is another stage, not the context.
+        let mut rest = arguments;
+        let mut from_elsewhere = false;
+        while rest.starts_with("--") {
+            let (flag, after) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            from_elsewhere |= flag.starts_with("--from");
+            rest = after.trim_start();
+        }
+        if from_elsewhere {
+            continue;
+        }
+        let mut words: Vec<String> = if rest.starts_with('[') {
+            serde_json::from_str::<Vec<String>>(rest).unwrap_or_default()
+        } else {
+            rest.split_whitespace().map(str::to_string).collect()
+        };
+        if words.len() < 2 {
+            continue;
+        }
+        words.pop(); // destination
+        for source in words {
+            if source.contains("://") || source.starts_with("git@") {
+                continue;
+            }
+            sources.push((instruction.line, source));
+        }
+    }
+    sources
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "# syntax\nFROM --platform=$BUILDPLATFORM reg/x:1@sha256:abc AS build\nRUN a \\\n  # note\n  && b\nCOPY --chown=app:app requirements.txt ./\nCOPY [\"conf/a b.conf\", \"/etc/\"]\nCOPY --from=build /out /out\nADD https://example.com/x.tgz /tmp/\nFROM build\n";
+
+    #[test]
+    fn joins_continuations_and_keeps_start_lines() {
+        let list = instructions(SAMPLE);
+        assert_eq!(list[1].keyword, "RUN");
+        assert_eq!(list[1].line, 3);
+        assert_eq!(list[1].arguments, "a && b");
+    }
+
+    #[test]
+    fn finds_froms_with_stage_names() {
+        let list = froms(&instructions(SAMPLE));
+        assert_eq!(list[0].image, "reg/x:1@sha256:abc");
+        assert_eq!(list[0].stage.as_deref(), Some("build"));
+        assert_eq!(list[1].image, "build");
+        assert_eq!(list[1].line, 10);
+    }
+
+    #[test]
+    fn lists_only_context_sources() {
+        let sources = local_sources(&instructions(SAMPLE));
+        assert_eq!(sources, vec![(6, "requirements.txt".to_string()), (7, "conf/a b.conf".to_string())]);
+    }
+}

@@ -1,0 +1,137 @@
+//! Fingerprints: one hash per built image over everything that determines its content.
+//!
+//! Inputs are the rendered Dockerfile, every file of the build context (path, executable bit,
+//! content; `.dockerignore` applied), build arguments, labels, target, platforms and the parent's
+//! identity (a mirror's pinned digest, a built parent's own fingerprint, so a change anywhere upstream
+//! flows down). Each input is written with a tag and a length prefix, so no two different input sets
+//! can produce the same byte stream. Nothing machine-specific (absolute paths, mtimes, owners) goes in,
+//! so the same checkout gives the same fingerprint on any machine.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::context::{Entry, EntryKind};
+
+/// Bump when the encoding changes: every image then rebuilds once, which is the safe direction.
+const SCHEME: &str = "baseimg-fingerprint-v1";
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct Fingerprint(String);
+
+impl Fingerprint {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Twelve hex digits: what goes into the immutable tag.
+    pub fn short(&self) -> &str {
+        &self.0[..12]
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub struct Inputs<'a> {
+    pub dockerfile: &'a str,
+    pub context: &'a [Entry],
+    pub build_args: &'a BTreeMap<String, String>,
+    pub labels: &'a BTreeMap<String, String>,
+    pub target: Option<&'a str>,
+    pub platforms: &'a [String],
+    /// `(parent image name, identity)`: the pinned digest of a mirror or the fingerprint of a build.
+    pub parent: (&'a str, &'a str),
+}
+
+pub fn compute(inputs: &Inputs<'_>) -> Fingerprint {
+    let mut hasher = Sha256::new();
+    let mut field = |tag: &str, value: &[u8]| {
+        hasher.update(tag.as_bytes());
+        hasher.update((value.len() as u64).to_be_bytes());
+        hasher.update(value);
+    };
+    field("scheme", SCHEME.as_bytes());
+    field("dockerfile", inputs.dockerfile.as_bytes());
+    for entry in inputs.context {
+        field("path", entry.path.as_bytes());
+        match &entry.kind {
+            EntryKind::Directory => field("dir", b""),
+            EntryKind::File { executable, sha256, .. } => {
+                field("mode", if *executable { b"755" } else { b"644" });
+                field("file", sha256.as_bytes());
+            }
+            EntryKind::Symlink { target } => field("symlink", target.as_bytes()),
+        }
+    }
+    for (key, value) in inputs.build_args {
+        field("arg", key.as_bytes());
+        field("value", value.as_bytes());
+    }
+    for (key, value) in inputs.labels {
+        field("label", key.as_bytes());
+        field("value", value.as_bytes());
+    }
+    field("target", inputs.target.unwrap_or_default().as_bytes());
+    for platform in inputs.platforms {
+        field("platform", platform.as_bytes());
+    }
+    field("parent", inputs.parent.0.as_bytes());
+    field("identity", inputs.parent.1.as_bytes());
+    Fingerprint(hex::encode(hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, sha: &str) -> Entry {
+        Entry {
+            path: path.into(),
+            kind: EntryKind::File {
+                executable: false,
+                size: 1,
+                sha256: sha.into(),
+            },
+        }
+    }
+
+    fn fingerprint(dockerfile: &str, context: &[Entry], args: &BTreeMap<String, String>, parent: &str) -> Fingerprint {
+        compute(&Inputs {
+            dockerfile,
+            context,
+            build_args: args,
+            labels: &BTreeMap::new(),
+            target: None,
+            platforms: &[],
+            parent: ("base", parent),
+        })
+    }
+
+    #[test]
+    fn each_input_changes_the_hash() {
+        let context = [file("a", "1")];
+        let args = BTreeMap::from([("A".to_string(), "1".to_string())]);
+        let base = fingerprint("FROM x", &context, &args, "p1");
+        assert_eq!(base, fingerprint("FROM x", &context, &args, "p1"));
+        assert_ne!(base, fingerprint("FROM y", &context, &args, "p1"));
+        assert_ne!(base, fingerprint("FROM x", &[file("a", "2")], &args, "p1"));
+        assert_ne!(base, fingerprint("FROM x", &[file("b", "1")], &args, "p1"));
+        assert_ne!(base, fingerprint("FROM x", &context, &BTreeMap::new(), "p1"));
+        assert_ne!(base, fingerprint("FROM x", &context, &args, "p2"));
+        assert_eq!(base.short().len(), 12);
+    }
+
+    #[test]
+    fn field_boundaries_matter() {
+        // "ab" + "c" and "a" + "bc" must not collide.
+        let one = BTreeMap::from([("ab".to_string(), "c".to_string())]);
+        let two = BTreeMap::from([("a".to_string(), "bc".to_string())]);
+        assert_ne!(fingerprint("F", &[], &one, "p"), fingerprint("F", &[], &two, "p"));
+    }
+}

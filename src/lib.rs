@@ -1,0 +1,18 @@
+//! baseimg: a team's container base images, mirrored by digest and built on top of each other from one
+//! declarative catalog.
+//!
+//! Data flows one way: [`catalog`] (+ [`lock`]) → [`graph`] → [`plan`] (using [`render`],
+//! [`context`] and [`fingerprint`]) → execution. [`cli`] wires the commands to that flow.
+
+pub mod catalog;
+pub mod cli;
+pub mod context;
+pub mod diagnostic;
+pub mod dockerfile;
+pub mod fingerprint;
+pub mod fsutil;
+pub mod graph;
+pub mod lock;
+pub mod plan;
+pub mod reference;
+pub mod render;
