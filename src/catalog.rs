@@ -467,12 +467,22 @@ fn yaml_diagnostic(path: &Path, text: &str, what: &str, error: &serde_saphyr::Er
         let field = field.trim_end_matches('`');
         return Diagnostic::error(format!("missing key `{field}` in {what}")).at(at);
     }
+    if text.trim().is_empty() {
+        return Diagnostic::error(format!("the {what} `{}` is empty", path.display()))
+            .help("a catalog starts with `registry: <host>/<namespace>` and an `images:` mapping; see README.md");
+    }
+    let message = match message.as_str() {
+        "expected sequence start" => "expected a list here (`[a, b]`, or one `- item` per line)".to_string(),
+        "expected mapping start" => "expected a mapping here (`key: value` lines)".to_string(),
+        "expected string scalar" => "expected a single value here, not a list or mapping".to_string(),
+        _ => message,
+    };
     let hint = if message.starts_with("expected") || message.starts_with("invalid type") {
         "check the value's type against the reference in README.md"
     } else {
         "fix the YAML syntax at this point"
     };
-    Diagnostic::error(format!("{message} in {what}")).at(at).help(hint)
+    Diagnostic::error(message).at(at).help(hint)
 }
 
 /// serde-saphyr puts the position into its message in two styles; the position is shown separately.
@@ -701,7 +711,8 @@ fn convert_image(
                     }
                     version.value.0.clone()
                 }
-                None => tags[0].clone(),
+                // Every tag may have been invalid (already reported); any placeholder will do then.
+                None => tags.first().cloned().unwrap_or_else(|| "latest".to_string()),
             };
 
             let mut build_args = default_build_args.clone();

@@ -206,21 +206,12 @@ fn render(session: &Session, selection: &Selection, out: Option<&Path>) -> Resul
     let pins = plan::resolve(&session.catalog, &session.lock, &selected, Unlocked::Unpin)?;
     // Everything is rendered before anything is written: a failure leaves the output directory as it was.
     let mut rendered: IndexMap<&str, &str> = IndexMap::new();
-    let mut unpinned = Diagnostics::default();
     for (name, pin) in &pins {
-        let image = &session.catalog.images[name];
-        match pin {
-            Pin::Built(built) => {
-                rendered.insert(name, &built.dockerfile);
-            }
-            Pin::Unpinned { why, fix } if image.as_build().is_some() => unpinned.push(
-                Diagnostic::error(format!("cannot render `{name}`: {why}"))
-                    .image(name)
-                    .help(format!("run `{fix}` first")),
-            ),
-            _ => {}
+        if let Pin::Built(built) = pin {
+            rendered.insert(name, &built.dockerfile);
         }
     }
+    let unpinned = unpinned_mirrors(session, &pins, &selected);
     if unpinned.has_errors() {
         return Err(unpinned);
     }
@@ -249,6 +240,33 @@ fn render(session: &Session, selection: &Selection, out: Option<&Path>) -> Resul
         }
     }
     Ok(EXIT_OK)
+}
+
+/// One error per mirror that the lock file does not cover, naming the selected images it holds back:
+/// the root cause, not one error per blocked image.
+fn unpinned_mirrors(session: &Session, pins: &IndexMap<String, Pin>, selected: &[String]) -> Diagnostics {
+    let mut diagnostics = Diagnostics::default();
+    for (name, pin) in pins {
+        let image = &session.catalog.images[name];
+        let (Pin::Unpinned { why, fix }, Some(mirror)) = (pin, image.as_mirror()) else {
+            continue;
+        };
+        let blocked: Vec<String> = session
+            .graph
+            .descendants(name)
+            .into_iter()
+            .filter(|d| selected.contains(d))
+            .collect();
+        let mut diagnostic = Diagnostic::error(format!("`{name}` is not pinned: {why}"))
+            .at(session.catalog.locate(mirror.span))
+            .image(name)
+            .help(format!("run `{fix}` first"));
+        if !blocked.is_empty() {
+            diagnostic = diagnostic.note(format!("cannot render without it: {}", blocked.join(", ")));
+        }
+        diagnostics.push(diagnostic);
+    }
+    diagnostics
 }
 
 fn plan_command(cli: &Cli, session: &Session, selection: &Selection) -> Result<i32, Diagnostics> {

@@ -113,7 +113,9 @@ impl Renderer {
             (Some(line), Some((start, text))) => {
                 let line_start = source[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
                 let column = source[line_start..start].chars().count() as u64 + 1;
-                Some(SourceLocation::new(&path, &source, line as u64, column, text.chars().count() as u64))
+                let rest_of_line = source[start..].split('\n').next().unwrap_or_default().chars().count();
+                let width = text.chars().count().min(rest_of_line).max(1) as u64;
+                Some(SourceLocation::new(&path, &source, line as u64, column, width))
             }
             (Some(line), None) => Some(SourceLocation::file_line(&path, line as u64)),
             _ => None,

@@ -1,0 +1,61 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Copies a directory tree (files, directories and symlinks as they are).
+pub fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from).min_depth(1).sort_by_file_name() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.path().strip_prefix(from).unwrap());
+        let file_type = entry.file_type();
+        if file_type.is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else if file_type.is_symlink() {
+            let _ = std::fs::remove_file(&target);
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &target).unwrap();
+        } else {
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Every path below `root` with its content (or link target) and mode: two equal snapshots mean
+/// nothing was created, removed or changed.
+pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut files = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
+        let entry = entry.unwrap();
+        let metadata = entry.path().symlink_metadata().unwrap();
+        let content = if metadata.file_type().is_symlink() {
+            std::fs::read_link(entry.path()).unwrap().into_os_string().into_encoded_bytes()
+        } else if metadata.is_file() {
+            std::fs::read(entry.path()).unwrap()
+        } else {
+            Vec::new()
+        };
+        files.insert(entry.path().strip_prefix(root).unwrap().to_path_buf(), (content, metadata.permissions().mode()));
+    }
+    files
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A copy of the example catalog (catalog, templates, images) with the test lock file, in a fresh
+/// temporary directory.
+pub fn example_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = repo_root();
+    std::fs::copy(root.join("base-images.yaml"), dir.path().join("base-images.yaml")).unwrap();
+    std::fs::copy(root.join("tests/fixtures/example.lock"), dir.path().join("base-images.lock")).unwrap();
+    for sub in ["templates", "images"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        copy_tree(&root.join(sub), &dir.path().join(sub));
+    }
+    dir
+}
