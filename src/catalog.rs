@@ -202,7 +202,7 @@ pub struct Image {
 #[derive(Debug, Clone)]
 pub enum ImageKind {
     Mirror(Mirror),
-    Build(Build),
+    Build(Box<Build>),
 }
 
 #[derive(Debug, Clone)]
@@ -291,19 +291,29 @@ impl Catalog {
     }
 
     /// Checks catalog text as if it had been read from `path`.
-    pub fn parse(path: &Path, text: String, options: &LoadOptions) -> Result<(Catalog, Diagnostics), Diagnostics> {
+    pub fn parse(
+        path: &Path,
+        text: String,
+        options: &LoadOptions,
+    ) -> Result<(Catalog, Diagnostics), Diagnostics> {
         let file: CatalogFile = parse_yaml(path, &text, "catalog")?;
         Catalog::from_file(path, text, file, options)
     }
 
     /// A location in the catalog file, for diagnostics.
     pub fn locate(&self, span: Span) -> Option<SourceLocation> {
-        (span.line > 0).then(|| SourceLocation::new(&self.path, &self.text, span.line, span.column, span.width))
+        (span.line > 0).then(|| {
+            SourceLocation::new(&self.path, &self.text, span.line, span.column, span.width)
+        })
     }
 
     /// The repository root as a path the file system accepts (`.` rather than empty).
     pub fn root_dir(&self) -> &Path {
-        if self.root.as_os_str().is_empty() { Path::new(".") } else { &self.root }
+        if self.root.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            &self.root
+        }
     }
 
     /// The private registry reference of an image's repository: `localhost:5000/base/redis`.
@@ -341,7 +351,9 @@ impl Catalog {
             report(
                 Diagnostic::error(format!("unsupported catalog version {}", version.value))
                     .at(catalog.locate(Span::of(version)))
-                    .help(format!("this baseimg reads catalog version {SCHEMA_VERSION}")),
+                    .help(format!(
+                        "this baseimg reads catalog version {SCHEMA_VERSION}"
+                    )),
             );
         }
 
@@ -376,9 +388,17 @@ impl Catalog {
                 String::new()
             }
         };
-        catalog.insecure_registries = file.insecure_registries.iter().map(|r| r.value.clone()).collect();
+        catalog.insecure_registries = file
+            .insecure_registries
+            .iter()
+            .map(|r| r.value.clone())
+            .collect();
 
-        let templates = file.templates.as_ref().map(|t| t.value.as_str()).unwrap_or(DEFAULT_TEMPLATES_DIR);
+        let templates = file
+            .templates
+            .as_ref()
+            .map(|t| t.value.as_str())
+            .unwrap_or(DEFAULT_TEMPLATES_DIR);
         catalog.templates_dir = root.join(templates);
 
         let mut global_vars = IndexMap::new();
@@ -394,15 +414,20 @@ impl Catalog {
         for platform in &file.defaults.platforms {
             match check_platform(&platform.value) {
                 Ok(()) => default_platforms.push(platform.value.clone()),
-                Err(message) => report(Diagnostic::error(message).at(catalog.locate(Span::of(platform)))),
+                Err(message) => {
+                    report(Diagnostic::error(message).at(catalog.locate(Span::of(platform))))
+                }
             }
         }
         let default_build_args = scalars(&file.defaults.build_args);
 
         if file.images.is_empty() {
             report(
-                Diagnostic::warning("the catalog has no images")
-                    .at(catalog.locate(Span { line: 1, column: 1, width: 1 })),
+                Diagnostic::warning("the catalog has no images").at(catalog.locate(Span {
+                    line: 1,
+                    column: 1,
+                    width: 1,
+                })),
             );
         }
         let names: Vec<&str> = file.images.keys().map(|k| k.0.value.as_str()).collect();
@@ -424,20 +449,31 @@ impl Catalog {
         }
         check_tags_unique(&catalog, &mut report);
 
-        diagnostics.into_result().map(|warnings| (catalog, warnings))
+        diagnostics
+            .into_result()
+            .map(|warnings| (catalog, warnings))
     }
 }
 
 /// Parses YAML into `T`, turning serde-saphyr's error into a diagnostic with file, line and column.
-pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, text: &str, what: &str) -> Result<T, Diagnostics> {
-    serde_saphyr::from_str::<T>(text).map_err(|error| yaml_diagnostic(path, text, what, &error).into())
+pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+    what: &str,
+) -> Result<T, Diagnostics> {
+    serde_saphyr::from_str::<T>(text)
+        .map_err(|error| yaml_diagnostic(path, text, what, &error).into())
 }
 
 fn yaml_diagnostic(path: &Path, text: &str, what: &str, error: &serde_saphyr::Error) -> Diagnostic {
-    let raw = error.render_with_options(serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off });
+    let raw = error.render_with_options(
+        serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off },
+    );
     let message = strip_location(raw.lines().next().unwrap_or_default());
     let location = error.location().filter(|l| l.line() > 0);
-    let width = location.map(|l| word_width(text, l.line(), l.column())).unwrap_or(1);
+    let width = location
+        .map(|l| word_width(text, l.line(), l.column()))
+        .unwrap_or(1);
     let at = location.map(|l| SourceLocation::new(path, text, l.line(), l.column(), width));
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (key, expected) = rest.split_once('`').unwrap_or((rest, ""));
@@ -472,9 +508,13 @@ fn yaml_diagnostic(path: &Path, text: &str, what: &str, error: &serde_saphyr::Er
             .help("a catalog starts with `registry: <host>/<namespace>` and an `images:` mapping; see README.md");
     }
     let message = match message.as_str() {
-        "expected sequence start" => "expected a list here (`[a, b]`, or one `- item` per line)".to_string(),
+        "expected sequence start" => {
+            "expected a list here (`[a, b]`, or one `- item` per line)".to_string()
+        }
         "expected mapping start" => "expected a mapping here (`key: value` lines)".to_string(),
-        "expected string scalar" => "expected a single value here, not a list or mapping".to_string(),
+        "expected string scalar" => {
+            "expected a single value here, not a list or mapping".to_string()
+        }
         _ => message,
     };
     let hint = if message.starts_with("expected") || message.starts_with("invalid type") {
@@ -520,7 +560,10 @@ fn scalars(map: &IndexMap<String, Scalar>) -> BTreeMap<String, String> {
 fn reserved_var(catalog: &Catalog, key: &Key) -> Diagnostic {
     Diagnostic::error(format!("template variable `{}` is reserved", key.0.value))
         .at(catalog.locate(Span::of(&key.0)))
-        .note(format!("baseimg itself provides {}", RESERVED_VARS.join(", ")))
+        .note(format!(
+            "baseimg itself provides {}",
+            RESERVED_VARS.join(", ")
+        ))
         .help("rename the variable")
 }
 
@@ -528,9 +571,12 @@ fn reserved_var(catalog: &Catalog, key: &Key) -> Diagnostic {
 fn check_registry(registry: &str) -> Result<String, String> {
     let trimmed = registry.trim_end_matches('/');
     if trimmed.contains("://") {
-        return Err(format!("`{registry}` has a URL scheme; write the host without `http://` or `https://`"));
+        return Err(format!(
+            "`{registry}` has a URL scheme; write the host without `http://` or `https://`"
+        ));
     }
-    let probe = Reference::parse(&format!("{trimmed}/probe")).map_err(|e| e.replace("/probe", ""))?;
+    let probe =
+        Reference::parse(&format!("{trimmed}/probe")).map_err(|e| e.replace("/probe", ""))?;
     if probe.tag.is_some() || probe.digest.is_some() {
         return Err(format!("`{registry}` must not carry a tag or digest"));
     }
@@ -540,11 +586,15 @@ fn check_registry(registry: &str) -> Result<String, String> {
 fn check_platform(platform: &str) -> Result<(), String> {
     let parts: Vec<&str> = platform.split('/').collect();
     let well_formed = (2..=3).contains(&parts.len())
-        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
     if well_formed {
         Ok(())
     } else {
-        Err(format!("invalid platform `{platform}` (expected `os/arch` or `os/arch/variant`, like `linux/arm64`)"))
+        Err(format!(
+            "invalid platform `{platform}` (expected `os/arch` or `os/arch/variant`, like `linux/arm64`)"
+        ))
     }
 }
 
@@ -564,7 +614,10 @@ fn convert_image(
     let mut ok = true;
 
     if let Err(message) = validate_image_name(name) {
-        report(error(message, span).help("image names are lowercase letters, digits, `.`, `_` and `-`"));
+        report(
+            error(message, span)
+                .help("image names are lowercase letters, digits, `.`, `_` and `-`"),
+        );
         ok = false;
     }
 
@@ -575,7 +628,10 @@ fn convert_image(
                 .split('/')
                 .try_for_each(|c| validate_image_name(c).map(|_| ()));
             if let Err(message) = valid {
-                report(error(format!("invalid repository `{}`: {message}", repository.value), Span::of(repository)));
+                report(error(
+                    format!("invalid repository `{}`: {message}", repository.value),
+                    Span::of(repository),
+                ));
                 ok = false;
             }
             repository.value.clone()
@@ -639,8 +695,17 @@ fn convert_image(
             match Reference::parse(&mirror.value) {
                 Ok(upstream) if upstream.tag.is_none() && upstream.digest.is_none() => {
                     report(
-                        error(format!("upstream reference `{}` has neither tag nor digest", mirror.value), Span::of(mirror))
-                            .help(format!("pin a tag (`{}:<exact version>`); baseimg then locks it to a digest", mirror.value)),
+                        error(
+                            format!(
+                                "upstream reference `{}` has neither tag nor digest",
+                                mirror.value
+                            ),
+                            Span::of(mirror),
+                        )
+                        .help(format!(
+                            "pin a tag (`{}:<exact version>`); baseimg then locks it to a digest",
+                            mirror.value
+                        )),
                     );
                     return None;
                 }
@@ -659,7 +724,10 @@ fn convert_image(
                     })
                 }
                 Err(message) => {
-                    report(error(format!("malformed upstream reference: {message}"), Span::of(mirror)));
+                    report(error(
+                        format!("malformed upstream reference: {message}"),
+                        Span::of(mirror),
+                    ));
                     return None;
                 }
             }
@@ -667,7 +735,10 @@ fn convert_image(
         (None, Some(from)) => {
             let parent = from.value.clone();
             if !names.contains(&parent.as_str()) {
-                let mut diagnostic = error(format!("image `{name}` is built from `{parent}`, which is not in the catalog"), Span::of(from));
+                let mut diagnostic = error(
+                    format!("image `{name}` is built from `{parent}`, which is not in the catalog"),
+                    Span::of(from),
+                );
                 diagnostic = match did_you_mean(&parent, names.iter().copied()) {
                     Some(hint) => diagnostic.help(hint),
                     None => diagnostic.help(format!(
@@ -677,7 +748,10 @@ fn convert_image(
                 report(diagnostic);
                 ok = false;
             } else if parent == name {
-                report(error(format!("dependency cycle: {name} → {name}"), Span::of(from)).help("an image cannot be built from itself"));
+                report(
+                    error(format!("dependency cycle: {name} → {name}"), Span::of(from))
+                        .help("an image cannot be built from itself"),
+                );
                 ok = false;
             }
 
@@ -706,13 +780,19 @@ fn convert_image(
             let version = match &file.version {
                 Some(version) => {
                     if let Err(message) = validate_tag(&version.value.0) {
-                        report(error(format!("`version` must be usable in a tag: {message}"), Span::of(version)));
+                        report(error(
+                            format!("`version` must be usable in a tag: {message}"),
+                            Span::of(version),
+                        ));
                         ok = false;
                     }
                     version.value.0.clone()
                 }
                 // Every tag may have been invalid (already reported); any placeholder will do then.
-                None => tags.first().cloned().unwrap_or_else(|| "latest".to_string()),
+                None => tags
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "latest".to_string()),
             };
 
             let mut build_args = default_build_args.clone();
@@ -720,7 +800,7 @@ fn convert_image(
             let mut labels = catalog.labels.clone();
             labels.extend(scalars(&file.labels));
 
-            ImageKind::Build(Build {
+            ImageKind::Build(Box::new(Build {
                 parent,
                 parent_span: Span::of(from),
                 template: file
@@ -742,7 +822,7 @@ fn convert_image(
                 version,
                 target: file.target.clone(),
                 network: file.network.clone(),
-            })
+            }))
         }
     };
 
@@ -759,9 +839,17 @@ fn convert_image(
 
 fn validate_image_name(name: &str) -> Result<(), String> {
     let valid = !name.is_empty()
-        && name.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-'))
-        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && name.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric());
+        && name
+            .bytes()
+            .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-'))
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .last()
+            .is_some_and(|b| b.is_ascii_alphanumeric());
     if valid {
         Ok(())
     } else {
@@ -799,7 +887,11 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<(Catalog, Diagnostics), Diagnostics> {
-        Catalog::parse(Path::new("base-images.yaml"), text.to_string(), &LoadOptions::default())
+        Catalog::parse(
+            Path::new("base-images.yaml"),
+            text.to_string(),
+            &LoadOptions::default(),
+        )
     }
 
     #[test]
@@ -815,7 +907,11 @@ mod tests {
         assert_eq!(redis.build_args["PORT"], "6379");
         assert_eq!(redis.template, "redis.Dockerfile.j2");
         assert_eq!(
-            catalog.images["redis-upstream"].as_mirror().unwrap().upstream.to_string(),
+            catalog.images["redis-upstream"]
+                .as_mirror()
+                .unwrap()
+                .upstream
+                .to_string(),
             "docker.io/library/redis:7.2.4"
         );
     }

@@ -42,7 +42,12 @@ struct GlobalArgs {
     #[arg(long, global = true, env = "BASEIMG_LOCK", value_name = "FILE")]
     lock: Option<PathBuf>,
     /// The private registry and namespace, replacing the catalog's `registry` (e.g. registry.example.com/base).
-    #[arg(long, global = true, env = "BASEIMG_REGISTRY", value_name = "HOST/NAMESPACE")]
+    #[arg(
+        long,
+        global = true,
+        env = "BASEIMG_REGISTRY",
+        value_name = "HOST/NAMESPACE"
+    )]
     registry: Option<String>,
     /// Output format for results.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
@@ -61,7 +66,9 @@ enum Command {
     #[command(after_help = "Example:\n  baseimg validate --output json")]
     Validate,
     /// Show how images are built on each other.
-    #[command(after_help = "Examples:\n  baseimg graph\n  baseimg graph --format dot | dot -Tsvg > graph.svg\n  baseimg graph --format mermaid redis")]
+    #[command(
+        after_help = "Examples:\n  baseimg graph\n  baseimg graph --format dot | dot -Tsvg > graph.svg\n  baseimg graph --format mermaid redis"
+    )]
     Graph {
         #[command(flatten)]
         selection: Selection,
@@ -111,7 +118,10 @@ fn report_failure(cli: &Cli, failure: Diagnostics) {
     let failure = failure.dedupe();
     if cli.global.output == Output::Json {
         let json = serde_json::json!({ "ok": false, "diagnostics": failure });
-        println!("{}", serde_json::to_string_pretty(&json).expect("diagnostics serialize"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).expect("diagnostics serialize")
+        );
         return;
     }
     let mut stderr = std::io::stderr().lock();
@@ -127,8 +137,13 @@ fn run(cli: &Cli) -> Result<i32, Diagnostics> {
     match &cli.command {
         Command::Validate => validate(cli, session),
         Command::Graph { selection, format } => {
-            let selected = session.graph.select(&selection.images, selection.with_dependents)?;
-            print!("{}", render_graph(&session.graph, &session.catalog, &selected, *format));
+            let selected = session
+                .graph
+                .select(&selection.images, selection.with_dependents)?;
+            print!(
+                "{}",
+                render_graph(&session.graph, &session.catalog, &selected, *format)
+            );
             Ok(EXIT_OK)
         }
         Command::Render { selection, out } => render(&session, selection, out.as_deref()),
@@ -152,7 +167,10 @@ impl Session {
         };
         let (catalog, warnings) = Catalog::load(&global.catalog, &options)?;
         let graph = Graph::build(&catalog)?;
-        let lock_path = global.lock.clone().unwrap_or_else(|| LockFile::default_path(&catalog));
+        let lock_path = global
+            .lock
+            .clone()
+            .unwrap_or_else(|| LockFile::default_path(&catalog));
         let lock = LockFile::load(&lock_path)?;
         Ok(Session {
             catalog,
@@ -173,10 +191,21 @@ impl Session {
 
 fn validate(cli: &Cli, session: Session) -> Result<i32, Diagnostics> {
     let order = session.graph.order().to_vec();
-    plan::resolve(&session.catalog, &session.lock, &order, Unlocked::Placeholder)?;
-    let lock_warnings = session.lock.check(&session.catalog, &session.lock_path, false);
+    plan::resolve(
+        &session.catalog,
+        &session.lock,
+        &order,
+        Unlocked::Placeholder,
+    )?;
+    let lock_warnings = session
+        .lock
+        .check(&session.catalog, &session.lock_path, false);
     let catalog = &session.catalog;
-    let mirrors = catalog.images.values().filter(|i| i.as_mirror().is_some()).count();
+    let mirrors = catalog
+        .images
+        .values()
+        .filter(|i| i.as_mirror().is_some())
+        .count();
     if cli.global.output == Output::Json {
         let mut all = session.warnings.clone();
         all.extend(lock_warnings);
@@ -201,8 +230,14 @@ fn validate(cli: &Cli, session: Session) -> Result<i32, Diagnostics> {
     Ok(EXIT_OK)
 }
 
-fn render(session: &Session, selection: &Selection, out: Option<&Path>) -> Result<i32, Diagnostics> {
-    let selected = session.graph.select(&selection.images, selection.with_dependents)?;
+fn render(
+    session: &Session,
+    selection: &Selection,
+    out: Option<&Path>,
+) -> Result<i32, Diagnostics> {
+    let selected = session
+        .graph
+        .select(&selection.images, selection.with_dependents)?;
     let pins = plan::resolve(&session.catalog, &session.lock, &selected, Unlocked::Unpin)?;
     // Everything is rendered before anything is written: a failure leaves the output directory as it was.
     let mut rendered: IndexMap<&str, &str> = IndexMap::new();
@@ -219,12 +254,18 @@ fn render(session: &Session, selection: &Selection, out: Option<&Path>) -> Resul
     match out {
         Some(dir) => {
             std::fs::create_dir_all(dir).map_err(|e| {
-                Diagnostics::from(Diagnostic::error(format!("cannot create `{}`: {e}", dir.display())))
+                Diagnostics::from(Diagnostic::error(format!(
+                    "cannot create `{}`: {e}",
+                    dir.display()
+                )))
             })?;
             for (name, dockerfile) in &rendered {
                 let path = dir.join(format!("{name}.Dockerfile"));
                 write_atomic(&path, dockerfile.as_bytes()).map_err(|e| {
-                    Diagnostics::from(Diagnostic::error(format!("cannot write `{}`: {e}", path.display())))
+                    Diagnostics::from(Diagnostic::error(format!(
+                        "cannot write `{}`: {e}",
+                        path.display()
+                    )))
                 })?;
                 println!("wrote {}", path.display());
             }
@@ -244,7 +285,11 @@ fn render(session: &Session, selection: &Selection, out: Option<&Path>) -> Resul
 
 /// One error per mirror that the lock file does not cover, naming the selected images it holds back:
 /// the root cause, not one error per blocked image.
-fn unpinned_mirrors(session: &Session, pins: &IndexMap<String, Pin>, selected: &[String]) -> Diagnostics {
+fn unpinned_mirrors(
+    session: &Session,
+    pins: &IndexMap<String, Pin>,
+    selected: &[String],
+) -> Diagnostics {
     let mut diagnostics = Diagnostics::default();
     for (name, pin) in pins {
         let image = &session.catalog.images[name];
@@ -262,7 +307,8 @@ fn unpinned_mirrors(session: &Session, pins: &IndexMap<String, Pin>, selected: &
             .image(name)
             .help(format!("run `{fix}` first"));
         if !blocked.is_empty() {
-            diagnostic = diagnostic.note(format!("cannot render without it: {}", blocked.join(", ")));
+            diagnostic =
+                diagnostic.note(format!("cannot render without it: {}", blocked.join(", ")));
         }
         diagnostics.push(diagnostic);
     }
@@ -270,7 +316,9 @@ fn unpinned_mirrors(session: &Session, pins: &IndexMap<String, Pin>, selected: &
 }
 
 fn plan_command(cli: &Cli, session: &Session, selection: &Selection) -> Result<i32, Diagnostics> {
-    let selected = session.graph.select(&selection.images, selection.with_dependents)?;
+    let selected = session
+        .graph
+        .select(&selection.images, selection.with_dependents)?;
     let pins = plan::resolve(&session.catalog, &session.lock, &selected, Unlocked::Unpin)?;
     let steps = plan::plan(&session.catalog, &pins, &Offline);
     if cli.global.output == Output::Json {

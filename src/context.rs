@@ -26,8 +26,14 @@ pub enum EntryKind {
     Directory,
     /// Only the executable bit of the mode is kept: checkouts on different machines agree on it, and
     /// not on group/other bits (umask).
-    File { executable: bool, size: u64, sha256: String },
-    Symlink { target: String },
+    File {
+        executable: bool,
+        size: u64,
+        sha256: String,
+    },
+    Symlink {
+        target: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,28 +41,52 @@ pub enum ContextError {
     Missing(PathBuf),
     NotADirectory(PathBuf),
     /// The context directory itself lies outside the repository.
-    OutsideRoot { context: PathBuf },
+    OutsideRoot {
+        context: PathBuf,
+    },
     /// A symlink inside the context points outside it.
-    EscapingLink { link: String, target: String },
-    BadIgnorePattern { pattern: String, message: String },
-    Io { path: PathBuf, message: String },
+    EscapingLink {
+        link: String,
+        target: String,
+    },
+    BadIgnorePattern {
+        pattern: String,
+        message: String,
+    },
+    Io {
+        path: PathBuf,
+        message: String,
+    },
 }
 
 impl std::fmt::Display for ContextError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ContextError::Missing(path) => write!(f, "build context `{}` does not exist", path.display()),
-            ContextError::NotADirectory(path) => write!(f, "build context `{}` is not a directory", path.display()),
+            ContextError::Missing(path) => {
+                write!(f, "build context `{}` does not exist", path.display())
+            }
+            ContextError::NotADirectory(path) => {
+                write!(f, "build context `{}` is not a directory", path.display())
+            }
             ContextError::OutsideRoot { context } => {
-                write!(f, "build context `{}` lies outside the repository", context.display())
+                write!(
+                    f,
+                    "build context `{}` lies outside the repository",
+                    context.display()
+                )
             }
             ContextError::EscapingLink { link, target } => {
-                write!(f, "symlink `{link}` in the build context points outside it (to `{target}`)")
+                write!(
+                    f,
+                    "symlink `{link}` in the build context points outside it (to `{target}`)"
+                )
             }
             ContextError::BadIgnorePattern { pattern, message } => {
                 write!(f, "invalid .dockerignore pattern `{pattern}`: {message}")
             }
-            ContextError::Io { path, message } => write!(f, "cannot read `{}`: {message}", path.display()),
+            ContextError::Io { path, message } => {
+                write!(f, "cannot read `{}`: {message}", path.display())
+            }
         }
     }
 }
@@ -68,7 +98,8 @@ pub fn scan(root: &Path, context: &Path) -> Result<Vec<Entry>, ContextError> {
         path: path.to_path_buf(),
         message: error.to_string(),
     };
-    let metadata = fs::metadata(context).map_err(|_| ContextError::Missing(context.to_path_buf()))?;
+    let metadata =
+        fs::metadata(context).map_err(|_| ContextError::Missing(context.to_path_buf()))?;
     if !metadata.is_dir() {
         return Err(ContextError::NotADirectory(context.to_path_buf()));
     }
@@ -88,10 +119,16 @@ pub fn scan(root: &Path, context: &Path) -> Result<Vec<Entry>, ContextError> {
         .min_depth(1);
     for item in walker {
         let item = item.map_err(|e| ContextError::Io {
-            path: e.path().map(Path::to_path_buf).unwrap_or_else(|| context.to_path_buf()),
+            path: e
+                .path()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| context.to_path_buf()),
             message: e.to_string(),
         })?;
-        let relative = item.path().strip_prefix(context).expect("walkdir stays below its root");
+        let relative = item
+            .path()
+            .strip_prefix(context)
+            .expect("walkdir stays below its root");
         let path = relative
             .components()
             .map(|c| c.as_os_str().to_string_lossy())
@@ -170,7 +207,9 @@ impl DockerIgnore {
     pub fn load(context: &Path) -> Result<DockerIgnore, ContextError> {
         match fs::read_to_string(context.join(".dockerignore")) {
             Ok(text) => DockerIgnore::parse(&text),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(DockerIgnore { rules: Vec::new() }),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                Ok(DockerIgnore { rules: Vec::new() })
+            }
             Err(error) => Err(ContextError::Io {
                 path: context.join(".dockerignore"),
                 message: error.to_string(),
@@ -211,7 +250,8 @@ impl DockerIgnore {
     pub fn excludes(&self, path: &str) -> bool {
         let mut excluded = false;
         for (matcher, negated) in &self.rules {
-            let matches = matcher.is_match(path) || parents(path).any(|parent| matcher.is_match(parent));
+            let matches =
+                matcher.is_match(path) || parents(path).any(|parent| matcher.is_match(parent));
             if matches {
                 excluded = !negated;
             }
@@ -221,7 +261,8 @@ impl DockerIgnore {
 }
 
 fn parents(path: &str) -> impl Iterator<Item = &str> {
-    path.match_indices('/').map(move |(index, _)| &path[..index])
+    path.match_indices('/')
+        .map(move |(index, _)| &path[..index])
 }
 
 /// Docker cleans patterns like Go's `filepath.Clean` and drops a leading `/`.
@@ -245,7 +286,9 @@ mod tests {
 
     #[test]
     fn dockerignore_follows_docker_rules() {
-        let ignore = DockerIgnore::parse("# comment\n*.log\ncache\n!cache/keep.txt\n/tmp/**\n**/*.pyc\n").unwrap();
+        let ignore =
+            DockerIgnore::parse("# comment\n*.log\ncache\n!cache/keep.txt\n/tmp/**\n**/*.pyc\n")
+                .unwrap();
         assert!(ignore.excludes("debug.log"));
         assert!(!ignore.excludes("logs/debug.log"), "`*` does not cross `/`");
         assert!(ignore.excludes("cache/x"));

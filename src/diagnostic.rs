@@ -49,9 +49,11 @@ impl SourceLocation {
 
     /// A location in a file whose text is not at hand (a template reported by minijinja, say).
     pub fn file_line(file: &Path, line: u64) -> Self {
-        let line_text = std::fs::read_to_string(file)
-            .ok()
-            .and_then(|text| text.lines().nth(line.saturating_sub(1) as usize).map(str::to_string));
+        let line_text = std::fs::read_to_string(file).ok().and_then(|text| {
+            text.lines()
+                .nth(line.saturating_sub(1) as usize)
+                .map(str::to_string)
+        });
         SourceLocation {
             file: file.display().to_string(),
             line,
@@ -136,7 +138,11 @@ impl fmt::Display for Diagnostic {
         let pad = " ".repeat(gutter);
         if let Some(location) = &self.location {
             if location.column > 0 {
-                writeln!(f, "{pad}--> {}:{}:{}", location.file, location.line, location.column)?;
+                writeln!(
+                    f,
+                    "{pad}--> {}:{}:{}",
+                    location.file, location.line, location.column
+                )?;
             } else {
                 writeln!(f, "{pad}--> {}:{}", location.file, location.line)?;
             }
@@ -198,7 +204,9 @@ impl Diagnostics {
         let mut merged: Vec<Diagnostic> = Vec::new();
         for diagnostic in self.0 {
             let same = merged.iter_mut().find(|d| {
-                d.message == diagnostic.message && d.location == diagnostic.location && d.help == diagnostic.help
+                d.message == diagnostic.message
+                    && d.location == diagnostic.location
+                    && d.help == diagnostic.help
             });
             match (same, &diagnostic.image) {
                 (Some(existing), Some(image)) => {
@@ -219,7 +227,11 @@ impl Diagnostics {
 
     /// `Ok(())` when nothing here is an error, so callers can stop at the first failed stage.
     pub fn into_result(self) -> Result<Diagnostics, Diagnostics> {
-        if self.has_errors() { Err(self) } else { Ok(self) }
+        if self.has_errors() {
+            Err(self)
+        } else {
+            Ok(self)
+        }
     }
 }
 
@@ -261,7 +273,13 @@ mod tests {
     fn renders_like_cargo() {
         let source = "images:\n  redis:\n    tgas: [x]\n";
         let diagnostic = Diagnostic::error("unknown key `tgas`")
-            .at(Some(SourceLocation::new(Path::new("base-images.yaml"), source, 3, 5, 4)))
+            .at(Some(SourceLocation::new(
+                Path::new("base-images.yaml"),
+                source,
+                3,
+                5,
+                4,
+            )))
             .image("redis")
             .help("did you mean `tags`?");
         assert_eq!(
@@ -272,7 +290,10 @@ mod tests {
 
     #[test]
     fn suggests_only_close_names() {
-        assert_eq!(did_you_mean("tgas", ["tags", "from"]).as_deref(), Some("did you mean `tags`?"));
+        assert_eq!(
+            did_you_mean("tgas", ["tags", "from"]).as_deref(),
+            Some("did you mean `tags`?")
+        );
         assert_eq!(did_you_mean("zzz", ["tags", "from"]), None);
     }
 

@@ -31,7 +31,9 @@ pub fn instructions(text: &str) -> Vec<Instruction> {
                 instruction.arguments.push_str(content);
             }
             None => {
-                let (keyword, arguments) = content.split_once(char::is_whitespace).unwrap_or((content, ""));
+                let (keyword, arguments) = content
+                    .split_once(char::is_whitespace)
+                    .unwrap_or((content, ""));
                 current = Some(Instruction {
                     line: index + 1,
                     keyword: keyword.to_ascii_uppercase(),
@@ -60,7 +62,11 @@ pub fn froms(instructions: &[Instruction]) -> Vec<From> {
         .iter()
         .filter(|i| i.keyword == "FROM")
         .map(|i| {
-            let words: Vec<&str> = i.arguments.split_whitespace().filter(|w| !w.starts_with("--")).collect();
+            let words: Vec<&str> = i
+                .arguments
+                .split_whitespace()
+                .filter(|w| !w.starts_with("--"))
+                .collect();
             let stage = match words.as_slice() {
                 [_, as_, name, ..] if as_.eq_ignore_ascii_case("as") => Some(name.to_string()),
                 _ => None,
@@ -141,6 +147,12 @@ mod tests {
     #[test]
     fn lists_only_context_sources() {
         let sources = local_sources(&instructions(SAMPLE));
-        assert_eq!(sources, vec![(6, "requirements.txt".to_string()), (7, "conf/a b.conf".to_string())]);
+        assert_eq!(
+            sources,
+            vec![
+                (6, "requirements.txt".to_string()),
+                (7, "conf/a b.conf".to_string())
+            ]
+        );
     }
 }

@@ -62,7 +62,9 @@ pub fn compute(inputs: &Inputs<'_>) -> Fingerprint {
         field("path", entry.path.as_bytes());
         match &entry.kind {
             EntryKind::Directory => field("dir", b""),
-            EntryKind::File { executable, sha256, .. } => {
+            EntryKind::File {
+                executable, sha256, ..
+            } => {
                 field("mode", if *executable { b"755" } else { b"644" });
                 field("file", sha256.as_bytes());
             }
@@ -101,7 +103,12 @@ mod tests {
         }
     }
 
-    fn fingerprint(dockerfile: &str, context: &[Entry], args: &BTreeMap<String, String>, parent: &str) -> Fingerprint {
+    fn fingerprint(
+        dockerfile: &str,
+        context: &[Entry],
+        args: &BTreeMap<String, String>,
+        parent: &str,
+    ) -> Fingerprint {
         compute(&Inputs {
             dockerfile,
             context,
@@ -122,7 +129,10 @@ mod tests {
         assert_ne!(base, fingerprint("FROM y", &context, &args, "p1"));
         assert_ne!(base, fingerprint("FROM x", &[file("a", "2")], &args, "p1"));
         assert_ne!(base, fingerprint("FROM x", &[file("b", "1")], &args, "p1"));
-        assert_ne!(base, fingerprint("FROM x", &context, &BTreeMap::new(), "p1"));
+        assert_ne!(
+            base,
+            fingerprint("FROM x", &context, &BTreeMap::new(), "p1")
+        );
         assert_ne!(base, fingerprint("FROM x", &context, &args, "p2"));
         assert_eq!(base.short().len(), 12);
     }
@@ -132,6 +142,9 @@ mod tests {
         // "ab" + "c" and "a" + "bc" must not collide.
         let one = BTreeMap::from([("ab".to_string(), "c".to_string())]);
         let two = BTreeMap::from([("a".to_string(), "bc".to_string())]);
-        assert_ne!(fingerprint("F", &[], &one, "p"), fingerprint("F", &[], &two, "p"));
+        assert_ne!(
+            fingerprint("F", &[], &one, "p"),
+            fingerprint("F", &[], &two, "p")
+        );
     }
 }

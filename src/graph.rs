@@ -45,10 +45,13 @@ impl Graph {
             if component.len() > 1 && is_cycle {
                 let cycle = cycle_path(&graph, &component, catalog);
                 let first = &catalog.images[&cycle[0]];
-                let mut diagnostic = Diagnostic::error(format!("dependency cycle: {}", cycle.join(" → ")))
-                    .image(&first.name)
-                    .note("each image is built `from` the next one; none of them can be built first")
-                    .help("break the cycle by changing one `from`");
+                let mut diagnostic = Diagnostic::error(format!(
+                    "dependency cycle: {}",
+                    cycle.join(" → ")
+                ))
+                .image(&first.name)
+                .note("each image is built `from` the next one; none of them can be built first")
+                .help("break the cycle by changing one `from`");
                 if let Some(build) = first.as_build() {
                     diagnostic = diagnostic.at(catalog.locate(build.parent_span));
                 }
@@ -60,7 +63,11 @@ impl Graph {
         }
 
         let order = stable_topological_order(&graph, catalog);
-        Ok(Graph { graph, index, order })
+        Ok(Graph {
+            graph,
+            index,
+            order,
+        })
     }
 
     /// Every image, parents before children.
@@ -90,13 +97,20 @@ impl Graph {
     }
 
     fn position(&self, name: &str) -> usize {
-        self.order.iter().position(|n| n == name).unwrap_or(usize::MAX)
+        self.order
+            .iter()
+            .position(|n| n == name)
+            .unwrap_or(usize::MAX)
     }
 
     /// The images a command works on, in build order: the named ones and everything they are built
     /// from; with `with_dependents`, also everything built on them (and what that needs). No names
     /// selects the whole catalog.
-    pub fn select(&self, names: &[String], with_dependents: bool) -> Result<Vec<String>, Diagnostics> {
+    pub fn select(
+        &self,
+        names: &[String],
+        with_dependents: bool,
+    ) -> Result<Vec<String>, Diagnostics> {
         if names.is_empty() {
             return Ok(self.order.clone());
         }
@@ -106,10 +120,12 @@ impl Graph {
             match self.index.get(name) {
                 Some(&node) => roots.push(node),
                 None => {
-                    let mut diagnostic = Diagnostic::error(format!("no image named `{name}` in the catalog"));
+                    let mut diagnostic =
+                        Diagnostic::error(format!("no image named `{name}` in the catalog"));
                     diagnostic = match did_you_mean(name, self.order.iter().map(String::as_str)) {
                         Some(hint) => diagnostic.help(hint),
-                        None => diagnostic.help("`baseimg graph --format text` lists the catalog's images"),
+                        None => diagnostic
+                            .help("`baseimg graph --format text` lists the catalog's images"),
                     };
                     diagnostics.push(diagnostic);
                 }
@@ -165,7 +181,12 @@ impl Graph {
 
 /// Kahn's algorithm, always taking the ready image that comes first in the catalog.
 fn stable_topological_order(graph: &DiGraph<String, ()>, catalog: &Catalog) -> Vec<String> {
-    let rank: HashMap<&str, usize> = catalog.images.keys().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+    let rank: HashMap<&str, usize> = catalog
+        .images
+        .keys()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
     let mut waiting: HashMap<NodeIndex, usize> = graph
         .node_indices()
         .map(|n| (n, graph.neighbors_directed(n, Direction::Incoming).count()))
@@ -192,9 +213,21 @@ fn stable_topological_order(graph: &DiGraph<String, ()>, catalog: &Catalog) -> V
 
 /// Spells out a cycle inside a strongly connected component, starting from the image written first in
 /// the catalog and following `from` until it comes back: `a → b → c → a`.
-fn cycle_path(graph: &DiGraph<String, ()>, component: &[NodeIndex], catalog: &Catalog) -> Vec<String> {
-    let rank = |n: &NodeIndex| catalog.images.get_index_of(&graph[*n]).unwrap_or(usize::MAX);
-    let start = *component.iter().min_by_key(|n| rank(n)).expect("a component is never empty");
+fn cycle_path(
+    graph: &DiGraph<String, ()>,
+    component: &[NodeIndex],
+    catalog: &Catalog,
+) -> Vec<String> {
+    let rank = |n: &NodeIndex| {
+        catalog
+            .images
+            .get_index_of(&graph[*n])
+            .unwrap_or(usize::MAX)
+    };
+    let start = *component
+        .iter()
+        .min_by_key(|n| rank(n))
+        .expect("a component is never empty");
     let mut path = vec![graph[start].clone()];
     let mut current = start;
     // Walk child → parent (`from`), staying inside the component; one parent per image makes this a
@@ -215,7 +248,12 @@ fn cycle_path(graph: &DiGraph<String, ()>, component: &[NodeIndex], catalog: &Ca
 }
 
 /// The graph in Graphviz, Mermaid or indented text, parents before children.
-pub fn render_graph(graph: &Graph, catalog: &Catalog, selection: &[String], format: GraphFormat) -> String {
+pub fn render_graph(
+    graph: &Graph,
+    catalog: &Catalog,
+    selection: &[String],
+    format: GraphFormat,
+) -> String {
     let label = |name: &str| -> String {
         match &catalog.images[name].kind {
             ImageKind::Mirror(mirror) => format!("{name}\\n(mirror {})", mirror.upstream),
@@ -226,9 +264,15 @@ pub fn render_graph(graph: &Graph, catalog: &Catalog, selection: &[String], form
     let mut out = String::new();
     match format {
         GraphFormat::Dot => {
-            out.push_str("digraph baseimg {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n");
+            out.push_str(
+                "digraph baseimg {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n",
+            );
             for name in selection {
-                let shape = if catalog.images[name].as_mirror().is_some() { ", style=dashed" } else { "" };
+                let shape = if catalog.images[name].as_mirror().is_some() {
+                    ", style=dashed"
+                } else {
+                    ""
+                };
                 let _ = writeln!(out, "  \"{name}\" [label=\"{}\"{shape}];", label(name));
             }
             for name in selection {
@@ -245,7 +289,11 @@ pub fn render_graph(graph: &Graph, catalog: &Catalog, selection: &[String], form
             let id = |name: &str| name.replace(['.', '-'], "_");
             for name in selection {
                 let text = label(name).replace("\\n", "<br/>");
-                let (open, close) = if catalog.images[name].as_mirror().is_some() { ("[/", "/]") } else { ("[", "]") };
+                let (open, close) = if catalog.images[name].as_mirror().is_some() {
+                    ("[/", "/]")
+                } else {
+                    ("[", "]")
+                };
                 let _ = writeln!(out, "  {}{open}\"{text}\"{close}", id(name));
             }
             for name in selection {
@@ -257,7 +305,14 @@ pub fn render_graph(graph: &Graph, catalog: &Catalog, selection: &[String], form
             }
         }
         GraphFormat::Text => {
-            fn walk(out: &mut String, graph: &Graph, catalog: &Catalog, selection: &[String], name: &str, depth: usize) {
+            fn walk(
+                out: &mut String,
+                graph: &Graph,
+                catalog: &Catalog,
+                selection: &[String],
+                name: &str,
+                depth: usize,
+            ) {
                 let detail = match &catalog.images[name].kind {
                     ImageKind::Mirror(mirror) => format!("mirror of {}", mirror.upstream),
                     ImageKind::Build(build) => format!("built, tags {}", build.tags.join(", ")),
@@ -294,7 +349,9 @@ mod tests {
     use std::path::Path;
 
     fn catalog(text: &str) -> Catalog {
-        Catalog::parse(Path::new("c.yaml"), text.into(), &LoadOptions::default()).unwrap().0
+        Catalog::parse(Path::new("c.yaml"), text.into(), &LoadOptions::default())
+            .unwrap()
+            .0
     }
 
     const CHAIN: &str = "registry: r.example/b\nimages:\n  app:\n    from: python\n  python:\n    from: up\n  up:\n    mirror: python:3.11\n  redis-up:\n    mirror: redis:7\n  redis:\n    from: redis-up\n";
@@ -310,10 +367,22 @@ mod tests {
     fn selection_pulls_in_what_an_image_needs() {
         let catalog = catalog(CHAIN);
         let graph = Graph::build(&catalog).unwrap();
-        assert_eq!(graph.select(&["python".into()], false).unwrap(), ["up", "python"]);
-        assert_eq!(graph.select(&["python".into()], true).unwrap(), ["up", "python", "app"]);
+        assert_eq!(
+            graph.select(&["python".into()], false).unwrap(),
+            ["up", "python"]
+        );
+        assert_eq!(
+            graph.select(&["python".into()], true).unwrap(),
+            ["up", "python", "app"]
+        );
         assert_eq!(graph.descendants("up"), ["python", "app"]);
-        assert!(graph.select(&["pyhton".into()], false).unwrap_err().to_string().contains("did you mean `python`?"));
+        assert!(
+            graph
+                .select(&["pyhton".into()], false)
+                .unwrap_err()
+                .to_string()
+                .contains("did you mean `python`?")
+        );
     }
 
     #[test]

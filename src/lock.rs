@@ -56,7 +56,9 @@ pub enum LockStatus<'a> {
     Fresh(&'a LockEntry),
     Missing,
     /// The catalog now names another reference or platform set than the one that was locked.
-    Stale { why: String },
+    Stale {
+        why: String,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,9 +93,15 @@ impl LockFile {
     pub fn load(path: &Path) -> Result<LockFile, Diagnostics> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(LockFile::default()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(LockFile::default());
+            }
             Err(error) => {
-                return Err(Diagnostic::error(format!("cannot read lock file `{}`: {error}", path.display())).into());
+                return Err(Diagnostic::error(format!(
+                    "cannot read lock file `{}`: {error}",
+                    path.display()
+                ))
+                .into());
             }
         };
         LockFile::parse(path, &text)
@@ -104,27 +112,57 @@ impl LockFile {
         let mut diagnostics = Diagnostics::default();
         let at = |spanned: &Spanned<String>| {
             let l = spanned.referenced;
-            Some(SourceLocation::new(path, text, l.line(), l.column(), l.span().len().max(1)))
+            Some(SourceLocation::new(
+                path,
+                text,
+                l.line(),
+                l.column(),
+                l.span().len().max(1),
+            ))
         };
         let regenerate = "the lock file is written by baseimg; restore it from version control or run `baseimg update` to rewrite it";
         if raw.version.value != LOCK_VERSION {
             let l = raw.version.referenced;
             diagnostics.push(
-                Diagnostic::error(format!("unsupported lock file version {}", raw.version.value))
-                    .at(Some(SourceLocation::new(path, text, l.line(), l.column(), 1)))
-                    .help(format!("this baseimg reads lock file version {LOCK_VERSION}")),
+                Diagnostic::error(format!(
+                    "unsupported lock file version {}",
+                    raw.version.value
+                ))
+                .at(Some(SourceLocation::new(
+                    path,
+                    text,
+                    l.line(),
+                    l.column(),
+                    1,
+                )))
+                .help(format!(
+                    "this baseimg reads lock file version {LOCK_VERSION}"
+                )),
             );
         }
         let mut images = BTreeMap::new();
         for (name, entry) in raw.images {
             let mut bad = |spanned: &Spanned<String>, message: String| {
-                diagnostics.push(Diagnostic::error(message).at(at(spanned)).image(&name).help(regenerate));
+                diagnostics.push(
+                    Diagnostic::error(message)
+                        .at(at(spanned))
+                        .image(&name)
+                        .help(regenerate),
+                );
             };
             let source = Reference::parse(&entry.source.value).map_err(|m| bad(&entry.source, m));
             let digest = Digest::parse(&entry.digest.value).map_err(|m| bad(&entry.digest, m));
             let mirror = Reference::parse(&entry.mirror.value).map_err(|m| bad(&entry.mirror, m));
-            let resolved = time::OffsetDateTime::parse(&entry.resolved_at.value, &time::format_description::well_known::Rfc3339)
-                .map_err(|_| bad(&entry.resolved_at, format!("`{}` is not an RFC 3339 time", entry.resolved_at.value)));
+            let resolved = time::OffsetDateTime::parse(
+                &entry.resolved_at.value,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .map_err(|_| {
+                bad(
+                    &entry.resolved_at,
+                    format!("`{}` is not an RFC 3339 time", entry.resolved_at.value),
+                )
+            });
             let mut platforms = BTreeMap::new();
             for (platform, digest) in &entry.platforms {
                 match Digest::parse(&digest.value) {
@@ -134,7 +172,8 @@ impl LockFile {
                     Err(m) => bad(digest, m),
                 }
             }
-            if let (Ok(source), Ok(digest), Ok(mirror), Ok(_)) = (source, digest, mirror, resolved) {
+            if let (Ok(source), Ok(digest), Ok(mirror), Ok(_)) = (source, digest, mirror, resolved)
+            {
                 images.insert(
                     name.clone(),
                     LockEntry {
@@ -162,11 +201,20 @@ impl LockFile {
         };
         if entry.source != mirror.upstream {
             return LockStatus::Stale {
-                why: format!("the catalog mirrors `{}`, the lock has `{}`", mirror.upstream, entry.source),
+                why: format!(
+                    "the catalog mirrors `{}`, the lock has `{}`",
+                    mirror.upstream, entry.source
+                ),
             };
         }
         if entry.only != image.platforms {
-            let describe = |p: &[String]| if p.is_empty() { "all platforms".to_string() } else { p.join(", ") };
+            let describe = |p: &[String]| {
+                if p.is_empty() {
+                    "all platforms".to_string()
+                } else {
+                    p.join(", ")
+                }
+            };
             return LockStatus::Stale {
                 why: format!(
                     "the catalog keeps {}, the lock has {}",
@@ -183,32 +231,55 @@ impl LockFile {
     pub fn check(&self, catalog: &Catalog, lock_path: &Path, as_errors: bool) -> Diagnostics {
         let mut diagnostics = Diagnostics::default();
         let make = |message: String| {
-            if as_errors { Diagnostic::error(message) } else { Diagnostic::warning(message) }
+            if as_errors {
+                Diagnostic::error(message)
+            } else {
+                Diagnostic::warning(message)
+            }
         };
         for image in catalog.images.values() {
-            let Some(mirror) = image.as_mirror() else { continue };
+            let Some(mirror) = image.as_mirror() else {
+                continue;
+            };
             let at = catalog.locate(mirror.span);
             match self.status(image) {
                 LockStatus::Fresh(_) => {}
                 LockStatus::Missing => diagnostics.push(
-                    make(format!("`{}` is not pinned in `{}`", image.name, lock_path.display()))
-                        .at(at)
-                        .image(&image.name)
-                        .help("run `baseimg lock` to resolve it to a digest"),
+                    make(format!(
+                        "`{}` is not pinned in `{}`",
+                        image.name,
+                        lock_path.display()
+                    ))
+                    .at(at)
+                    .image(&image.name)
+                    .help("run `baseimg lock` to resolve it to a digest"),
                 ),
                 LockStatus::Stale { why } => diagnostics.push(
-                    make(format!("the lock entry of `{}` is out of date: {why}", image.name))
-                        .at(at)
-                        .image(&image.name)
-                        .help(format!("run `baseimg update {}` to re-resolve it", image.name)),
+                    make(format!(
+                        "the lock entry of `{}` is out of date: {why}",
+                        image.name
+                    ))
+                    .at(at)
+                    .image(&image.name)
+                    .help(format!(
+                        "run `baseimg update {}` to re-resolve it",
+                        image.name
+                    )),
                 ),
             }
         }
         for name in self.images.keys() {
-            if !catalog.images.get(name).is_some_and(|i| i.as_mirror().is_some()) {
+            if catalog
+                .images
+                .get(name)
+                .is_none_or(|i| i.as_mirror().is_none())
+            {
                 diagnostics.push(
-                    Diagnostic::warning(format!("`{}` has a lock entry but is no mirror in the catalog", name))
-                        .help("`baseimg lock` drops entries the catalog no longer needs"),
+                    Diagnostic::warning(format!(
+                        "`{}` has a lock entry but is no mirror in the catalog",
+                        name
+                    ))
+                    .help("`baseimg lock` drops entries the catalog no longer needs"),
                 );
             }
         }
@@ -236,7 +307,12 @@ impl LockFile {
             } else {
                 out.push_str("    platforms:\n");
                 for (platform, digest) in &entry.platforms {
-                    let _ = writeln!(out, "      {}: {}", scalar(platform), scalar(digest.as_str()));
+                    let _ = writeln!(
+                        out,
+                        "      {}: {}",
+                        scalar(platform),
+                        scalar(digest.as_str())
+                    );
                 }
             }
             if !entry.only.is_empty() {
@@ -258,11 +334,23 @@ impl LockFile {
 /// A YAML scalar: plain when it cannot be misread, JSON-quoted (valid YAML) otherwise.
 fn scalar(text: &str) -> String {
     let plain = !text.is_empty()
-        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"/:._@+-".contains(&b))
-        && text.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/:._@+-".contains(&b))
+        && text
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
         && !text.contains(": ")
-        && !matches!(text, "true" | "false" | "null" | "yes" | "no" | "on" | "off");
-    if plain { text.to_string() } else { serde_json::to_string(text).expect("strings always serialize") }
+        && !matches!(
+            text,
+            "true" | "false" | "null" | "yes" | "no" | "on" | "off"
+        );
+    if plain {
+        text.to_string()
+    } else {
+        serde_json::to_string(text).expect("strings always serialize")
+    }
 }
 
 #[cfg(test)]
@@ -281,10 +369,18 @@ mod tests {
                 source: Reference::parse("python:3.11.9-slim-bookworm").unwrap(),
                 digest: digest('a'),
                 media_type: "application/vnd.oci.image.index.v1+json".into(),
-                platforms: [("linux/arm64".to_string(), digest('c')), ("linux/amd64".to_string(), digest('b'))].into(),
+                platforms: [
+                    ("linux/arm64".to_string(), digest('c')),
+                    ("linux/amd64".to_string(), digest('b')),
+                ]
+                .into(),
                 only: vec![],
                 resolved_at: "2026-11-27T10:00:00Z".into(),
-                mirror: Reference::parse(&format!("localhost:5000/base/python:3.11.9-slim-bookworm@{}", digest('a'))).unwrap(),
+                mirror: Reference::parse(&format!(
+                    "localhost:5000/base/python:3.11.9-slim-bookworm@{}",
+                    digest('a')
+                ))
+                .unwrap(),
             },
         );
         lock
@@ -296,12 +392,17 @@ mod tests {
         let parsed = LockFile::parse(Path::new("base-images.lock"), &text).unwrap();
         assert_eq!(parsed, sample());
         assert_eq!(parsed.to_text(), text);
-        assert!(text.find("linux/amd64").unwrap() < text.find("linux/arm64").unwrap(), "platforms are sorted");
+        assert!(
+            text.find("linux/amd64").unwrap() < text.find("linux/arm64").unwrap(),
+            "platforms are sorted"
+        );
     }
 
     #[test]
     fn rejects_a_bad_digest_with_its_line() {
-        let text = sample().to_text().replace(&digest('b').to_string(), "sha256:xyz");
+        let text = sample()
+            .to_text()
+            .replace(&digest('b').to_string(), "sha256:xyz");
         let errors = LockFile::parse(Path::new("base-images.lock"), &text).unwrap_err();
         let rendered = errors.to_string();
         assert!(rendered.contains("base-images.lock:10:20"), "{rendered}");

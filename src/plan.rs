@@ -41,7 +41,12 @@ pub struct BuiltPin {
 
 impl Pin {
     /// How a child refers to this image in `FROM`, and what identity goes into the child's fingerprint.
-    fn as_parent(&self, name: &str, catalog: &Catalog, image: &Image) -> Option<(ParentRef, String)> {
+    fn as_parent(
+        &self,
+        name: &str,
+        catalog: &Catalog,
+        image: &Image,
+    ) -> Option<(ParentRef, String)> {
         match self {
             Pin::Mirror { digest, reference } => Some((
                 ParentRef {
@@ -73,7 +78,8 @@ pub enum Unlocked {
     Placeholder,
 }
 
-const PLACEHOLDER_DIGEST: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+const PLACEHOLDER_DIGEST: &str =
+    "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Resolves `selection` (which must hold every ancestor of its images, in build order, as
 /// [`crate::graph::Graph::select`] returns it). Problems in templates or contexts are returned as
@@ -92,7 +98,12 @@ pub fn resolve(
         let pin = match &image.kind {
             ImageKind::Mirror(mirror) => {
                 let private = catalog.private_repository(image);
-                let tag = mirror.upstream.tag.as_ref().map(|t| format!(":{t}")).unwrap_or_default();
+                let tag = mirror
+                    .upstream
+                    .tag
+                    .as_ref()
+                    .map(|t| format!(":{t}"))
+                    .unwrap_or_default();
                 match (lock.status(image), unlocked) {
                     (LockStatus::Fresh(entry), _) => Pin::Mirror {
                         digest: entry.mirror_digest().clone(),
@@ -114,7 +125,9 @@ pub fn resolve(
             }
             ImageKind::Build(build) => {
                 let parent_image = &catalog.images[&build.parent];
-                let parent_pin = pins.get(&build.parent).expect("selection holds parents before children");
+                let parent_pin = pins
+                    .get(&build.parent)
+                    .expect("selection holds parents before children");
                 match parent_pin.as_parent(&build.parent, catalog, parent_image) {
                     None => Pin::Unpinned {
                         why: format!("parent `{}` is not pinned", build.parent),
@@ -123,22 +136,28 @@ pub fn resolve(
                             _ => "baseimg lock".into(),
                         },
                     },
-                    Some((parent, identity)) => match resolve_build(catalog, &renderer, image, parent, &identity) {
-                        Ok(built) => Pin::Built(Box::new(built)),
-                        Err(found) => {
-                            diagnostics.extend(found);
-                            Pin::Unpinned {
-                                why: "the image has errors".into(),
-                                fix: "baseimg validate".into(),
+                    Some((parent, identity)) => {
+                        match resolve_build(catalog, &renderer, image, parent, &identity) {
+                            Ok(built) => Pin::Built(Box::new(built)),
+                            Err(found) => {
+                                diagnostics.extend(found);
+                                Pin::Unpinned {
+                                    why: "the image has errors".into(),
+                                    fix: "baseimg validate".into(),
+                                }
                             }
                         }
-                    },
+                    }
                 }
             }
         };
         pins.insert(name.clone(), pin);
     }
-    if diagnostics.has_errors() { Err(diagnostics) } else { Ok(pins) }
+    if diagnostics.has_errors() {
+        Err(diagnostics)
+    } else {
+        Ok(pins)
+    }
 }
 
 fn resolve_build(
@@ -148,7 +167,9 @@ fn resolve_build(
     parent: ParentRef,
     parent_identity: &str,
 ) -> Result<BuiltPin, Diagnostics> {
-    let build = image.as_build().expect("only built images are resolved here");
+    let build = image
+        .as_build()
+        .expect("only built images are resolved here");
     let mut diagnostics = Diagnostics::default();
     let context_dir = catalog.root.join(&build.context);
     let context = match context::scan(catalog.root_dir(), &context_dir) {
@@ -176,13 +197,20 @@ fn resolve_build(
     };
     let dockerfile = match renderer.render(catalog, image, build, &parent) {
         Ok(text) => Some(text),
-        Err(diagnostic) => {
-            diagnostics.push(diagnostic);
+        Err(found) => {
+            diagnostics.extend(found);
             None
         }
     };
     if let Some(dockerfile) = &dockerfile {
-        diagnostics.extend(check_rendered(catalog, image, build, dockerfile, &parent, context.as_deref()));
+        diagnostics.extend(check_rendered(
+            catalog,
+            image,
+            build,
+            dockerfile,
+            &parent,
+            context.as_deref(),
+        ));
     }
     let (Some(dockerfile), Some(context)) = (dockerfile, context) else {
         return Err(diagnostics);
@@ -275,11 +303,19 @@ pub struct Step {
 }
 
 /// Turns pins into steps, in the order given.
-pub fn plan(catalog: &Catalog, pins: &IndexMap<String, Pin>, inventory: &dyn Inventory) -> Vec<Step> {
+pub fn plan(
+    catalog: &Catalog,
+    pins: &IndexMap<String, Pin>,
+    inventory: &dyn Inventory,
+) -> Vec<Step> {
     let mut steps: Vec<Step> = Vec::new();
     for (name, pin) in pins {
         let image = &catalog.images[name];
-        let kind = if image.as_mirror().is_some() { "mirror" } else { "build" };
+        let kind = if image.as_mirror().is_some() {
+            "mirror"
+        } else {
+            "build"
+        };
         let step = |action, reason: String| Step {
             image: name.clone(),
             kind,
@@ -293,15 +329,28 @@ pub fn plan(catalog: &Catalog, pins: &IndexMap<String, Pin>, inventory: &dyn Inv
             Pin::Unpinned { why, fix } => Step {
                 fix: Some(fix.clone()),
                 ..step(
-                    if image.as_mirror().is_some() { Action::Lock } else { Action::Blocked },
+                    if image.as_mirror().is_some() {
+                        Action::Lock
+                    } else {
+                        Action::Blocked
+                    },
                     format!("{why}; run `{fix}`"),
                 )
             },
             Pin::Mirror { digest, reference } => {
                 let (action, reason) = match inventory.has_mirror(image, digest) {
-                    Some(true) => (Action::Skip, format!("{} already in the private registry", digest.short())),
-                    Some(false) => (Action::Mirror, format!("{} not yet in the private registry", digest.short())),
-                    None => (Action::Mirror, format!("pinned to {}; registry not consulted", digest.short())),
+                    Some(true) => (
+                        Action::Skip,
+                        format!("{} already in the private registry", digest.short()),
+                    ),
+                    Some(false) => (
+                        Action::Mirror,
+                        format!("{} not yet in the private registry", digest.short()),
+                    ),
+                    None => (
+                        Action::Mirror,
+                        format!("pinned to {}; registry not consulted", digest.short()),
+                    ),
                 };
                 Step {
                     reference: Some(reference.clone()),
@@ -310,18 +359,28 @@ pub fn plan(catalog: &Catalog, pins: &IndexMap<String, Pin>, inventory: &dyn Inv
             }
             Pin::Built(built) => {
                 let parent_step = steps.iter().find(|s| s.image == built.parent.name);
-                let parent_changes = parent_step.is_some_and(|s| s.kind == "build" && s.action == Action::Build);
+                let parent_changes =
+                    parent_step.is_some_and(|s| s.kind == "build" && s.action == Action::Build);
                 let short = built.fingerprint.short();
                 let (action, reason) = if parent_changes {
-                    (Action::Build, format!("parent `{}` is rebuilt", built.parent.name))
+                    (
+                        Action::Build,
+                        format!("parent `{}` is rebuilt", built.parent.name),
+                    )
                 } else {
                     match inventory.has_build(image, &built.fingerprint) {
                         Some(true) => (Action::Skip, format!("fingerprint {short} already built")),
                         Some(false) => match inventory.current_fingerprint(image) {
-                            Some(old) => (Action::Build, format!("fingerprint changed ({} → {short})", old.short())),
+                            Some(old) => (
+                                Action::Build,
+                                format!("fingerprint changed ({} → {short})", old.short()),
+                            ),
                             None => (Action::Build, format!("fingerprint {short} never built")),
                         },
-                        None => (Action::Build, format!("fingerprint {short}; registry not consulted")),
+                        None => (
+                            Action::Build,
+                            format!("fingerprint {short}; registry not consulted"),
+                        ),
                     }
                 };
                 Step {
@@ -338,10 +397,15 @@ pub fn plan(catalog: &Catalog, pins: &IndexMap<String, Pin>, inventory: &dyn Inv
 
 /// The plan as an aligned table.
 pub fn format_table(steps: &[Step]) -> String {
-    let width = |f: &dyn Fn(&Step) -> usize, title: &str| steps.iter().map(f).max().unwrap_or(0).max(title.len());
+    let width = |f: &dyn Fn(&Step) -> usize, title: &str| {
+        steps.iter().map(f).max().unwrap_or(0).max(title.len())
+    };
     let image_width = width(&|s| s.image.chars().count(), "IMAGE");
     let action_width = width(&|s| s.action.as_str().len(), "ACTION");
-    let reference_width = width(&|s| s.reference.as_deref().unwrap_or("-").chars().count(), "REFERENCE");
+    let reference_width = width(
+        &|s| s.reference.as_deref().unwrap_or("-").chars().count(),
+        "REFERENCE",
+    );
     let mut out = format!(
         "{:image_width$}  {:action_width$}  {:reference_width$}  REASON\n",
         "IMAGE", "ACTION", "REFERENCE"
@@ -368,7 +432,11 @@ pub fn summary(steps: &[Step]) -> String {
         count(Action::Skip),
         count(Action::Blocked),
     );
-    let mut parts = vec![format!("{mirror} to mirror"), format!("{build} to build"), format!("{skip} up to date")];
+    let mut parts = vec![
+        format!("{mirror} to mirror"),
+        format!("{build} to build"),
+        format!("{skip} up to date"),
+    ];
     if lock + blocked > 0 {
         parts.push(format!("{} waiting for `baseimg lock`", lock + blocked));
     }

@@ -22,13 +22,17 @@ pub struct Digest(String);
 impl Digest {
     /// Accepts `sha256:<64 hex>` and `sha512:<128 hex>`, lowercase, as the OCI spec registers them.
     pub fn parse(text: &str) -> Result<Digest, String> {
-        let (algorithm, hex) = text
-            .split_once(':')
-            .ok_or_else(|| format!("`{text}` is not a digest (expected `sha256:<64 hex digits>`)"))?;
+        let (algorithm, hex) = text.split_once(':').ok_or_else(|| {
+            format!("`{text}` is not a digest (expected `sha256:<64 hex digits>`)")
+        })?;
         let expected = match algorithm {
             "sha256" => 64,
             "sha512" => 128,
-            other => return Err(format!("unsupported digest algorithm `{other}` (expected sha256)")),
+            other => {
+                return Err(format!(
+                    "unsupported digest algorithm `{other}` (expected sha256)"
+                ));
+            }
         };
         if hex.len() != expected || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return Err(format!(
@@ -111,7 +115,10 @@ impl Reference {
 
     /// The last path component: `python` for `docker.io/library/python`.
     pub fn basename(&self) -> &str {
-        self.repository.rsplit('/').next().unwrap_or(&self.repository)
+        self.repository
+            .rsplit('/')
+            .next()
+            .unwrap_or(&self.repository)
     }
 }
 
@@ -132,7 +139,9 @@ impl fmt::Display for Reference {
 /// `localhost`), exactly the rule the Docker client applies.
 fn split_registry(name: &str) -> (Option<&str>, &str) {
     match name.split_once('/') {
-        Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+        Some((first, rest))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
             (Some(first), rest)
         }
         _ => (None, name),
@@ -154,7 +163,9 @@ fn validate_component(component: &str) -> Result<(), String> {
         } else {
             ""
         };
-        return Err(format!("invalid repository path component `{component}`{hint}"));
+        return Err(format!(
+            "invalid repository path component `{component}`{hint}"
+        ));
     }
     Ok(())
 }
@@ -162,7 +173,9 @@ fn validate_component(component: &str) -> Result<(), String> {
 /// Tags are `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
 pub fn validate_tag(tag: &str) -> Result<(), String> {
     let mut bytes = tag.bytes();
-    let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let first_ok = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_');
     let rest_ok = bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
     if !first_ok || !rest_ok || tag.len() > 128 {
         return Err(format!(
@@ -179,14 +192,18 @@ mod tests {
     #[test]
     fn normalizes_docker_hub_official_images() {
         let reference = Reference::parse("python:3.11.9-slim-bookworm").unwrap();
-        assert_eq!(reference.to_string(), "docker.io/library/python:3.11.9-slim-bookworm");
+        assert_eq!(
+            reference.to_string(),
+            "docker.io/library/python:3.11.9-slim-bookworm"
+        );
         assert_eq!(reference.basename(), "python");
     }
 
     #[test]
     fn keeps_registry_with_port_and_digest() {
         let digest = format!("sha256:{}", "a".repeat(64));
-        let reference = Reference::parse(&format!("localhost:5000/base/redis:7.2@{digest}")).unwrap();
+        let reference =
+            Reference::parse(&format!("localhost:5000/base/redis:7.2@{digest}")).unwrap();
         assert_eq!(reference.registry, "localhost:5000");
         assert_eq!(reference.repository, "base/redis");
         assert_eq!(reference.tag.as_deref(), Some("7.2"));
@@ -202,7 +219,15 @@ mod tests {
 
     #[test]
     fn rejects_malformed_references() {
-        for bad in ["", "Python:3", "python:", "python:-x", "a//b:1", "python@sha256:abc", "py thon:1"] {
+        for bad in [
+            "",
+            "Python:3",
+            "python:",
+            "python:-x",
+            "a//b:1",
+            "python@sha256:abc",
+            "py thon:1",
+        ] {
             assert!(Reference::parse(bad).is_err(), "{bad} should be rejected");
         }
     }

@@ -45,12 +45,23 @@ impl Renderer {
     }
 
     /// Renders the Dockerfile of a built image.
-    pub fn render(&self, catalog: &Catalog, image: &Image, build: &Build, parent: &ParentRef) -> Result<String, Diagnostic> {
+    pub fn render(
+        &self,
+        catalog: &Catalog,
+        image: &Image,
+        build: &Build,
+        parent: &ParentRef,
+    ) -> Result<String, Diagnostics> {
         let template_path = self.templates_dir.join(&build.template);
         if !template_path.is_file() {
-            return Err(self.missing_template(catalog, image, build, &template_path));
+            return Err(self
+                .missing_template(catalog, image, build, &template_path)
+                .into());
         }
-        let template = self.env.get_template(&build.template).map_err(|e| self.template_error(image, &e))?;
+        let template = self
+            .env
+            .get_template(&build.template)
+            .map_err(|e| Diagnostics::from(self.template_error(image, &e)))?;
         let labels = static_labels(catalog, image, build, parent);
         let mut values: Vec<(String, Value)> = build
             .vars
@@ -72,10 +83,18 @@ impl Renderer {
         values.push(("registry".into(), Value::from(catalog.registry.clone())));
         values.push(("labels".into(), Value::from_serialize(&labels)));
         let ctx = Value::from_iter(values);
-        template.render(ctx).map_err(|e| self.template_error(image, &e))
+        template
+            .render(ctx)
+            .map_err(|e| self.template_error(image, &e).into())
     }
 
-    fn missing_template(&self, catalog: &Catalog, image: &Image, build: &Build, path: &Path) -> Diagnostic {
+    fn missing_template(
+        &self,
+        catalog: &Catalog,
+        image: &Image,
+        build: &Build,
+        path: &Path,
+    ) -> Diagnostic {
         let mut available: Vec<String> = std::fs::read_dir(&self.templates_dir)
             .map(|dir| {
                 dir.filter_map(Result::ok)
@@ -85,15 +104,26 @@ impl Renderer {
             })
             .unwrap_or_default();
         available.sort();
-        let diagnostic = Diagnostic::error(format!("template `{}` of image `{}` does not exist", path.display(), image.name))
-            .image(&image.name);
+        let diagnostic = Diagnostic::error(format!(
+            "template `{}` of image `{}` does not exist",
+            path.display(),
+            image.name
+        ))
+        .image(&image.name);
         match build.template_span {
             Some(span) => {
                 let diagnostic = diagnostic.at(catalog.locate(span));
-                match crate::diagnostic::did_you_mean(&build.template, available.iter().map(String::as_str)) {
+                match crate::diagnostic::did_you_mean(
+                    &build.template,
+                    available.iter().map(String::as_str),
+                ) {
                     Some(hint) => diagnostic.help(hint),
-                    None if available.is_empty() => diagnostic.help(format!("create it in `{}`", self.templates_dir.display())),
-                    None => diagnostic.help(format!("templates available: {}", available.join(", "))),
+                    None if available.is_empty() => {
+                        diagnostic.help(format!("create it in `{}`", self.templates_dir.display()))
+                    }
+                    None => {
+                        diagnostic.help(format!("templates available: {}", available.join(", ")))
+                    }
                 }
             }
             None => diagnostic.at(catalog.locate(image.span)).help(format!(
@@ -108,14 +138,29 @@ impl Renderer {
         let name = error.name().unwrap_or("?").to_string();
         let path = self.templates_dir.join(&name);
         let source = std::fs::read_to_string(&path).unwrap_or_default();
-        let snippet = error.range().and_then(|range| source.get(range.clone()).map(|text| (range.start, text.trim())));
+        let snippet = error.range().and_then(|range| {
+            source
+                .get(range.clone())
+                .map(|text| (range.start, text.trim()))
+        });
         let location = match (error.line(), snippet) {
             (Some(line), Some((start, text))) => {
                 let line_start = source[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
                 let column = source[line_start..start].chars().count() as u64 + 1;
-                let rest_of_line = source[start..].split('\n').next().unwrap_or_default().chars().count();
+                let rest_of_line = source[start..]
+                    .split('\n')
+                    .next()
+                    .unwrap_or_default()
+                    .chars()
+                    .count();
                 let width = text.chars().count().min(rest_of_line).max(1) as u64;
-                Some(SourceLocation::new(&path, &source, line as u64, column, width))
+                Some(SourceLocation::new(
+                    &path,
+                    &source,
+                    line as u64,
+                    column,
+                    width,
+                ))
             }
             (Some(line), None) => Some(SourceLocation::file_line(&path, line as u64)),
             _ => None,
@@ -144,7 +189,10 @@ impl Renderer {
                 "fix the template at this point".into(),
             ),
         };
-        Diagnostic::error(message).at(location).image(&image.name).help(help)
+        Diagnostic::error(message)
+            .at(location)
+            .image(&image.name)
+            .help(help)
     }
 }
 
@@ -159,13 +207,22 @@ pub fn static_labels(
 ) -> std::collections::BTreeMap<String, String> {
     let mut labels = build.labels.clone();
     labels.insert("org.opencontainers.image.title".into(), image.name.clone());
-    labels.insert("org.opencontainers.image.version".into(), build.version.clone());
-    labels.insert("org.opencontainers.image.base.name".into(), parent.reference.clone());
+    labels.insert(
+        "org.opencontainers.image.version".into(),
+        build.version.clone(),
+    );
+    labels.insert(
+        "org.opencontainers.image.base.name".into(),
+        parent.reference.clone(),
+    );
     if let Some(source) = &catalog.source_url {
         labels.insert("org.opencontainers.image.source".into(), source.clone());
     }
     if let Some(description) = &image.description {
-        labels.insert("org.opencontainers.image.description".into(), description.clone());
+        labels.insert(
+            "org.opencontainers.image.description".into(),
+            description.clone(),
+        );
     }
     labels
 }
@@ -189,9 +246,12 @@ pub fn check_rendered(
     let froms = dockerfile::froms(&instructions);
     if froms.is_empty() {
         diagnostics.push(
-            Diagnostic::error(format!("the Dockerfile of `{}` has no FROM line", image.name))
-                .image(&image.name)
-                .help("start the template with `FROM {{ from }}`"),
+            Diagnostic::error(format!(
+                "the Dockerfile of `{}` has no FROM line",
+                image.name
+            ))
+            .image(&image.name)
+            .help("start the template with `FROM {{ from }}`"),
         );
     }
     let mut stages: Vec<String> = Vec::new();
@@ -227,7 +287,10 @@ pub fn check_rendered(
                     .image(&image.name)
                     .help(format!(
                         "create `{}`, or check `.dockerignore` there",
-                        build.context.join(source.trim_start_matches("./")).display()
+                        build
+                            .context
+                            .join(source.trim_start_matches("./"))
+                            .display()
                     )),
                 );
             }
@@ -239,7 +302,10 @@ pub fn check_rendered(
 /// Whether a `COPY` source names something in the context: a file, a directory, or (with wildcards)
 /// at least one match, the way the daemon resolves it.
 fn source_exists(entries: &[Entry], source: &str) -> bool {
-    let cleaned = source.trim_start_matches("./").trim_start_matches('/').trim_end_matches('/');
+    let cleaned = source
+        .trim_start_matches("./")
+        .trim_start_matches('/')
+        .trim_end_matches('/');
     if cleaned.is_empty() || cleaned == "." {
         return true;
     }
@@ -251,5 +317,7 @@ fn source_exists(entries: &[Entry], source: &str) -> bool {
         return entries.iter().any(|e| matcher.is_match(&e.path));
     }
     let below = format!("{cleaned}/");
-    entries.iter().any(|e| e.path == cleaned || e.path.starts_with(&below))
+    entries
+        .iter()
+        .any(|e| e.path == cleaned || e.path.starts_with(&below))
 }

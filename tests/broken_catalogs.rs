@@ -44,7 +44,9 @@ fn prepare(case: &Path) -> tempfile::TempDir {
     }
     if let Ok(links) = std::fs::read_to_string(case.join("links")) {
         for line in links.lines().filter(|l| !l.trim().is_empty()) {
-            let (link, target) = line.split_once(" -> ").expect("links lines are `path -> target`");
+            let (link, target) = line
+                .split_once(" -> ")
+                .expect("links lines are `path -> target`");
             std::os::unix::fs::symlink(target.trim(), work.join(link.trim())).unwrap();
         }
     }
@@ -74,7 +76,10 @@ fn base_repository_is_valid() {
     common::copy_tree(&common::repo_root().join("tests/broken/_base"), dir.path());
     let (code, stdout, stderr) = run(dir.path(), &["validate"]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("2 images (1 mirrored, 1 built), no errors"), "{stdout}");
+    assert!(
+        stdout.contains("2 images (1 mirrored, 1 built), no errors"),
+        "{stdout}"
+    );
     assert_eq!(stderr, "");
 }
 
@@ -95,7 +100,8 @@ fn every_broken_catalog_is_refused_with_its_exact_error() {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
         let dir = prepare(case);
         let work = dir.path().join("repo");
-        let args_text = std::fs::read_to_string(case.join("args")).unwrap_or_else(|_| "validate".into());
+        let args_text =
+            std::fs::read_to_string(case.join("args")).unwrap_or_else(|_| "validate".into());
         let args: Vec<&str> = args_text.split_whitespace().collect();
         let before = common::snapshot(dir.path());
 
@@ -117,14 +123,24 @@ fn every_broken_catalog_is_refused_with_its_exact_error() {
             failures.push(format!("{name}: exit code {code}, expected 2\n{stderr}"));
         }
         if stderr != expected {
-            failures.push(format!("{name}: error text differs\n--- expected\n{expected}--- actual\n{stderr}"));
+            failures.push(format!(
+                "{name}: error text differs\n--- expected\n{expected}--- actual\n{stderr}"
+            ));
         }
         if render_code != 2 {
-            failures.push(format!("{name}: `render --out` exited {render_code}\n{render_stderr}"));
+            failures.push(format!(
+                "{name}: `render --out` exited {render_code}\n{render_stderr}"
+            ));
         }
         if before != after {
             failures.push(format!("{name}: the working tree changed"));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n\n{}", failures.len(), cases.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
 }

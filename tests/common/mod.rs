@@ -31,13 +31,19 @@ pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u32)> {
         let entry = entry.unwrap();
         let metadata = entry.path().symlink_metadata().unwrap();
         let content = if metadata.file_type().is_symlink() {
-            std::fs::read_link(entry.path()).unwrap().into_os_string().into_encoded_bytes()
+            std::fs::read_link(entry.path())
+                .unwrap()
+                .into_os_string()
+                .into_encoded_bytes()
         } else if metadata.is_file() {
             std::fs::read(entry.path()).unwrap()
         } else {
             Vec::new()
         };
-        files.insert(entry.path().strip_prefix(root).unwrap().to_path_buf(), (content, metadata.permissions().mode()));
+        files.insert(
+            entry.path().strip_prefix(root).unwrap().to_path_buf(),
+            (content, metadata.permissions().mode()),
+        );
     }
     files
 }
@@ -51,8 +57,16 @@ pub fn repo_root() -> PathBuf {
 pub fn example_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = repo_root();
-    std::fs::copy(root.join("base-images.yaml"), dir.path().join("base-images.yaml")).unwrap();
-    std::fs::copy(root.join("tests/fixtures/example.lock"), dir.path().join("base-images.lock")).unwrap();
+    std::fs::copy(
+        root.join("base-images.yaml"),
+        dir.path().join("base-images.yaml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        root.join("tests/fixtures/example.lock"),
+        dir.path().join("base-images.lock"),
+    )
+    .unwrap();
     for sub in ["templates", "images"] {
         std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         copy_tree(&root.join(sub), &dir.path().join(sub));
