@@ -17,10 +17,14 @@ const MIRRORS: usize = 200;
 const BUILT: usize = 800;
 
 fn generate(root: &Path) {
-    let mut catalog = String::from("registry: registry.example.com/base\nvars:\n  app_user: app\nimages:\n");
+    let mut catalog =
+        String::from("registry: registry.example.com/base\nvars:\n  app_user: app\nimages:\n");
     let mut lock = String::from("version: 1\nimages:\n");
     for i in 0..MIRRORS {
-        let _ = write!(catalog, "  up-{i}:\n    mirror: docker.io/library/img{i}:1.{i}.0\n");
+        let _ = write!(
+            catalog,
+            "  up-{i}:\n    mirror: docker.io/library/img{i}:1.{i}.0\n"
+        );
         let digest = format!("sha256:{:064x}", i + 1);
         let _ = write!(
             lock,
@@ -28,7 +32,11 @@ fn generate(root: &Path) {
         );
     }
     std::fs::create_dir_all(root.join("templates")).unwrap();
-    std::fs::write(root.join("templates/_common.j2"), "LABEL team=\"platform\" user=\"{{ app_user }}\"\n").unwrap();
+    std::fs::write(
+        root.join("templates/_common.j2"),
+        "LABEL team=\"platform\" user=\"{{ app_user }}\"\n",
+    )
+    .unwrap();
     std::fs::write(
         root.join("templates/app.Dockerfile.j2"),
         "FROM {{ from }}\n{% include \"_common.j2\" %}\nCOPY app.conf /etc/app.conf\nCOPY scripts/ /usr/local/bin/\nENV LEVEL={{ level }}\n",
@@ -52,7 +60,11 @@ fn generate(root: &Path) {
         );
         let context = root.join(format!("images/app-{i}/scripts"));
         std::fs::create_dir_all(&context).unwrap();
-        std::fs::write(root.join(format!("images/app-{i}/app.conf")), format!("level = {i}\n")).unwrap();
+        std::fs::write(
+            root.join(format!("images/app-{i}/app.conf")),
+            format!("level = {i}\n"),
+        )
+        .unwrap();
         std::fs::write(context.join("start.sh"), "#!/bin/sh\nexec app\n").unwrap();
     }
     std::fs::write(root.join("base-images.yaml"), catalog).unwrap();
@@ -60,7 +72,8 @@ fn generate(root: &Path) {
 }
 
 fn plan_with_library(root: &Path) -> usize {
-    let (catalog, _) = Catalog::load(&root.join("base-images.yaml"), &LoadOptions::default()).unwrap();
+    let (catalog, _) =
+        Catalog::load(&root.join("base-images.yaml"), &LoadOptions::default()).unwrap();
     let graph = Graph::build(&catalog).unwrap();
     let lock = LockFile::load(&root.join("base-images.lock")).unwrap();
     let pins = resolve(&catalog, &lock, graph.order(), Unlocked::Unpin).unwrap();
@@ -105,9 +118,27 @@ fn main() {
             .unwrap();
         assert!(status.success());
     });
-    println!("plan of a generated {}-image catalog ({MIRRORS} mirrors, {BUILT} built), best of 5:", MIRRORS + BUILT);
+    println!(
+        "plan of a generated {}-image catalog ({MIRRORS} mirrors, {BUILT} built), best of 5:",
+        MIRRORS + BUILT
+    );
     println!("  {:<34} {:>9}  {:>8}", "measure", "time", "target");
-    println!("  {:<34} {:>7.0}ms  {:>8}", "library: load+graph+resolve+plan", library.as_secs_f64() * 1e3, "< 1 s");
-    println!("  {:<34} {:>7.0}ms  {:>8}", "`baseimg plan --output json`", cli.as_secs_f64() * 1e3, "< 1 s");
-    println!("  {:<34} {:>7.0}ms  {:>8}", "`baseimg validate`", validate.as_secs_f64() * 1e3, "< 1 s");
+    println!(
+        "  {:<34} {:>7.0}ms  {:>8}",
+        "library: load+graph+resolve+plan",
+        library.as_secs_f64() * 1e3,
+        "< 1 s"
+    );
+    println!(
+        "  {:<34} {:>7.0}ms  {:>8}",
+        "`baseimg plan --output json`",
+        cli.as_secs_f64() * 1e3,
+        "< 1 s"
+    );
+    println!(
+        "  {:<34} {:>7.0}ms  {:>8}",
+        "`baseimg validate`",
+        validate.as_secs_f64() * 1e3,
+        "< 1 s"
+    );
 }
