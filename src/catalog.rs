@@ -316,6 +316,20 @@ impl Catalog {
         }
     }
 
+    /// Registry host and repository path of an image in the private registry:
+    /// (`localhost:5000`, `base/upstream/python`).
+    pub fn private_location(&self, image: &Image) -> (String, String) {
+        let full = self.private_repository(image);
+        match Reference::parse(&full) {
+            Ok(reference) => (reference.registry, reference.repository),
+            // Registry and repository were both checked on load; keep a sensible split regardless.
+            Err(_) => match full.split_once('/') {
+                Some((host, path)) => (host.to_string(), path.to_string()),
+                None => (full.clone(), String::new()),
+            },
+        }
+    }
+
     /// The private registry reference of an image's repository: `localhost:5000/base/redis`.
     pub fn private_repository(&self, image: &Image) -> String {
         format!("{}/{}", self.registry, image.repository)

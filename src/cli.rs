@@ -15,8 +15,11 @@ use crate::fsutil::write_atomic;
 use crate::graph::{Graph, GraphFormat, render_graph};
 use crate::lock::LockFile;
 use crate::plan::{self, Offline, Pin, Unlocked};
+use crate::progress::Mode;
+use crate::sync;
 
 pub const EXIT_OK: i32 = 0;
+pub const EXIT_FOUND: i32 = 1;
 pub const EXIT_USER_ERROR: i32 = 2;
 
 #[derive(Debug, Parser)]
@@ -52,6 +55,12 @@ struct GlobalArgs {
     /// Output format for results.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     output: Output,
+    /// Progress display: bars on a terminal, plain lines in logs.
+    #[arg(long, global = true, value_enum, default_value_t = Mode::Auto)]
+    progress: Mode,
+    /// How many images to work on at the same time.
+    #[arg(short = 'j', long, global = true, env = "BASEIMG_JOBS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: u16,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -84,6 +93,25 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Pin every upstream reference of the catalog to a digest (HEAD requests only); keeps existing pins.
+    #[command(after_help = "Example:\n  baseimg lock")]
+    Lock,
+    /// Re-resolve upstream references (all, or the named images) and record any new digests.
+    #[command(after_help = "Examples:\n  baseimg update\n  baseimg update python-upstream")]
+    Update {
+        /// Mirrors to re-resolve; all when none is named.
+        #[arg(value_name = "IMAGE")]
+        images: Vec<String>,
+    },
+    /// Copy the locked upstream digests into the private registry, byte for byte.
+    #[command(after_help = "Examples:\n  baseimg mirror\n  baseimg mirror redis --jobs 2")]
+    Mirror {
+        #[command(flatten)]
+        selection: Selection,
+    },
+    /// Compare the lock file with upstream (HEAD requests only). Exit 1 when something moved.
+    #[command(after_help = "Examples:\n  baseimg outdated\n  baseimg outdated --output json")]
+    Outdated,
     /// Show, for each selected image in build order, what a run would do and why.
     #[command(after_help = "Examples:\n  baseimg plan\n  baseimg plan api-base --output json")]
     Plan {
@@ -148,6 +176,27 @@ fn run(cli: &Cli) -> Result<i32, Diagnostics> {
         }
         Command::Render { selection, out } => render(&session, selection, out.as_deref()),
         Command::Plan { selection } => plan_command(cli, &session, selection),
+        Command::Lock => sync::lock(&cli.global.settings(), &session.context(), None),
+        Command::Update { images } => {
+            sync::lock(&cli.global.settings(), &session.context(), Some(images))
+        }
+        Command::Mirror { selection } => {
+            let selected = session
+                .graph
+                .select(&selection.images, selection.with_dependents)?;
+            sync::mirror(&cli.global.settings(), &session.context(), &selected)
+        }
+        Command::Outdated => sync::outdated(&cli.global.settings(), &session.context()),
+    }
+}
+
+impl GlobalArgs {
+    fn settings(&self) -> sync::Settings {
+        sync::Settings {
+            json: self.output == Output::Json,
+            progress: self.progress,
+            jobs: usize::from(self.jobs),
+        }
     }
 }
 
@@ -179,6 +228,14 @@ impl Session {
             lock_path,
             warnings,
         })
+    }
+
+    fn context(&self) -> sync::Context<'_> {
+        sync::Context {
+            catalog: &self.catalog,
+            lock: &self.lock,
+            lock_path: &self.lock_path,
+        }
     }
 
     fn print_warnings(&self, extra: &Diagnostics) {

@@ -1,0 +1,485 @@
+//! Mirroring: copying locked upstream digests into the private registry, byte for byte.
+//!
+//! Manifests are copied as the exact bytes upstream served (so digests stay equal); blobs are checked
+//! with HEAD first, mounted from another repository of the private registry when baseimg has seen them
+//! there, and otherwise streamed from upstream to the private registry without being held in memory,
+//! their content hashed on the way and refused if it does not match the digest. Manifests are pushed
+//! only after every blob they need is in place, so a failed copy never leaves a visible broken image.
+//! When the private registry already has the locked digest, nothing is asked of upstream.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use backon::{ExponentialBuilder, Retryable};
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt, stream};
+use sha2::{Digest as _, Sha256};
+use tokio::sync::Mutex;
+
+use crate::catalog::{Catalog, Image};
+use crate::lock::LockEntry;
+use crate::progress::Task;
+use crate::reference::Digest;
+use crate::registry::{Client, Clients, Manifest, RegistryError, is_index};
+
+/// How many blobs of one image move at the same time.
+const BLOB_CONCURRENCY: usize = 4;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Copied {
+    pub manifests: usize,
+    pub blobs_copied: usize,
+    pub blobs_mounted: usize,
+    pub blobs_present: usize,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    /// The private registry had the digest already; only its tags were checked.
+    Present {
+        retagged: usize,
+    },
+    Copied(Copied),
+}
+
+#[derive(Debug)]
+pub enum MirrorError {
+    Registry(RegistryError),
+    /// A blob's bytes did not hash to its digest: upstream served something else than it promised.
+    Corrupt {
+        digest: String,
+        actual: String,
+    },
+    Invalid(String),
+}
+
+impl std::fmt::Display for MirrorError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MirrorError::Registry(error) => error.fmt(f),
+            MirrorError::Corrupt { digest, actual } => write!(
+                f,
+                "blob {digest} from upstream hashes to {actual}; refused it, and nothing of this image was published"
+            ),
+            MirrorError::Invalid(message) => f.write_str(message),
+        }
+    }
+}
+
+impl From<RegistryError> for MirrorError {
+    fn from(error: RegistryError) -> Self {
+        MirrorError::Registry(error)
+    }
+}
+
+impl MirrorError {
+    fn is_transient(&self) -> bool {
+        match self {
+            MirrorError::Registry(error) => error.is_transient(),
+            _ => false,
+        }
+    }
+}
+
+/// Blobs known to be in the private registry during this run, by digest → repository, so later
+/// images can mount instead of copying.
+#[derive(Default)]
+pub struct KnownBlobs(Mutex<HashMap<String, String>>);
+
+pub struct Mirror<'a> {
+    pub catalog: &'a Catalog,
+    pub clients: &'a Clients,
+    pub known: &'a KnownBlobs,
+    pub retry: ExponentialBuilder,
+}
+
+/// The tags a mirrored image carries in the private registry: the upstream tag, and an immutable
+/// keep-alive tag naming the digest, so garbage collection or a re-pointed tag never breaks a pin.
+pub fn mirror_tags(image: &Image, digest: &Digest) -> Vec<String> {
+    let tag = image.as_mirror().and_then(|m| m.upstream.tag.clone());
+    match tag {
+        Some(tag) => vec![tag.clone(), format!("{tag}-{}", digest.short())],
+        None => vec![format!("pinned-{}", digest.short())],
+    }
+}
+
+/// The index kept when a catalog filters platforms: upstream's index with only those manifests,
+/// serialized deterministically so `lock` and `mirror` compute the same digest.
+pub fn filter_index(bytes: &[u8], platforms: &[String]) -> Result<Bytes, String> {
+    let mut document: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| format!("upstream index is not valid JSON: {e}"))?;
+    let manifests = document
+        .get_mut("manifests")
+        .and_then(|m| m.as_array_mut())
+        .ok_or("upstream index has no `manifests`")?;
+    let platform_of = |m: &serde_json::Value| -> String {
+        let p = &m["platform"];
+        let mut name = format!(
+            "{}/{}",
+            p["os"].as_str().unwrap_or(""),
+            p["architecture"].as_str().unwrap_or("")
+        );
+        if let Some(variant) = p["variant"].as_str() {
+            name = format!("{name}/{variant}");
+        }
+        name
+    };
+    let available: Vec<String> = manifests.iter().map(platform_of).collect();
+    for wanted in platforms {
+        if !available.contains(wanted) {
+            return Err(format!(
+                "upstream has no {wanted} image (it has {})",
+                available.join(", ")
+            ));
+        }
+    }
+    manifests.retain(|m| platforms.contains(&platform_of(m)));
+    let text = serde_json::to_vec(&document).map_err(|e| e.to_string())?;
+    Ok(Bytes::from(text))
+}
+
+pub fn sha256_digest(bytes: &[u8]) -> Digest {
+    Digest::parse(&format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
+        .expect("sha256 is a digest")
+}
+
+impl Mirror<'_> {
+    /// Whether the private registry already holds the locked digest (one HEAD, nothing upstream).
+    pub async fn is_present(&self, image: &Image, entry: &LockEntry) -> Result<bool, MirrorError> {
+        let (host, repository) = self.catalog.private_location(image);
+        let private = self.clients.get(&host);
+        Ok(private
+            .head_manifest(&repository, entry.mirror_digest().as_str())
+            .await?
+            .is_some())
+    }
+
+    /// Copies one locked image, or only checks its tags when `present` (from [`Mirror::is_present`])
+    /// says the private registry has it: then upstream is not contacted at all.
+    pub async fn copy(
+        &self,
+        image: &Image,
+        entry: &LockEntry,
+        present: bool,
+        task: &Task,
+    ) -> Result<Outcome, MirrorError> {
+        let (host, repository) = self.catalog.private_location(image);
+        let private = self.clients.get(&host);
+        let mirror_digest = entry.mirror_digest().clone();
+        let tags = mirror_tags(image, &mirror_digest);
+
+        if present {
+            task.step("checking tags");
+            let retagged = self
+                .ensure_tags(&private, &repository, &mirror_digest, &tags, None)
+                .await?;
+            return Ok(Outcome::Present { retagged });
+        }
+
+        let upstream = self.clients.get(&entry.source.registry);
+        let source_repository = &entry.source.repository;
+        task.step("fetching the manifest");
+        let top = upstream
+            .get_manifest(source_repository, entry.digest.as_str())
+            .await?;
+        let mut copied = Copied {
+            manifests: 0,
+            blobs_copied: 0,
+            blobs_mounted: 0,
+            blobs_present: 0,
+            bytes: 0,
+        };
+        let top = if is_index(&top.media_type) {
+            let document = top.document().map_err(MirrorError::Invalid)?;
+            for child in &document.manifests {
+                let platform = child
+                    .platform
+                    .as_ref()
+                    .map(|p| p.name())
+                    .unwrap_or_default();
+                if !image.platforms.is_empty() && !image.platforms.contains(&platform) {
+                    continue;
+                }
+                if private
+                    .head_manifest(&repository, &child.digest)
+                    .await?
+                    .is_some()
+                {
+                    continue;
+                }
+                task.step(&format!("copying {platform}"));
+                let manifest = upstream
+                    .get_manifest(source_repository, &child.digest)
+                    .await?;
+                self.copy_blobs(
+                    &upstream,
+                    source_repository,
+                    &private,
+                    &repository,
+                    &manifest,
+                    task,
+                    &mut copied,
+                )
+                .await?;
+                private
+                    .put_manifest(&repository, &child.digest, &manifest)
+                    .await?;
+                copied.manifests += 1;
+            }
+            if image.platforms.is_empty() {
+                top
+            } else {
+                let bytes =
+                    filter_index(&top.bytes, &image.platforms).map_err(MirrorError::Invalid)?;
+                let digest = sha256_digest(&bytes);
+                if digest != mirror_digest {
+                    return Err(MirrorError::Invalid(format!(
+                        "the filtered index hashes to {digest}, the lock file expects {mirror_digest}; run `baseimg update {}`",
+                        image.name
+                    )));
+                }
+                Manifest {
+                    bytes,
+                    media_type: top.media_type.clone(),
+                    digest,
+                }
+            }
+        } else {
+            self.copy_blobs(
+                &upstream,
+                source_repository,
+                &private,
+                &repository,
+                &top,
+                task,
+                &mut copied,
+            )
+            .await?;
+            top
+        };
+        task.step("publishing");
+        private
+            .put_manifest(&repository, top.digest.as_str(), &top)
+            .await?;
+        copied.manifests += 1;
+        self.ensure_tags(&private, &repository, &mirror_digest, &tags, Some(&top))
+            .await?;
+        Ok(Outcome::Copied(copied))
+    }
+
+    /// Points each tag at the digest, re-putting the manifest only where a tag is missing or elsewhere.
+    async fn ensure_tags(
+        &self,
+        private: &Client,
+        repository: &str,
+        digest: &Digest,
+        tags: &[String],
+        manifest: Option<&Manifest>,
+    ) -> Result<usize, MirrorError> {
+        let mut manifest = manifest.cloned();
+        let mut retagged = 0;
+        for tag in tags {
+            let current = private.head_manifest(repository, tag).await?;
+            if current.as_ref().is_some_and(|(d, _, _)| d == digest) {
+                continue;
+            }
+            if manifest.is_none() {
+                manifest = Some(private.get_manifest(repository, digest.as_str()).await?);
+            }
+            private
+                .put_manifest(repository, tag, manifest.as_ref().expect("just fetched"))
+                .await?;
+            retagged += 1;
+        }
+        Ok(retagged)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn copy_blobs(
+        &self,
+        upstream: &Client,
+        source_repository: &str,
+        private: &Client,
+        repository: &str,
+        manifest: &Manifest,
+        task: &Task,
+        copied: &mut Copied,
+    ) -> Result<(), MirrorError> {
+        let document = manifest.document().map_err(MirrorError::Invalid)?;
+        let blobs: Vec<_> = document
+            .config
+            .iter()
+            .chain(document.layers.iter())
+            .filter(|d| d.urls.is_empty())
+            .cloned()
+            .collect();
+        let results: Vec<BlobResult> = stream::iter(blobs)
+            .map(|blob| async move {
+                self.copy_blob(
+                    upstream,
+                    source_repository,
+                    private,
+                    repository,
+                    &blob.digest,
+                    blob.size,
+                    task,
+                )
+                .await
+            })
+            .buffer_unordered(BLOB_CONCURRENCY)
+            .try_collect()
+            .await?;
+        for result in results {
+            match result {
+                BlobResult::Present => copied.blobs_present += 1,
+                BlobResult::Mounted => copied.blobs_mounted += 1,
+                BlobResult::Copied(bytes) => {
+                    copied.blobs_copied += 1;
+                    copied.bytes += bytes;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn copy_blob(
+        &self,
+        upstream: &Client,
+        source_repository: &str,
+        private: &Client,
+        repository: &str,
+        digest: &str,
+        size: u64,
+        task: &Task,
+    ) -> Result<BlobResult, MirrorError> {
+        if private.has_blob(repository, digest).await? {
+            self.remember(digest, repository).await;
+            return Ok(BlobResult::Present);
+        }
+        let elsewhere = self.known.0.lock().await.get(digest).cloned();
+        if let Some(from) = elsewhere
+            && from != repository
+            && private.mount_blob(repository, digest, &from).await?
+        {
+            self.remember(digest, repository).await;
+            return Ok(BlobResult::Mounted);
+        }
+        let attempt = || async {
+            self.stream_blob(
+                upstream,
+                source_repository,
+                private,
+                repository,
+                digest,
+                size,
+                task,
+            )
+            .await
+        };
+        attempt
+            .retry(self.retry)
+            .sleep(tokio::time::sleep)
+            .when(MirrorError::is_transient)
+            .notify(|_, _| {
+                private.stats.retries.fetch_add(1, Ordering::Relaxed);
+            })
+            .await?;
+        self.remember(digest, repository).await;
+        Ok(BlobResult::Copied(size))
+    }
+
+    /// Streams one blob upstream → private, hashing on the way; a mismatch ends the upload with an
+    /// error before its last byte, so the registry never commits the blob.
+    #[allow(clippy::too_many_arguments)]
+    async fn stream_blob(
+        &self,
+        upstream: &Client,
+        source_repository: &str,
+        private: &Client,
+        repository: &str,
+        digest: &str,
+        size: u64,
+        task: &Task,
+    ) -> Result<(), MirrorError> {
+        type BoxError = Box<dyn std::error::Error + Send + Sync>;
+        let response = upstream.get_blob(source_repository, digest).await?;
+        let verdict: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+        let (expected, found, task, stats) = (
+            digest.to_string(),
+            verdict.clone(),
+            task.clone(),
+            private.stats.clone(),
+        );
+        let mut hasher = Some(Sha256::new());
+        let mut seen: u64 = 0;
+        // Chunks as `Some`, then one `None` that marks the end, where the digest is checked.
+        let chunks = response
+            .bytes_stream()
+            .map_ok(Some)
+            .chain(stream::once(async { Ok(None) }));
+        let body = chunks.map(move |item| -> Result<Bytes, BoxError> {
+            let finish = |seen: u64, hasher: &mut Option<Sha256>| -> Result<(), BoxError> {
+                let actual = format!(
+                    "sha256:{}",
+                    hex::encode(hasher.take().unwrap_or_default().finalize())
+                );
+                if actual != expected || seen != size {
+                    *found.lock().expect("not poisoned") = Some(actual.clone());
+                    return Err(format!(
+                        "blob {expected} hashes to {actual} ({seen} of {size} bytes)"
+                    )
+                    .into());
+                }
+                Ok(())
+            };
+            match item? {
+                Some(chunk) => {
+                    seen += chunk.len() as u64;
+                    if let Some(hasher) = hasher.as_mut() {
+                        hasher.update(&chunk);
+                    }
+                    // The chunk that completes the blob is only passed on once the whole blob is
+                    // verified: the registry must never receive a complete, wrong blob.
+                    if seen >= size {
+                        finish(seen, &mut hasher)?;
+                    }
+                    stats
+                        .bytes_copied
+                        .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    task.add_bytes(chunk.len() as u64);
+                    Ok(chunk)
+                }
+                None if hasher.is_some() => finish(seen, &mut hasher).map(|()| Bytes::new()),
+                None => Ok(Bytes::new()),
+            }
+        });
+        let pushed = private
+            .push_blob(repository, digest, size, reqwest::Body::wrap_stream(body))
+            .await;
+        if let Some(actual) = verdict.lock().expect("not poisoned").take() {
+            return Err(MirrorError::Corrupt {
+                digest: digest.to_string(),
+                actual,
+            });
+        }
+        pushed.map_err(MirrorError::from)
+    }
+
+    async fn remember(&self, digest: &str, repository: &str) {
+        self.known
+            .0
+            .lock()
+            .await
+            .insert(digest.to_string(), repository.to_string());
+    }
+}
+
+enum BlobResult {
+    Present,
+    Mounted,
+    Copied(u64),
+}

@@ -1,0 +1,140 @@
+//! What upstream says now: resolving the catalog's upstream tags to digests for the lock file, and
+//! comparing the lock file with upstream for `outdated`.
+//!
+//! Only HEAD requests are used to learn where a tag points (Docker Hub does not count them as pulls).
+//! A manifest GET happens only when a digest is new or changed and is an index, to record its
+//! platforms — and then by digest, so what is recorded is exactly what was resolved.
+
+use std::collections::BTreeMap;
+
+use crate::catalog::{Catalog, Image};
+use crate::lock::LockEntry;
+use crate::mirror::{filter_index, sha256_digest};
+use crate::reference::{Digest, Reference};
+use crate::registry::{Clients, RegistryError, is_index};
+
+#[derive(Debug)]
+pub enum ResolveError {
+    Registry(RegistryError),
+    NotFound { reference: String },
+    Invalid(String),
+}
+
+impl std::fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResolveError::Registry(error) => error.fmt(f),
+            ResolveError::NotFound { reference } => {
+                write!(f, "`{reference}` does not exist upstream")
+            }
+            ResolveError::Invalid(message) => f.write_str(message),
+        }
+    }
+}
+
+impl From<RegistryError> for ResolveError {
+    fn from(error: RegistryError) -> Self {
+        ResolveError::Registry(error)
+    }
+}
+
+/// Where an upstream reference points now: its digest and media type (one HEAD request).
+pub async fn current_digest(
+    clients: &Clients,
+    upstream: &Reference,
+) -> Result<(Digest, String), ResolveError> {
+    let client = clients.get(&upstream.registry);
+    let reference = match (&upstream.digest, &upstream.tag) {
+        (Some(digest), _) => digest.to_string(),
+        (None, Some(tag)) => tag.clone(),
+        (None, None) => {
+            return Err(ResolveError::Invalid(format!(
+                "`{upstream}` has neither tag nor digest"
+            )));
+        }
+    };
+    match client
+        .head_manifest(&upstream.repository, &reference)
+        .await?
+    {
+        Some((digest, media_type, _)) => Ok((digest, media_type)),
+        None => Err(ResolveError::NotFound {
+            reference: upstream.to_string(),
+        }),
+    }
+}
+
+/// Resolves one mirror to a lock entry. When upstream still points where `existing` says, the
+/// existing entry is returned unchanged (same bytes in the lock file, no GET).
+pub async fn resolve(
+    clients: &Clients,
+    catalog: &Catalog,
+    image: &Image,
+    existing: Option<&LockEntry>,
+    now: &str,
+) -> Result<LockEntry, ResolveError> {
+    let mirror = image.as_mirror().expect("only mirrors are resolved");
+    let (digest, media_type) = current_digest(clients, &mirror.upstream).await?;
+    if let Some(entry) = existing
+        && entry.source == mirror.upstream
+        && entry.digest == digest
+        && entry.only == image.platforms
+    {
+        return Ok(entry.clone());
+    }
+    let mut platforms = BTreeMap::new();
+    let mut mirror_digest = digest.clone();
+    if is_index(&media_type) {
+        let client = clients.get(&mirror.upstream.registry);
+        let index = client
+            .get_manifest(&mirror.upstream.repository, digest.as_str())
+            .await?;
+        let document = index.document().map_err(ResolveError::Invalid)?;
+        for child in &document.manifests {
+            let Some(platform) = &child.platform else {
+                continue;
+            };
+            let name = platform.name();
+            // Attestation manifests carry `unknown/unknown`: not a platform anyone runs.
+            if name == "unknown/unknown" {
+                continue;
+            }
+            if image.platforms.is_empty() || image.platforms.contains(&name) {
+                let child_digest = Digest::parse(&child.digest).map_err(ResolveError::Invalid)?;
+                platforms.insert(name, child_digest);
+            }
+        }
+        if !image.platforms.is_empty() {
+            let filtered = filter_index(&index.bytes, &image.platforms)
+                .map_err(|m| ResolveError::Invalid(format!("`{}`: {m}", mirror.upstream)))?;
+            mirror_digest = sha256_digest(&filtered);
+        }
+    }
+    let private = catalog.private_repository(image);
+    let tag = mirror
+        .upstream
+        .tag
+        .as_ref()
+        .map(|t| format!(":{t}"))
+        .unwrap_or_default();
+    let mirror_reference = Reference::parse(&format!("{private}{tag}@{mirror_digest}"))
+        .map_err(|m| ResolveError::Invalid(format!("cannot form the mirror reference: {m}")))?;
+    Ok(LockEntry {
+        source: mirror.upstream.clone(),
+        digest,
+        media_type,
+        platforms,
+        only: image.platforms.clone(),
+        resolved_at: now.to_string(),
+        mirror: mirror_reference,
+    })
+}
+
+/// The current UTC time in RFC 3339, to the second (what the lock file records).
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

@@ -1,0 +1,184 @@
+//! Upstream fixture images, made here (no internet registry is reachable): layers are tar archives of
+//! pseudo-random files, written as an OCI image layout and pushed to the "upstream" registry with
+//! skopeo, the reference client. A multi-platform fixture is an image index of two platform manifests.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+pub struct Layout {
+    pub dir: tempfile::TempDir,
+}
+
+fn sha(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+fn write_blob(root: &Path, bytes: &[u8]) -> (String, u64) {
+    let digest = sha(bytes);
+    let path = root
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+    (digest, bytes.len() as u64)
+}
+
+/// A tar layer with one file of `size` pseudo-random bytes from `seed` (xorshift: incompressible,
+/// reproducible).
+pub fn layer(seed: u64, size: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9e3779b97f4a7c15) | 1;
+    let mut content = vec![0u8; size];
+    for chunk in content.chunks_mut(8) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let bytes = state.to_le_bytes();
+        chunk.copy_from_slice(&bytes[..chunk.len()]);
+    }
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(size as u64);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_cksum();
+    builder
+        .append_data(
+            &mut header,
+            format!("data/file-{seed}.bin"),
+            content.as_slice(),
+        )
+        .unwrap();
+    builder.into_inner().unwrap()
+}
+
+/// Writes one platform's image (config + layers) into the layout; returns its manifest descriptor.
+fn image(root: &Path, os: &str, arch: &str, layers: &[Vec<u8>]) -> serde_json::Value {
+    let layer_descriptors: Vec<serde_json::Value> = layers
+        .iter()
+        .map(|l| {
+            let (digest, size) = write_blob(root, l);
+            serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest, "size": size})
+        })
+        .collect();
+    let diff_ids: Vec<String> = layers.iter().map(|l| sha(l)).collect();
+    let config = serde_json::json!({
+        "architecture": arch, "os": os,
+        "config": {"Cmd": ["/bin/sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    });
+    let (config_digest, config_size) = write_blob(root, &serde_json::to_vec(&config).unwrap());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
+        "layers": layer_descriptors,
+    });
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let (digest, size) = write_blob(root, &bytes);
+    serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size,
+        "platform": {"os": os, "architecture": arch},
+    })
+}
+
+impl Layout {
+    /// A single-platform image of `layers` layers of `layer_size` bytes each, distinguished by `seed`.
+    pub fn single(seed: u64, layers: usize, layer_size: usize) -> Layout {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<Vec<u8>> = (0..layers)
+            .map(|i| layer(seed * 1000 + i as u64, layer_size))
+            .collect();
+        let mut descriptor = image(dir.path(), "linux", "amd64", &data);
+        descriptor.as_object_mut().unwrap().remove("platform");
+        descriptor["annotations"] =
+            serde_json::json!({"org.opencontainers.image.ref.name": "fixture"});
+        write_index(dir.path(), vec![descriptor]);
+        Layout { dir }
+    }
+
+    /// A two-platform image (linux/amd64 and linux/arm64) as an image index. The platforms share their
+    /// first layer, as real images often share a base.
+    pub fn multi(seed: u64, layers: usize, layer_size: usize) -> Layout {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = layer(seed * 1000, layer_size);
+        let mut manifests = Vec::new();
+        for (n, arch) in ["amd64", "arm64"].iter().enumerate() {
+            let mut data = vec![shared.clone()];
+            data.extend(
+                (1..layers)
+                    .map(|i| layer(seed * 1000 + (n as u64 + 1) * 100 + i as u64, layer_size)),
+            );
+            manifests.push(image(dir.path(), "linux", arch, &data));
+        }
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": manifests,
+        });
+        let bytes = serde_json::to_vec(&index).unwrap();
+        let (digest, size) = write_blob(dir.path(), &bytes);
+        write_index(
+            dir.path(),
+            vec![serde_json::json!({
+                "mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest, "size": size,
+                "annotations": {"org.opencontainers.image.ref.name": "fixture"},
+            })],
+        );
+        Layout { dir }
+    }
+
+    /// Pushes the layout to `registry` as `repository:tag` with skopeo (all platforms, digests kept).
+    pub fn push(&self, registry: &str, repository: &str, tag: &str) {
+        let source = format!("oci:{}:fixture", self.dir.path().display());
+        let destination = format!("docker://{registry}/{repository}:{tag}");
+        let output = Command::new("skopeo")
+            .args([
+                "copy",
+                "--all",
+                "--preserve-digests",
+                "--dest-tls-verify=false",
+                "--quiet",
+                &source,
+                &destination,
+            ])
+            .output()
+            .expect("skopeo must be installed (.ci/run installs it)");
+        assert!(
+            output.status.success(),
+            "skopeo copy failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+fn write_index(root: &Path, manifests: Vec<serde_json::Value>) {
+    std::fs::write(root.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": manifests});
+    std::fs::write(root.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+/// `skopeo inspect --raw`: the manifest bytes exactly as the registry serves them.
+pub fn raw_manifest(registry: &str, reference: &str) -> Vec<u8> {
+    let output = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{registry}/{reference}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "skopeo inspect failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+pub fn manifest_digest(registry: &str, reference: &str) -> String {
+    sha(&raw_manifest(registry, reference))
+}

@@ -1,0 +1,89 @@
+//! Real registries for the tests: Debian's `docker-registry` (the CNCF distribution registry) on a
+//! free 127.0.0.1 port with its storage in a temporary directory, stopped when dropped.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Registry {
+    pub host: String,
+    child: Child,
+    _storage: tempfile::TempDir,
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Registry {
+    pub fn start() -> Registry {
+        Registry::start_with(None)
+    }
+
+    /// `htpasswd`: a file of `user:bcrypt-hash` lines; the registry then wants Basic credentials.
+    pub fn start_with(htpasswd: Option<&Path>) -> Registry {
+        let storage = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let auth = match htpasswd {
+            Some(path) => format!(
+                "auth:\n  htpasswd:\n    realm: baseimg-test\n    path: {}\n",
+                path.display()
+            ),
+            None => String::new(),
+        };
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+            storage.path().join("data").display()
+        );
+        let config_path = storage.path().join("config.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let binary = ["/usr/bin/docker-registry", "docker-registry"]
+            .into_iter()
+            .find(|b| Path::new(b).exists())
+            .unwrap_or("docker-registry");
+        let child = Command::new(binary)
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect(
+                "docker-registry must be installed (.ci/run installs Debian's docker-registry)",
+            );
+        let registry = Registry {
+            host: format!("127.0.0.1:{port}"),
+            child,
+            _storage: storage,
+        };
+        registry.wait_ready();
+        registry
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(&self.host).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("docker-registry on {} did not start", self.host);
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

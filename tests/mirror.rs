@@ -1,0 +1,350 @@
+//! `lock`, `mirror`, `update` and `outdated` against real registries: two `docker-registry`
+//! instances (one playing Docker Hub, one the private registry), a counting and fault-injecting proxy
+//! in front of the upstream one, and skopeo as the reference client.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use assert_cmd::Command;
+use common::fixtures::{Layout, manifest_digest, raw_manifest};
+use common::proxy::{Faults, Proxy};
+use common::registry::Registry;
+
+struct World {
+    upstream: Registry,
+    private: Registry,
+    proxy: Proxy,
+    repo: tempfile::TempDir,
+}
+
+impl World {
+    /// Upstream holds `library/redis:7.2.4` (one platform, 3 layers) and `library/python:3.11.9`
+    /// (two platforms, 3 layers each, one shared); the catalog mirrors both through the proxy.
+    fn new() -> World {
+        World::with_private(Registry::start())
+    }
+
+    fn with_private(private: Registry) -> World {
+        let upstream = Registry::start();
+        Layout::single(1, 3, 64 * 1024).push(&upstream.host, "library/redis", "7.2.4");
+        Layout::multi(2, 3, 64 * 1024).push(&upstream.host, "library/python", "3.11.9");
+        let proxy = Proxy::start(&upstream.host);
+        let repo = tempfile::tempdir().unwrap();
+        let catalog = format!(
+            "registry: {}/base\nimages:\n  redis-upstream:\n    mirror: {}/library/redis:7.2.4\n  python-upstream:\n    mirror: {}/library/python:3.11.9\n",
+            private.host, proxy.host, proxy.host
+        );
+        std::fs::write(repo.path().join("base-images.yaml"), catalog).unwrap();
+        std::fs::create_dir(repo.path().join(".docker")).unwrap();
+        std::fs::write(repo.path().join(".docker/config.json"), "{}").unwrap();
+        World {
+            upstream,
+            private,
+            proxy,
+            repo,
+        }
+    }
+
+    fn baseimg(&self, args: &[&str]) -> Output {
+        Command::cargo_bin("baseimg")
+            .unwrap()
+            .current_dir(self.repo.path())
+            .env("DOCKER_CONFIG", self.repo.path().join(".docker"))
+            .env_remove("BASEIMG_REGISTRY")
+            .args(["--progress", "plain"])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.baseimg(args);
+        assert!(
+            output.status.success(),
+            "baseimg {args:?} exited {:?}\nstdout:\n{}\nstderr:\n{}",
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    fn lock_text(&self) -> String {
+        std::fs::read_to_string(self.repo.path().join("base-images.lock")).unwrap()
+    }
+
+    fn private_has(&self, reference: &str) -> bool {
+        std::process::Command::new("skopeo")
+            .args([
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+                &format!("docker://{}/{reference}", self.private.host),
+            ])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    }
+}
+
+fn assert_same_image(world: &World, upstream_ref: &str, private_ref: &str) {
+    let upstream = raw_manifest(&world.upstream.host, upstream_ref);
+    let private = raw_manifest(&world.private.host, private_ref);
+    assert_eq!(
+        upstream, private,
+        "manifest bytes differ: {upstream_ref} vs {private_ref}"
+    );
+}
+
+#[test]
+fn lock_resolves_with_head_requests_and_mirror_copies_byte_for_byte() {
+    let world = World::new();
+    let redis_digest = manifest_digest(&world.upstream.host, "library/redis:7.2.4");
+    let python_digest = manifest_digest(&world.upstream.host, "library/python:3.11.9");
+
+    world.ok(&["lock"]);
+    let lock = world.lock_text();
+    assert!(lock.contains(&format!("digest: {redis_digest}")), "{lock}");
+    assert!(lock.contains(&format!("digest: {python_digest}")), "{lock}");
+    assert!(
+        lock.contains("linux/amd64: sha256:") && lock.contains("linux/arm64: sha256:"),
+        "{lock}"
+    );
+    // Tags are resolved with HEAD; the only GET is the new index, by digest, to record its platforms.
+    let gets: Vec<_> = world
+        .proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.contains("/manifests/"))
+        .collect();
+    assert_eq!(world.proxy.manifest_requests("HEAD"), 2);
+    assert_eq!(gets.len(), 1, "{gets:?}");
+    assert!(gets[0].path.ends_with(&python_digest), "{gets:?}");
+
+    // Locking again changes no byte and asks upstream nothing.
+    world.proxy.clear_log();
+    world.ok(&["lock"]);
+    assert_eq!(world.lock_text(), lock);
+    assert!(
+        world.proxy.requests().is_empty(),
+        "{:?}",
+        world.proxy.requests()
+    );
+
+    world.ok(&["mirror"]);
+    assert_same_image(&world, "library/redis:7.2.4", "base/redis-upstream:7.2.4");
+    assert_same_image(
+        &world,
+        "library/python:3.11.9",
+        "base/python-upstream:3.11.9",
+    );
+    assert_same_image(
+        &world,
+        &format!("library/python@{python_digest}"),
+        &format!("base/python-upstream@{python_digest}"),
+    );
+    // The keep-alive tag names the digest and points at the same manifest.
+    let keep_alive = format!("base/python-upstream:3.11.9-{}", &python_digest[7..19]);
+    assert_eq!(
+        manifest_digest(&world.private.host, &keep_alive),
+        python_digest
+    );
+    // Every platform manifest came along, byte for byte.
+    let index: serde_json::Value =
+        serde_json::from_slice(&raw_manifest(&world.upstream.host, "library/python:3.11.9"))
+            .unwrap();
+    for child in index["manifests"].as_array().unwrap() {
+        let digest = child["digest"].as_str().unwrap();
+        assert_same_image(
+            &world,
+            &format!("library/python@{digest}"),
+            &format!("base/python-upstream@{digest}"),
+        );
+    }
+
+    // A second mirror finds everything in place and sends no request upstream.
+    world.proxy.clear_log();
+    let out = world.ok(&["mirror"]);
+    assert!(
+        world.proxy.requests().is_empty(),
+        "{:?}",
+        world.proxy.requests()
+    );
+    assert!(out.contains("(0 upstream, 0 retried)"), "{out}");
+}
+
+#[test]
+fn outdated_reports_a_moved_tag_and_update_then_mirror_pick_it_up() {
+    let world = World::new();
+    world.ok(&["lock"]);
+    world.ok(&["mirror"]);
+    let out = world.ok(&["outdated"]);
+    assert!(out.contains("everything is up to date"), "{out}");
+
+    // Upstream re-points the tag, as Docker Hub does with every rebuild.
+    Layout::single(3, 3, 64 * 1024).push(&world.upstream.host, "library/redis", "7.2.4");
+    let moved = manifest_digest(&world.upstream.host, "library/redis:7.2.4");
+    world.proxy.clear_log();
+    let output = world.baseimg(&["outdated"]);
+    assert_eq!(output.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(out.contains("redis-upstream   moved"), "{out}");
+    assert_eq!(
+        world.proxy.manifest_requests("GET"),
+        0,
+        "outdated uses HEAD only"
+    );
+
+    world.ok(&["update", "redis-upstream"]);
+    assert!(world.lock_text().contains(&format!("digest: {moved}")));
+    world.ok(&["mirror"]);
+    assert_eq!(
+        manifest_digest(&world.private.host, "base/redis-upstream:7.2.4"),
+        moved
+    );
+    world.ok(&["outdated"]);
+}
+
+#[test]
+fn a_corrupted_upstream_blob_is_refused_and_nothing_is_published() {
+    let world = World::new();
+    world.ok(&["lock"]);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&raw_manifest(&world.upstream.host, "library/redis:7.2.4")).unwrap();
+    let layer = manifest["layers"][1]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    world.proxy.set_faults(Faults {
+        corrupt_blob: Some(layer.clone()),
+        ..Faults::default()
+    });
+    let output = world.baseimg(&["mirror", "redis-upstream"]);
+    assert_eq!(output.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        out.contains(&format!("blob {layer} from upstream hashes to sha256:")),
+        "{out}"
+    );
+    assert!(!world.private_has("base/redis-upstream:7.2.4"));
+    let digest = manifest_digest(&world.upstream.host, "library/redis:7.2.4");
+    assert!(!world.private_has(&format!("base/redis-upstream@{digest}")));
+}
+
+#[test]
+fn an_unreliable_upstream_still_gives_a_correct_mirror() {
+    let world = World::new();
+    world.ok(&["lock"]);
+    world.proxy.set_faults(Faults {
+        server_error_every: Some(7),
+        too_many_requests_every: Some(11),
+        reset_every: Some(5),
+        ..Faults::default()
+    });
+    let out = world.ok(&["mirror", "--output", "json"]);
+    assert_same_image(&world, "library/redis:7.2.4", "base/redis-upstream:7.2.4");
+    assert_same_image(
+        &world,
+        "library/python:3.11.9",
+        "base/python-upstream:3.11.9",
+    );
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let retries = summary["retries"].as_u64().unwrap();
+    assert!(
+        retries >= 3,
+        "faults were injected, so requests were retried: {summary}"
+    );
+}
+
+#[test]
+fn a_pull_budget_smaller_than_the_copy_stops_before_anything_is_copied() {
+    let world = World::new();
+    world.ok(&["lock"]);
+    world.proxy.clear_log();
+    world.proxy.set_faults(Faults {
+        rate_limit_remaining: Some(2),
+        ..Faults::default()
+    });
+    let output = world.baseimg(&["mirror"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("allows 2 more pulls now; mirroring needs 4 manifest requests there"),
+        "{stderr}"
+    );
+    assert_eq!(world.proxy.manifest_requests("GET"), 0);
+    assert!(!world.private_has("base/redis-upstream:7.2.4"));
+
+    // With budget to spare, the remaining budget is shown.
+    world.proxy.set_faults(Faults {
+        rate_limit_remaining: Some(90),
+        ..Faults::default()
+    });
+    let out = world.ok(&["mirror"]);
+    assert!(out.contains("90 of 100 pulls left"), "{out}");
+}
+
+fn htpasswd(dir: &Path, user: &str, password: &str) -> std::path::PathBuf {
+    let path = dir.join("htpasswd");
+    let hash = bcrypt::hash(password, 4).unwrap();
+    std::fs::write(&path, format!("{user}:{hash}\n")).unwrap();
+    path
+}
+
+fn docker_config(world: &World, user: &str, password: &str) {
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let config = serde_json::json!({ "auths": { world.private.host.clone(): { "auth": auth } } });
+    std::fs::write(
+        world.repo.path().join(".docker/config.json"),
+        config.to_string(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn credentials_from_the_docker_config_are_used_and_never_printed() {
+    let secrets = tempfile::tempdir().unwrap();
+    let password = "s3cret-Pa55word-xyz";
+    let private = Registry::start_with(Some(&htpasswd(secrets.path(), "ci", password)));
+    let world = World::with_private(private);
+    world.ok(&["lock"]);
+
+    // Without credentials the private registry refuses, and says what to do.
+    let output = world.baseimg(&["mirror", "redis-upstream"]);
+    assert_ne!(output.status.code(), Some(0));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(text.contains("docker login"), "{text}");
+
+    // Wrong credentials: a clear refusal, and the wrong password is not echoed either.
+    docker_config(&world, "ci", "wrong-password-abc");
+    let output = world.baseimg(&["mirror", "redis-upstream"]);
+    assert_ne!(output.status.code(), Some(0));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(text.contains("refused the credentials"), "{text}");
+    assert!(text.contains(&world.private.host), "{text}");
+    assert!(!text.contains("wrong-password-abc"), "{text}");
+
+    docker_config(&world, "ci", password);
+    let output = world.baseimg(&["mirror", "--output", "json"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{text}");
+    assert!(!text.contains(password), "{text}");
+    let lock = world.lock_text();
+    assert!(!lock.contains(password));
+}
