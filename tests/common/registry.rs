@@ -28,6 +28,16 @@ impl Registry {
 
     /// `htpasswd`: a file of `user:bcrypt-hash` lines; the registry then wants Basic credentials.
     pub fn start_with(htpasswd: Option<&Path>) -> Registry {
+        Registry::launch(htpasswd, None)
+    }
+
+    /// A registry that writes one access-log line per request into `log` (for counting requests
+    /// without a proxy in the data path).
+    pub fn start_logged(log: &Path) -> Registry {
+        Registry::launch(None, Some(log))
+    }
+
+    fn launch(htpasswd: Option<&Path>, access_log: Option<&Path>) -> Registry {
         let storage = tempfile::tempdir().unwrap();
         let port = free_port();
         let auth = match htpasswd {
@@ -38,7 +48,8 @@ impl Registry {
             None => String::new(),
         };
         let config = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: {}\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+            access_log.is_none(),
             storage.path().join("data").display()
         );
         let config_path = storage.path().join("config.yml");
@@ -50,7 +61,10 @@ impl Registry {
         let child = Command::new(binary)
             .arg("serve")
             .arg(&config_path)
-            .stdout(Stdio::null())
+            .stdout(match access_log {
+                Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+                None => Stdio::null(),
+            })
             .stderr(Stdio::null())
             .spawn()
             .expect(
