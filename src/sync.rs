@@ -36,7 +36,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Diagnostics> {
 }
 
 /// One mirror's lock result: its entry and what happened to it (`pinned`, `kept`, …), or the error.
-type Resolved<'a> = (&'a Image, Result<(LockEntry, &'static str), String>);
+type Resolved<'a> = (&'a Image, Result<(LockEntry, &'static str, String), String>);
 
 fn mirrors<'a>(catalog: &'a Catalog, names: &[String]) -> Vec<&'a Image> {
     catalog
@@ -120,21 +120,35 @@ pub fn lock(
                     if fresh && !asked {
                         return (
                             image,
-                            Ok((existing.expect("fresh entries exist").clone(), "kept")),
+                            Ok((
+                                existing.expect("fresh entries exist").clone(),
+                                "kept",
+                                String::new(),
+                            )),
                         );
                     }
                     let task = progress.task(&image.name);
                     task.step("resolving");
                     let result = upstream::resolve(clients, catalog, image, existing, now).await;
                     let result = match result {
-                        Ok(entry) => {
+                        Ok(resolution) => {
+                            let entry = resolution.entry;
                             let what = match existing {
                                 None => "pinned",
                                 Some(old) if old == &entry => "unchanged",
                                 Some(_) => "changed",
                             };
+                            // Say so when a platform filter makes the mirror a new, smaller index.
+                            let note = match resolution.upstream_platforms {
+                                Some(total) if !entry.only.is_empty() => format!(
+                                    "kept {} of {total} platforms: new index {}",
+                                    entry.only.join(", "),
+                                    entry.mirror_digest()
+                                ),
+                                _ => String::new(),
+                            };
                             task.finish(&format!("{what} {}", entry.digest.short()));
-                            Ok((entry, what))
+                            Ok((entry, what, note))
                         }
                         Err(error) => {
                             task.finish("failed");
@@ -154,8 +168,8 @@ pub fn lock(
     let mut rows = Vec::new();
     for (image, result) in results {
         match result {
-            Ok((entry, what)) => {
-                rows.push((image.name.clone(), what, entry.digest.to_string(), entry.source.to_string()));
+            Ok((entry, what, note)) => {
+                rows.push((image.name.clone(), what, entry.digest.to_string(), entry.source.to_string(), note));
                 new_lock.images.insert(image.name.clone(), entry);
             }
             Err(message) => failures.push(
@@ -183,15 +197,18 @@ pub fn lock(
         print_json(serde_json::json!({
             "lock_file": context.lock_path.display().to_string(),
             "written": changed,
-            "images": rows.iter().map(|(name, what, digest, source)| serde_json::json!({
-                "image": name, "result": what, "digest": digest, "source": source,
+            "images": rows.iter().map(|(name, what, digest, source, note)| serde_json::json!({
+                "image": name, "result": what, "digest": digest, "source": source, "note": note,
             })).collect::<Vec<_>>(),
             "rate_limits": limits.iter().map(|(r, l)| serde_json::json!({"registry": r, "remaining": l.remaining, "limit": l.limit})).collect::<Vec<_>>(),
         }));
     } else {
         let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(5).max(5);
-        for (name, what, digest, source) in &rows {
+        for (name, what, digest, source, note) in &rows {
             println!("{name:width$}  {what:9}  {digest}  {source}");
+            if !note.is_empty() {
+                println!("{:width$}  {note}", "");
+            }
         }
         for (registry, limit) in &limits {
             println!("{}", describe_limit(registry, limit));

@@ -64,6 +64,12 @@ pub async fn current_digest(
     }
 }
 
+/// A resolved mirror: its lock entry, and how many platforms upstream offered (when it was asked).
+pub struct Resolution {
+    pub entry: LockEntry,
+    pub upstream_platforms: Option<usize>,
+}
+
 /// Resolves one mirror to a lock entry. When upstream still points where `existing` says, the
 /// existing entry is returned unchanged (same bytes in the lock file, no GET).
 pub async fn resolve(
@@ -72,7 +78,7 @@ pub async fn resolve(
     image: &Image,
     existing: Option<&LockEntry>,
     now: &str,
-) -> Result<LockEntry, ResolveError> {
+) -> Result<Resolution, ResolveError> {
     let mirror = image.as_mirror().expect("only mirrors are resolved");
     let (digest, media_type) = current_digest(clients, &mirror.upstream).await?;
     if let Some(entry) = existing
@@ -80,9 +86,13 @@ pub async fn resolve(
         && entry.digest == digest
         && entry.only == image.platforms
     {
-        return Ok(entry.clone());
+        return Ok(Resolution {
+            entry: entry.clone(),
+            upstream_platforms: None,
+        });
     }
     let mut platforms = BTreeMap::new();
+    let mut upstream_platforms = None;
     let mut mirror_digest = digest.clone();
     if is_index(&media_type) {
         let client = clients.get(&mirror.upstream.registry);
@@ -90,6 +100,17 @@ pub async fn resolve(
             .get_manifest(&mirror.upstream.repository, digest.as_str())
             .await?;
         let document = index.document().map_err(ResolveError::Invalid)?;
+        upstream_platforms = Some(
+            document
+                .manifests
+                .iter()
+                .filter(|m| {
+                    m.platform
+                        .as_ref()
+                        .is_some_and(|p| p.name() != "unknown/unknown")
+                })
+                .count(),
+        );
         for child in &document.manifests {
             let Some(platform) = &child.platform else {
                 continue;
@@ -119,14 +140,17 @@ pub async fn resolve(
         .unwrap_or_default();
     let mirror_reference = Reference::parse(&format!("{private}{tag}@{mirror_digest}"))
         .map_err(|m| ResolveError::Invalid(format!("cannot form the mirror reference: {m}")))?;
-    Ok(LockEntry {
-        source: mirror.upstream.clone(),
-        digest,
-        media_type,
-        platforms,
-        only: image.platforms.clone(),
-        resolved_at: now.to_string(),
-        mirror: mirror_reference,
+    Ok(Resolution {
+        entry: LockEntry {
+            source: mirror.upstream.clone(),
+            digest,
+            media_type,
+            platforms,
+            only: image.platforms.clone(),
+            resolved_at: now.to_string(),
+            mirror: mirror_reference,
+        },
+        upstream_platforms,
     })
 }
 

@@ -27,13 +27,18 @@ impl World {
     }
 
     fn with_private(private: Registry) -> World {
+        World::build(private, "")
+    }
+
+    /// `python_extra`: more keys for the python mirror (indented four spaces).
+    fn build(private: Registry, python_extra: &str) -> World {
         let upstream = Registry::start();
         Layout::single(1, 3, 64 * 1024).push(&upstream.host, "library/redis", "7.2.4");
         Layout::multi(2, 3, 64 * 1024).push(&upstream.host, "library/python", "3.11.9");
         let proxy = Proxy::start(&upstream.host);
         let repo = tempfile::tempdir().unwrap();
         let catalog = format!(
-            "registry: {}/base\nimages:\n  redis-upstream:\n    mirror: {}/library/redis:7.2.4\n  python-upstream:\n    mirror: {}/library/python:3.11.9\n",
+            "registry: {}/base\nimages:\n  redis-upstream:\n    mirror: {}/library/redis:7.2.4\n  python-upstream:\n    mirror: {}/library/python:3.11.9\n{python_extra}",
             private.host, proxy.host, proxy.host
         );
         std::fs::write(repo.path().join("base-images.yaml"), catalog).unwrap();
@@ -347,4 +352,69 @@ fn credentials_from_the_docker_config_are_used_and_never_printed() {
     assert!(!text.contains(password), "{text}");
     let lock = world.lock_text();
     assert!(!lock.contains(password));
+}
+
+#[test]
+fn bearer_token_authentication_like_docker_hub() {
+    let world = World::new();
+    world.proxy.set_faults(Faults {
+        bearer_token: Some("test-token-0123".into()),
+        ..Faults::default()
+    });
+    world.ok(&["lock"]);
+    world.ok(&["mirror"]);
+    assert_same_image(
+        &world,
+        "library/python:3.11.9",
+        "base/python-upstream:3.11.9",
+    );
+    let tokens = world
+        .proxy
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/token")
+        .count();
+    // One token per repository and permission, reused for every later request of the run.
+    assert!((1..=4).contains(&tokens), "{tokens} token requests");
+}
+
+#[test]
+fn a_platform_filter_writes_a_smaller_index_recorded_in_the_lock() {
+    let world = World::build(Registry::start(), "    platforms: [linux/arm64]\n");
+    let out = world.ok(&["lock"]);
+    let lock = world.lock_text();
+    assert!(lock.contains("only: [linux/arm64]"), "{lock}");
+    assert!(!lock.contains("linux/amd64"), "{lock}");
+    assert!(out.contains("kept linux/arm64 of 2 platforms"), "{out}");
+    let upstream_digest = manifest_digest(&world.upstream.host, "library/python:3.11.9");
+    let mirror_line = lock
+        .lines()
+        .find(|l| l.contains("mirror:") && l.contains("python-upstream"))
+        .unwrap();
+    let mirror_digest = mirror_line.rsplit('@').next().unwrap().to_string();
+    assert_ne!(mirror_digest, upstream_digest);
+
+    world.ok(&["mirror"]);
+    assert_eq!(
+        manifest_digest(&world.private.host, "base/python-upstream:3.11.9"),
+        mirror_digest
+    );
+    let index: serde_json::Value = serde_json::from_slice(&raw_manifest(
+        &world.private.host,
+        "base/python-upstream:3.11.9",
+    ))
+    .unwrap();
+    let platforms: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(platforms, ["arm64"]);
+    let child = index["manifests"][0]["digest"].as_str().unwrap();
+    assert_same_image(
+        &world,
+        &format!("library/python@{child}"),
+        &format!("base/python-upstream@{child}"),
+    );
 }

@@ -26,6 +26,9 @@ pub struct Faults {
     pub corrupt_blob: Option<String>,
     /// Sends `RateLimit-Limit`/`RateLimit-Remaining` like Docker Hub.
     pub rate_limit_remaining: Option<u64>,
+    /// Plays Docker Hub's token authentication: every registry request needs `Bearer <token>`,
+    /// obtained from `/token` on the proxy itself (anonymously, as for public images).
+    pub bearer_token: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,6 +156,49 @@ async fn handle(
     });
     let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
     let faults = faults.lock().unwrap().clone();
+    if let Some(token) = &faults.bearer_token {
+        if request.uri().path() == "/token" {
+            let scope_ok = path_and_query.contains("scope=repository%3A")
+                || path_and_query.contains("scope=repository:");
+            if !scope_ok {
+                return Ok(full(400, "missing scope"));
+            }
+            let body = format!("{{\"token\":\"{token}\",\"expires_in\":300}}");
+            let mut response = Response::new(
+                Full::new(Bytes::from(body))
+                    .map_err(|never| match never {})
+                    .boxed(),
+            );
+            response
+                .headers_mut()
+                .insert("content-type", "application/json".parse().unwrap());
+            return Ok(response);
+        }
+        let expected = format!("Bearer {token}");
+        let authorized = request
+            .headers()
+            .get("authorization")
+            .is_some_and(|v| v.to_str().unwrap_or("") == expected);
+        if !authorized {
+            let host = request
+                .headers()
+                .get("host")
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let mut response = full(
+                401,
+                "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication required\"}]}",
+            );
+            response.headers_mut().insert(
+                "www-authenticate",
+                format!("Bearer realm=\"http://{host}/token\",service=\"test-registry\"")
+                    .parse()
+                    .unwrap(),
+            );
+            return Ok(response);
+        }
+    }
     let hit = |every: Option<u64>, phase: u64| every.is_some_and(|e| n % e == phase % e);
     if hit(faults.server_error_every, 1) {
         return Ok(full(
