@@ -109,6 +109,17 @@ enum Command {
         #[command(flatten)]
         selection: Selection,
     },
+    /// Build the selected images (and what they need) through the Docker daemon, on pinned parents.
+    #[command(
+        after_help = "Examples:\n  baseimg build\n  baseimg build redis --push\n  baseimg build python --with-dependents --push --jobs 2"
+    )]
+    Build {
+        #[command(flatten)]
+        selection: Selection,
+        /// Push every built image to the private registry and promote the moving tags there.
+        #[arg(long)]
+        push: bool,
+    },
     /// Compare the lock file with upstream (HEAD requests only). Exit 1 when something moved.
     #[command(after_help = "Examples:\n  baseimg outdated\n  baseimg outdated --output json")]
     Outdated,
@@ -187,6 +198,19 @@ fn run(cli: &Cli) -> Result<i32, Diagnostics> {
             sync::mirror(&cli.global.settings(), &session.context(), &selected)
         }
         Command::Outdated => sync::outdated(&cli.global.settings(), &session.context()),
+        Command::Build { selection, push } => {
+            let selected = session
+                .graph
+                .select(&selection.images, selection.with_dependents)?;
+            crate::build::run(
+                &cli.global.settings(),
+                &session.catalog,
+                &session.lock,
+                &session.graph,
+                &selected,
+                *push,
+            )
+        }
     }
 }
 

@@ -280,6 +280,62 @@ fn clean_pattern(pattern: &str) -> String {
     parts.join("/")
 }
 
+/// The name the rendered Dockerfile gets inside the context tar.
+pub const DOCKERFILE_IN_CONTEXT: &str = ".baseimg.Dockerfile";
+
+/// Writes the build context the daemon receives: exactly `entries` (as listed by [`scan`], so what is
+/// fingerprinted is what is sent), then the rendered Dockerfile. Deterministic: sorted entries, mtime
+/// 0, owner root, modes 0644/0755 as the fingerprint has them.
+pub fn write_tar(
+    context: &Path,
+    entries: &[Entry],
+    dockerfile: &str,
+    out: fs::File,
+) -> std::io::Result<()> {
+    let mut builder = tar::Builder::new(std::io::BufWriter::new(out));
+    builder.mode(tar::HeaderMode::Deterministic);
+    let header = |kind: tar::EntryType, mode: u32, size: u64| {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_mode(mode);
+        header.set_size(size);
+        header.set_mtime(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        header
+    };
+    for entry in entries {
+        match &entry.kind {
+            EntryKind::Directory => {
+                let mut h = header(tar::EntryType::Directory, 0o755, 0);
+                builder.append_data(&mut h, format!("{}/", entry.path), std::io::empty())?;
+            }
+            EntryKind::File {
+                executable, size, ..
+            } => {
+                let mut h = header(
+                    tar::EntryType::Regular,
+                    if *executable { 0o755 } else { 0o644 },
+                    *size,
+                );
+                let file = fs::File::open(context.join(&entry.path))?;
+                builder.append_data(&mut h, &entry.path, file)?;
+            }
+            EntryKind::Symlink { target } => {
+                let mut h = header(tar::EntryType::Symlink, 0o777, 0);
+                builder.append_link(&mut h, &entry.path, target)?;
+            }
+        }
+    }
+    let mut h = header(tar::EntryType::Regular, 0o644, dockerfile.len() as u64);
+    builder.append_data(&mut h, DOCKERFILE_IN_CONTEXT, dockerfile.as_bytes())?;
+    builder
+        .into_inner()?
+        .into_inner()
+        .map_err(|e| e.into_error())?
+        .sync_all()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,6 +352,51 @@ mod tests {
         assert!(ignore.excludes("tmp/a/b"));
         assert!(ignore.excludes("a/b/c.pyc"));
         assert!(!ignore.excludes("redis.conf"));
+    }
+
+    #[test]
+    fn the_context_tar_is_deterministic_and_holds_exactly_the_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.conf"), "a").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/run.sh"), "#!/bin/sh").unwrap();
+        std::fs::set_permissions(
+            dir.path().join("sub/run.sh"),
+            std::fs::Permissions::from_mode(0o700),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("skip.log"), "x").unwrap();
+        std::fs::write(dir.path().join(".dockerignore"), "*.log\n").unwrap();
+        let entries = scan(dir.path(), dir.path()).unwrap();
+        let tar_of = || {
+            let out = tempfile::NamedTempFile::new().unwrap();
+            write_tar(dir.path(), &entries, "FROM x\n", out.reopen().unwrap()).unwrap();
+            std::fs::read(out.path()).unwrap()
+        };
+        let first = tar_of();
+        assert_eq!(first, tar_of());
+        let mut archive = tar::Archive::new(first.as_slice());
+        let listed: Vec<(String, u32)> = archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.path().unwrap().display().to_string(),
+                    e.header().mode().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                (".dockerignore".to_string(), 0o644),
+                ("a.conf".to_string(), 0o644),
+                ("sub/".to_string(), 0o755),
+                ("sub/run.sh".to_string(), 0o755),
+                (DOCKERFILE_IN_CONTEXT.to_string(), 0o644),
+            ]
+        );
     }
 
     #[test]

@@ -4,10 +4,12 @@
 //! Data flows one way: [`catalog`] (+ [`lock`]) → [`graph`] → [`plan`] (using [`render`],
 //! [`context`] and [`fingerprint`]) → execution. [`cli`] wires the commands to that flow.
 
+pub mod build;
 pub mod catalog;
 pub mod cli;
 pub mod context;
 pub mod diagnostic;
+pub mod docker;
 pub mod dockerfile;
 pub mod fingerprint;
 pub mod fsutil;
@@ -19,5 +21,6 @@ pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod render;
+pub mod schedule;
 pub mod sync;
 pub mod upstream;

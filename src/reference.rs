@@ -16,7 +16,8 @@ pub struct Reference {
     pub digest: Option<Digest>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
 pub struct Digest(String);
 
 impl Digest {

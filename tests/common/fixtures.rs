@@ -66,7 +66,7 @@ fn image(root: &Path, os: &str, arch: &str, layers: &[Vec<u8>]) -> serde_json::V
     let diff_ids: Vec<String> = layers.iter().map(|l| sha(l)).collect();
     let config = serde_json::json!({
         "architecture": arch, "os": os,
-        "config": {"Cmd": ["/bin/sh"]},
+        "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]},
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
     });
     let (config_digest, config_size) = write_blob(root, &serde_json::to_vec(&config).unwrap());
@@ -84,7 +84,60 @@ fn image(root: &Path, os: &str, arch: &str, layers: &[Vec<u8>]) -> serde_json::V
     })
 }
 
+/// A root file system layer with a static busybox as `/bin/sh` and the usual commands, so `RUN` lines
+/// work in images built on it (Debian's busybox-static provides the binary).
+pub fn busybox_layer() -> Vec<u8> {
+    let binary = std::fs::read("/bin/busybox")
+        .expect("busybox-static must be installed (scripts/test installs it)");
+    let mut builder = tar::Builder::new(Vec::new());
+    for dir in ["bin/", "etc/", "tmp/", "root/"] {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_mode(if dir == "tmp/" { 0o1777 } else { 0o755 });
+        header.set_size(0);
+        header.set_mtime(0);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, dir, std::io::empty())
+            .unwrap();
+    }
+    let mut header = tar::Header::new_gnu();
+    header.set_size(binary.len() as u64);
+    header.set_mode(0o755);
+    header.set_mtime(0);
+    header.set_cksum();
+    builder
+        .append_data(&mut header, "bin/busybox", binary.as_slice())
+        .unwrap();
+    for applet in [
+        "sh", "echo", "cat", "sleep", "false", "true", "mkdir", "cp", "ls", "chmod", "test",
+        "grep", "env",
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_mode(0o777);
+        header.set_size(0);
+        header.set_mtime(0);
+        builder
+            .append_link(&mut header, format!("bin/{applet}"), "busybox")
+            .unwrap();
+    }
+    builder.into_inner().unwrap()
+}
+
 impl Layout {
+    /// A runnable single-platform image: busybox plus one small layer that makes it unique to `seed`.
+    pub fn busybox(seed: u64) -> Layout {
+        let dir = tempfile::tempdir().unwrap();
+        let data = vec![busybox_layer(), layer(seed, 1024)];
+        let mut descriptor = image(dir.path(), "linux", "amd64", &data);
+        descriptor.as_object_mut().unwrap().remove("platform");
+        descriptor["annotations"] =
+            serde_json::json!({"org.opencontainers.image.ref.name": "fixture"});
+        write_index(dir.path(), vec![descriptor]);
+        Layout { dir }
+    }
+
     /// A single-platform image of `layers` layers of `layer_size` bytes each, distinguished by `seed`.
     pub fn single(seed: u64, layers: usize, layer_size: usize) -> Layout {
         let dir = tempfile::tempdir().unwrap();

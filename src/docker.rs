@@ -1,0 +1,277 @@
+//! The local Docker daemon, through bollard: connecting (honouring `DOCKER_HOST`, negotiating the API
+//! version), building from a streamed context, tagging, pushing, and inspecting.
+//!
+//! Registry credentials for the daemon's pulls and pushes come from [`crate::registry::docker_credential`],
+//! the same lookup the registry client uses, and are handed to the daemon in its auth headers only.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use bollard::Docker;
+use bollard::auth::DockerCredentials;
+use bollard::query_parameters::{BuildImageOptions, PushImageOptions, TagImageOptions};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+
+use crate::registry::{Credential, docker_credential};
+
+pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+
+pub struct Daemon {
+    docker: Docker,
+    pub address: String,
+}
+
+#[derive(Debug)]
+pub struct DaemonError(pub String);
+
+impl std::fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DaemonError {}
+
+/// What to build: the context tar (as a file, streamed), where the Dockerfile is inside it, and the
+/// settings from the catalog.
+pub struct BuildRequest<'a> {
+    pub context_tar: &'a Path,
+    pub dockerfile: &'a str,
+    pub tag: &'a str,
+    pub build_args: HashMap<String, String>,
+    pub labels: HashMap<String, String>,
+    pub target: Option<&'a str>,
+    pub network: Option<&'a str>,
+    pub platform: Option<&'a str>,
+    /// Registries whose credentials the daemon may need to pull `FROM` images.
+    pub registries: Vec<String>,
+}
+
+impl Daemon {
+    /// Connects to the daemon `DOCKER_HOST` names (unix or tcp), or the default socket, and checks it
+    /// answers. One clear error says which address was tried and what to do.
+    pub async fn connect() -> Result<Daemon, DaemonError> {
+        let address = std::env::var("DOCKER_HOST").unwrap_or_else(|_| DEFAULT_HOST.to_string());
+        let unreachable = |detail: String| {
+            DaemonError(format!(
+                "cannot reach the Docker daemon at {address}: {detail}; start it (`dockerd`, or `systemctl start docker`) or point DOCKER_HOST at a running one"
+            ))
+        };
+        let docker = Docker::connect_with_host(&address).map_err(|e| unreachable(e.to_string()))?;
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        docker
+            .ping()
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        Ok(Daemon { docker, address })
+    }
+
+    /// The image's ID and labels, or `None` when the daemon has no such image.
+    pub async fn inspect(
+        &self,
+        reference: &str,
+    ) -> Result<Option<(String, HashMap<String, String>)>, DaemonError> {
+        match self.docker.inspect_image(reference).await {
+            Ok(image) => Ok(Some((
+                image.id.unwrap_or_default(),
+                image.config.and_then(|c| c.labels).unwrap_or_default(),
+            ))),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(error) => Err(DaemonError(format!("cannot inspect {reference}: {error}"))),
+        }
+    }
+
+    /// Builds with the classic builder, sending each output line to `on_line`. Returns the image ID,
+    /// read by inspecting the tag afterwards (never parsed out of the build text).
+    pub async fn build(
+        &self,
+        request: BuildRequest<'_>,
+        mut on_line: impl FnMut(&str),
+    ) -> Result<String, DaemonError> {
+        let options = BuildImageOptions {
+            dockerfile: request.dockerfile.to_string(),
+            t: Some(request.tag.to_string()),
+            rm: true,
+            forcerm: true,
+            buildargs: Some(request.build_args),
+            labels: Some(request.labels),
+            networkmode: request.network.map(str::to_string),
+            target: request.target.unwrap_or_default().to_string(),
+            platform: request.platform.unwrap_or_default().to_string(),
+            ..Default::default()
+        };
+        let credentials: HashMap<String, DockerCredentials> = request
+            .registries
+            .iter()
+            .filter_map(|registry| daemon_credentials(registry).map(|c| (registry.clone(), c)))
+            .collect();
+        let body = file_stream(request.context_tar)
+            .await
+            .map_err(|e| DaemonError(format!("cannot read the build context: {e}")))?;
+        let mut stream = self.docker.build_image(
+            options,
+            Some(credentials),
+            Some(bollard::body_try_stream(body)),
+        );
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| DaemonError(describe(e)))?;
+            if let Some(text) = info.stream.as_deref().or(info.status.as_deref()) {
+                for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                    on_line(line);
+                }
+            }
+            if let Some(detail) = info.error_detail.and_then(|d| d.message) {
+                on_line(&detail);
+                return Err(DaemonError(detail));
+            }
+        }
+        let (id, _) = self.inspect(request.tag).await?.ok_or_else(|| {
+            DaemonError(format!(
+                "the build finished but {} does not exist",
+                request.tag
+            ))
+        })?;
+        Ok(id)
+    }
+
+    /// Adds `repository:tag` to an image.
+    pub async fn tag(&self, image: &str, repository: &str, tag: &str) -> Result<(), DaemonError> {
+        self.docker
+            .tag_image(
+                image,
+                Some(TagImageOptions {
+                    repo: Some(repository.to_string()),
+                    tag: Some(tag.to_string()),
+                }),
+            )
+            .await
+            .map_err(|e| {
+                DaemonError(format!(
+                    "cannot tag {image} as {repository}:{tag}: {}",
+                    describe(e)
+                ))
+            })
+    }
+
+    /// Pushes `repository:tag` with the registry's credentials from the Docker configuration.
+    pub async fn push(
+        &self,
+        registry: &str,
+        repository: &str,
+        tag: &str,
+        mut on_line: impl FnMut(&str),
+    ) -> Result<(), DaemonError> {
+        let credentials = daemon_credentials(registry);
+        let mut stream = self.docker.push_image(
+            repository,
+            Some(PushImageOptions {
+                tag: Some(tag.to_string()),
+                ..Default::default()
+            }),
+            credentials,
+        );
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| {
+                DaemonError(format!(
+                    "push of {repository}:{tag} failed: {}",
+                    describe(e)
+                ))
+            })?;
+            if let Some(status) = &info.status
+                && info
+                    .progress_detail
+                    .as_ref()
+                    .and_then(|p| p.current)
+                    .is_none()
+            {
+                on_line(status);
+            }
+            if let Some(message) = info.error_detail.and_then(|d| d.message) {
+                return Err(DaemonError(format!(
+                    "push of {repository}:{tag} failed: {message}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes an image (by ID or reference), ignoring one that is already gone.
+    pub async fn remove(&self, image: &str) -> Result<(), DaemonError> {
+        match self
+            .docker
+            .remove_image(
+                image,
+                Some(bollard::query_parameters::RemoveImageOptions {
+                    force: true,
+                    noprune: false,
+                    ..Default::default()
+                }),
+                None,
+            )
+            .await
+        {
+            Ok(_)
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(error) => Err(DaemonError(format!(
+                "cannot remove {image}: {}",
+                describe(error)
+            ))),
+        }
+    }
+}
+
+/// Credentials in the form the daemon's auth headers take; none when the configuration has none.
+fn daemon_credentials(registry: &str) -> Option<DockerCredentials> {
+    match docker_credential(registry)? {
+        Credential::Basic { username, password } => Some(DockerCredentials {
+            username: Some(username),
+            password: Some(password),
+            serveraddress: Some(registry.to_string()),
+            ..Default::default()
+        }),
+        Credential::IdentityToken(token) => Some(DockerCredentials {
+            identitytoken: Some(token),
+            serveraddress: Some(registry.to_string()),
+            ..Default::default()
+        }),
+    }
+}
+
+/// The daemon's error message, without bollard's wrapping.
+fn describe(error: bollard::errors::Error) -> String {
+    match error {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => message,
+        other => other.to_string(),
+    }
+}
+
+/// Streams a file in 64 KiB chunks, so a large context never sits in memory whole.
+async fn file_stream(
+    path: &Path,
+) -> std::io::Result<impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static> {
+    use tokio::io::AsyncReadExt;
+    let file = tokio::fs::File::open(path).await?;
+    Ok(futures_util::stream::unfold(
+        Some(file),
+        |file| async move {
+            let mut file = file?;
+            let mut buffer = vec![0u8; 64 * 1024];
+            match file.read(&mut buffer).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buffer.truncate(n);
+                    Some((Ok(Bytes::from(buffer)), Some(file)))
+                }
+                Err(error) => Some((Err(error), None)),
+            }
+        },
+    ))
+}

@@ -1,0 +1,405 @@
+//! `baseimg build` against the real Docker daemon and two real registries: images built on mirrored,
+//! digest-pinned parents, labelled, pushed, promoted; incremental runs; failures contained.
+//! Every image a test creates is removed at the end, even when the test fails.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use assert_cmd::Command;
+use common::fixtures::{Layout, manifest_digest};
+use common::registry::Registry;
+
+struct World {
+    upstream: Registry,
+    private: Registry,
+    repo: tempfile::TempDir,
+}
+
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "templates/app.Dockerfile.j2",
+        "FROM {{ from }}\nCOPY greeting.txt /etc/greeting.txt\nRUN echo \"{{ greeting }}\" >> /etc/greeting.txt\n",
+    ),
+    (
+        "templates/plus.Dockerfile.j2",
+        "FROM {{ from }}\nCOPY extra.txt /etc/extra.txt\n",
+    ),
+    (
+        "templates/other.Dockerfile.j2",
+        "FROM {{ from }}\nCOPY other.txt /etc/other.txt\nRUN {{ command }}\n",
+    ),
+    ("images/app/greeting.txt", "from the app image\n"),
+    ("images/plus/extra.txt", "extra\n"),
+    ("images/other/other.txt", "other\n"),
+];
+
+impl World {
+    fn new() -> World {
+        World::with_private(Registry::start())
+    }
+
+    fn with_private(private: Registry) -> World {
+        let upstream = Registry::start();
+        Layout::busybox(1).push(&upstream.host, "library/busybox", "1.35");
+        let repo = tempfile::tempdir().unwrap();
+        for (path, text) in TEMPLATES {
+            let path = repo.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        std::fs::create_dir(repo.path().join(".docker")).unwrap();
+        std::fs::write(repo.path().join(".docker/config.json"), "{}").unwrap();
+        let world = World {
+            upstream,
+            private,
+            repo,
+        };
+        world.write_catalog("true");
+        world
+    }
+
+    /// `command`: what the `other` image runs (`false` makes it fail).
+    fn write_catalog(&self, command: &str) {
+        let catalog = format!(
+            r#"registry: {private}/base
+source: https://git.example.com/platform/base-images
+images:
+  base-upstream:
+    mirror: {upstream}/library/busybox:1.35
+  app:
+    from: base-upstream
+    template: app.Dockerfile.j2
+    context: images/app
+    tags: ["1.0", "1"]
+    vars: {{ greeting: hello }}
+  app-plus:
+    from: app
+    template: plus.Dockerfile.j2
+    context: images/plus
+    tags: ["1.0"]
+  other:
+    from: base-upstream
+    template: other.Dockerfile.j2
+    context: images/other
+    tags: ["2.0"]
+    vars: {{ command: "{command}" }}
+  other-child:
+    from: other
+    template: plus.Dockerfile.j2
+    context: images/plus
+    tags: ["3.0"]
+"#,
+            private = self.private.host,
+            upstream = self.upstream.host
+        );
+        std::fs::write(self.repo.path().join("base-images.yaml"), catalog).unwrap();
+    }
+
+    fn baseimg(&self, args: &[&str]) -> Output {
+        Command::cargo_bin("baseimg")
+            .unwrap()
+            .current_dir(self.repo.path())
+            .env("DOCKER_CONFIG", self.repo.path().join(".docker"))
+            .env_remove("BASEIMG_REGISTRY")
+            .args(["--progress", "plain", "--jobs", "2"])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.baseimg(args);
+        assert!(
+            output.status.success(),
+            "baseimg {args:?} exited {:?}\nstdout:\n{}\nstderr:\n{}",
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    fn build_json(&self, args: &[&str]) -> (Option<i32>, serde_json::Value) {
+        let output = self.baseimg(&[args, &["--output", "json"]].concat());
+        let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+            panic!(
+                "not JSON:\n{}\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+        (output.status.code(), json)
+    }
+}
+
+/// Removes every image of this test's private registry from the daemon, whatever happened.
+impl Drop for World {
+    fn drop(&mut self) {
+        let listed = std::process::Command::new("docker")
+            .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
+            .output();
+        if let Ok(listed) = listed {
+            for image in String::from_utf8_lossy(&listed.stdout).lines() {
+                if image.starts_with(&self.private.host) {
+                    let _ = std::process::Command::new("docker")
+                        .args(["rmi", "-f", image])
+                        .output();
+                }
+            }
+        }
+    }
+}
+
+fn result_of<'a>(json: &'a serde_json::Value, image: &str) -> &'a str {
+    json["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["image"] == image)
+        .and_then(|i| i["result"].as_str())
+        .unwrap_or("missing")
+}
+
+fn reference_of(json: &serde_json::Value, image: &str) -> String {
+    let entry = json["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["image"] == image)
+        .unwrap();
+    let reference = entry["reference"].as_str().unwrap();
+    reference.split('@').next().unwrap().to_string()
+}
+
+fn inspect_labels(reference: &str) -> serde_json::Value {
+    let output = std::process::Command::new("docker")
+        .args(["inspect", "--format", "{{json .Config.Labels}}", reference])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "docker inspect {reference}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn builds_pushes_promotes_and_then_rebuilds_only_what_changed() {
+    let world = World::new();
+    world.ok(&["lock"]);
+    world.ok(&["mirror"]);
+    let base_digest = manifest_digest(&world.upstream.host, "library/busybox:1.35");
+
+    let (code, json) = world.build_json(&["build", "--push"]);
+    assert_eq!(code, Some(0), "{json:#}");
+    for image in ["app", "app-plus", "other", "other-child"] {
+        assert_eq!(result_of(&json, image), "built", "{json:#}");
+    }
+
+    // Labels say what the image is and what it was built from, pinned by digest.
+    let app = reference_of(&json, "app");
+    let labels = inspect_labels(&app);
+    assert_eq!(labels["org.opencontainers.image.title"], "app");
+    assert_eq!(labels["org.opencontainers.image.version"], "1.0");
+    assert_eq!(
+        labels["org.opencontainers.image.source"],
+        "https://git.example.com/platform/base-images"
+    );
+    assert_eq!(labels["org.opencontainers.image.base.digest"], base_digest);
+    let base_name = labels["org.opencontainers.image.base.name"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        base_name,
+        format!(
+            "{}/base/base-upstream:1.35@{base_digest}",
+            world.private.host
+        )
+    );
+    assert_eq!(labels["io.baseimg.fingerprint"].as_str().unwrap().len(), 64);
+    assert!(
+        labels["org.opencontainers.image.created"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+    // A child of a built image is pinned to its parent's pushed digest.
+    let plus_labels = inspect_labels(&reference_of(&json, "app-plus"));
+    let app_digest = manifest_digest(
+        &world.private.host,
+        &format!("base/{}", app.split("/base/").nth(1).unwrap()),
+    );
+    assert_eq!(
+        plus_labels["org.opencontainers.image.base.digest"],
+        app_digest
+    );
+    assert!(
+        plus_labels["org.opencontainers.image.base.name"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("@{app_digest}"))
+    );
+
+    // Moving tags were promoted to the immutable ones.
+    assert_eq!(
+        manifest_digest(&world.private.host, "base/app:1.0"),
+        app_digest
+    );
+    assert_eq!(
+        manifest_digest(&world.private.host, "base/app:1"),
+        app_digest
+    );
+
+    // Nothing changed: nothing is built.
+    let out = world.ok(&["build", "--push"]);
+    assert!(
+        out.contains("nothing to build: every image is up to date"),
+        "{out}"
+    );
+
+    // One context file changes: that image and what is built on it, nothing else.
+    std::fs::write(
+        world.repo.path().join("images/app/greeting.txt"),
+        "changed\n",
+    )
+    .unwrap();
+    let (code, json) = world.build_json(&["build", "--push"]);
+    assert_eq!(code, Some(0), "{json:#}");
+    assert_eq!(result_of(&json, "app"), "built");
+    assert_eq!(result_of(&json, "app-plus"), "built");
+    assert_eq!(result_of(&json, "other"), "skipped");
+    assert_eq!(result_of(&json, "other-child"), "skipped");
+    assert_ne!(
+        manifest_digest(&world.private.host, "base/app:1.0"),
+        app_digest,
+        "1.0 moved to the new build"
+    );
+}
+
+#[test]
+fn a_failure_stops_dependents_lets_others_finish_and_moves_no_tag() {
+    let world = World::new();
+    world.ok(&["lock"]);
+    world.ok(&["mirror"]);
+    world.ok(&["build", "--push"]);
+    let app_before = manifest_digest(&world.private.host, "base/app:1.0");
+
+    std::fs::write(
+        world.repo.path().join("images/app/greeting.txt"),
+        "changed\n",
+    )
+    .unwrap();
+    world.write_catalog("false");
+    let output = world.baseimg(&["build", "--push"]);
+    assert_eq!(output.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(out.contains("other-child    not attempted"), "{out}");
+    assert!(out.contains("`other` failed"), "{out}");
+    assert!(
+        out.contains("not promoted: moving tags left where they were"),
+        "{out}"
+    );
+    assert!(
+        out.contains("last lines of"),
+        "the failing build's log tail is shown: {out}"
+    );
+    let (_, json) = world.build_json(&["build", "--push"]);
+    assert_eq!(result_of(&json, "other"), "failed");
+    assert_eq!(result_of(&json, "other-child"), "not_attempted");
+    assert_eq!(
+        result_of(&json, "app"),
+        "skipped",
+        "app was built by the failed run and pushed under its immutable tag"
+    );
+    // The failed runs moved no moving tag.
+    assert_eq!(
+        manifest_digest(&world.private.host, "base/app:1.0"),
+        app_before
+    );
+}
+
+#[test]
+fn builds_need_nothing_from_upstream_once_mirrored() {
+    let mut world = World::new();
+    world.ok(&["lock"]);
+    world.ok(&["mirror"]);
+    world.upstream.stop();
+    let (code, json) = world.build_json(&["build", "--push"]);
+    assert_eq!(code, Some(0), "{json:#}");
+    assert_eq!(json["built"], 4);
+}
+
+#[test]
+fn a_local_build_without_push_is_incremental_too() {
+    let world = World::new();
+    world.ok(&["lock"]);
+    world.ok(&["mirror"]);
+    let (code, json) = world.build_json(&["build", "app-plus"]);
+    assert_eq!(code, Some(0), "{json:#}");
+    assert_eq!(json["built"], 2, "app-plus and the app it needs: {json:#}");
+    assert_eq!(result_of(&json, "other"), "missing", "not selected");
+    let out = world.ok(&["build", "app-plus"]);
+    assert!(out.contains("nothing to build"), "{out}");
+    // The moving tag exists locally.
+    let status = std::process::Command::new("docker")
+        .args([
+            "image",
+            "inspect",
+            &format!("{}/base/app:1.0", world.private.host),
+        ])
+        .output()
+        .unwrap()
+        .status;
+    assert!(status.success());
+}
+
+fn htpasswd(dir: &Path, user: &str, password: &str) -> std::path::PathBuf {
+    let path = dir.join("htpasswd");
+    std::fs::write(
+        &path,
+        format!("{user}:{}\n", bcrypt::hash(password, 4).unwrap()),
+    )
+    .unwrap();
+    path
+}
+
+fn docker_config(world: &World, user: &str, password: &str) {
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let config = serde_json::json!({ "auths": { world.private.host.clone(): { "auth": auth } } });
+    std::fs::write(
+        world.repo.path().join(".docker/config.json"),
+        config.to_string(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn pushing_with_wrong_credentials_fails_clearly_and_prints_no_secret() {
+    let secrets = tempfile::tempdir().unwrap();
+    let world = World::with_private(Registry::start_with(Some(&htpasswd(
+        secrets.path(),
+        "ci",
+        "right-pass-123",
+    ))));
+    docker_config(&world, "ci", "right-pass-123");
+    world.ok(&["lock"]);
+    world.ok(&["mirror"]);
+    docker_config(&world, "ci", "wrong-pass-456");
+    let output = world.baseimg(&["build", "--push"]);
+    assert_ne!(output.status.code(), Some(0));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(text.contains("refused the credentials"), "{text}");
+    assert!(text.contains(&world.private.host), "{text}");
+    assert!(
+        !text.contains("wrong-pass-456") && !text.contains("right-pass-123"),
+        "{text}"
+    );
+}
