@@ -11,6 +11,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use futures_util::{StreamExt, stream};
 use indexmap::IndexMap;
 use serde::Serialize;
 
@@ -255,48 +256,59 @@ impl Builder<'_> {
     }
 
     /// Moves the catalog's moving tags to this run's images. Called only when every image succeeded.
+    /// A tag already on the right digest costs one HEAD; images are promoted concurrently.
     pub async fn promote(
         &self,
         outcomes: &IndexMap<String, Outcome<Node>>,
     ) -> Result<Vec<String>, String> {
-        let mut promoted = Vec::new();
-        for (name, outcome) in outcomes {
-            let (Some(node), Pin::Built(built)) = (outcome.value(), &self.pins[name]) else {
-                continue;
-            };
-            let image = &self.catalog.images[name];
-            let build = image.as_build().expect("built");
-            let (host, repository) = self.catalog.private_location(image);
-            if self.push {
-                let client = self.clients.get(&host);
-                let manifest = client
-                    .get_manifest(&repository, &built.immutable_tag)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                for tag in &build.tags {
-                    let current = client
-                        .head_manifest(&repository, tag)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    if current.is_none_or(|(digest, _, _)| digest != manifest.digest) {
-                        client
-                            .put_manifest(&repository, tag, &manifest)
+        let work: Vec<(&String, &Node, &BuiltPin)> = outcomes
+            .iter()
+            .filter_map(
+                |(name, outcome)| match (outcome.value(), &self.pins[name]) {
+                    (Some(node), Pin::Built(built)) => Some((name, node, built.as_ref())),
+                    _ => None,
+                },
+            )
+            .collect();
+        let results: Vec<Result<String, String>> = stream::iter(work)
+            .map(|(name, node, built)| async move {
+                let image = &self.catalog.images[name];
+                let tags = &image.as_build().expect("built").tags;
+                let (host, repository) = self.catalog.private_location(image);
+                if self.push {
+                    let client = self.clients.get(&host);
+                    let mut manifest = None;
+                    for tag in tags {
+                        let current = client.head_manifest(&repository, tag).await.map_err(|e| e.to_string())?;
+                        let already = matches!((&current, &node.digest), (Some((c, _, _)), Some(d)) if c == d);
+                        if already {
+                            continue;
+                        }
+                        if manifest.is_none() {
+                            manifest = Some(
+                                client
+                                    .get_manifest(&repository, &built.immutable_tag)
+                                    .await
+                                    .map_err(|e| e.to_string())?,
+                            );
+                        }
+                        let manifest = manifest.as_ref().expect("fetched above");
+                        client.put_manifest(&repository, tag, manifest).await.map_err(|e| e.to_string())?;
+                    }
+                } else {
+                    for tag in tags {
+                        self.daemon
+                            .tag(&built.reference, &format!("{host}/{repository}"), tag)
                             .await
                             .map_err(|e| e.to_string())?;
                     }
                 }
-            } else {
-                for tag in &build.tags {
-                    self.daemon
-                        .tag(&built.reference, &format!("{host}/{repository}"), tag)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                }
-            }
-            let _ = node;
-            promoted.push(format!("{name} → {}", build.tags.join(", ")));
-        }
-        Ok(promoted)
+                Ok(format!("{name} → {}", tags.join(", ")))
+            })
+            .buffered(8)
+            .collect()
+            .await;
+        results.into_iter().collect()
     }
 }
 

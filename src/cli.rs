@@ -143,7 +143,22 @@ struct Selection {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    run_with(Cli::parse())
+}
+
+/// Runs one command line given as words (without the program name's special meaning: the first word
+/// is taken as the program name, as in `std::env::args`), for tools that drive baseimg in-process.
+pub fn main_with<I: IntoIterator<Item = String>>(args: I) -> i32 {
+    match Cli::try_parse_from(args) {
+        Ok(cli) => run_with(cli),
+        Err(error) => {
+            let _ = error.print();
+            error.exit_code()
+        }
+    }
+}
+
+fn run_with(cli: Cli) -> i32 {
     match run(&cli) {
         Ok(code) => code,
         Err(failure) => {

@@ -41,8 +41,13 @@ impl World {
     }
 
     fn with_private(private: Registry) -> World {
+        World::seeded(private, 1)
+    }
+
+    /// `seed` makes the base image unique, for tests that look for containers made from it.
+    fn seeded(private: Registry, seed: u64) -> World {
         let upstream = Registry::start();
-        Layout::busybox(1).push(&upstream.host, "library/busybox", "1.35");
+        Layout::busybox(seed).push(&upstream.host, "library/busybox", "1.35");
         let repo = tempfile::tempdir().unwrap();
         for (path, text) in TEMPLATES {
             let path = repo.path().join(path);
@@ -119,6 +124,20 @@ images:
             String::from_utf8_lossy(&output.stderr)
         );
         String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    fn private_has_tag(&self, reference: &str) -> bool {
+        std::process::Command::new("skopeo")
+            .args([
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+                &format!("docker://{}/{reference}", self.private.host),
+            ])
+            .output()
+            .unwrap()
+            .status
+            .success()
     }
 
     fn build_json(&self, args: &[&str]) -> (Option<i32>, serde_json::Value) {
@@ -402,4 +421,59 @@ fn pushing_with_wrong_credentials_fails_clearly_and_prints_no_secret() {
         !text.contains("wrong-pass-456") && !text.contains("right-pass-123"),
         "{text}"
     );
+}
+
+#[test]
+fn ctrl_c_stops_running_builds_leaves_no_container_and_moves_no_tag() {
+    let world = World::seeded(Registry::start(), 99);
+    world.ok(&["lock"]);
+    world.ok(&["mirror"]);
+    world.write_catalog("sleep 60");
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("baseimg"))
+        .current_dir(world.repo.path())
+        .env("DOCKER_CONFIG", world.repo.path().join(".docker"))
+        .args(["--progress", "plain", "build", "other", "--push"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the daemon is running the long step, then interrupt as a terminal would.
+    let base = format!("{}/base/base-upstream", world.private.host);
+    let containers = || {
+        let out = std::process::Command::new("docker")
+            .args([
+                "ps",
+                "-aq",
+                "--filter",
+                &format!(
+                    "ancestor={base}@{}",
+                    manifest_digest(&world.upstream.host, "library/busybox:1.35")
+                ),
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while containers() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(containers() > 0, "the build never started its RUN step");
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert_ne!(output.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(out.contains("interrupted"), "{out}");
+    assert!(out.contains("not promoted"), "{out}");
+    // The daemon cancels the build and removes its intermediate container.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while containers() > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(containers(), 0, "an intermediate container was left behind");
+    assert!(!world.private_has_tag("base/other:2.0"));
 }

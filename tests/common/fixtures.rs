@@ -66,7 +66,7 @@ fn image(root: &Path, os: &str, arch: &str, layers: &[Vec<u8>]) -> serde_json::V
     let diff_ids: Vec<String> = layers.iter().map(|l| sha(l)).collect();
     let config = serde_json::json!({
         "architecture": arch, "os": os,
-        "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]},
+        "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
     });
     let (config_digest, config_size) = write_blob(root, &serde_json::to_vec(&config).unwrap());
@@ -125,7 +125,56 @@ pub fn busybox_layer() -> Vec<u8> {
     builder.into_inner().unwrap()
 }
 
+/// A layer of extra files: `(path, content, mode)`.
+pub fn files_layer(files: &[(&str, &str, u32)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, content, mode) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(*mode);
+        header.set_mtime(0);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, path, content.as_bytes())
+            .unwrap();
+    }
+    builder.into_inner().unwrap()
+}
+
 impl Layout {
+    /// A runnable image (busybox plus `files`) for each of `platforms` (`amd64`, `arm64`); an index
+    /// when there are several. The busybox binary is the host's: only the host platform is run.
+    pub fn runnable(seed: u64, platforms: &[&str], files: &[(&str, &str, u32)]) -> Layout {
+        let dir = tempfile::tempdir().unwrap();
+        let data = vec![busybox_layer(), files_layer(files), layer(seed, 1024)];
+        if platforms.len() == 1 {
+            let mut descriptor = image(dir.path(), "linux", platforms[0], &data);
+            descriptor.as_object_mut().unwrap().remove("platform");
+            descriptor["annotations"] =
+                serde_json::json!({"org.opencontainers.image.ref.name": "fixture"});
+            write_index(dir.path(), vec![descriptor]);
+            return Layout { dir };
+        }
+        let manifests: Vec<serde_json::Value> = platforms
+            .iter()
+            .map(|arch| image(dir.path(), "linux", arch, &data))
+            .collect();
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": manifests,
+        });
+        let (digest, size) = write_blob(dir.path(), &serde_json::to_vec(&index).unwrap());
+        write_index(
+            dir.path(),
+            vec![serde_json::json!({
+                "mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest, "size": size,
+                "annotations": {"org.opencontainers.image.ref.name": "fixture"},
+            })],
+        );
+        Layout { dir }
+    }
+
     /// A runnable single-platform image: busybox plus one small layer that makes it unique to `seed`.
     pub fn busybox(seed: u64) -> Layout {
         let dir = tempfile::tempdir().unwrap();

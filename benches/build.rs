@@ -1,0 +1,202 @@
+//! Building, side by side: a catalog of sleep-bound builds shaped as a DAG (width 4, depth 2) built by
+//! baseimg against its critical path and against a sequential `docker build` loop (what a Makefile
+//! does); then a no-op `build --push` over a generated 200-image catalog, with the requests it sends
+//! upstream.
+//!
+//! Run: `cargo bench --bench build` (needs docker-registry, skopeo, busybox-static and a Docker daemon).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use common::fixtures::Layout;
+use common::registry::Registry;
+
+const SLEEP: u64 = 3;
+const NOOP_IMAGES: usize = 200;
+
+fn baseimg(repo: &Path, args: &[&str]) -> f64 {
+    let start = Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_baseimg"))
+        .current_dir(repo)
+        .args(["--progress", "plain"])
+        .args(args)
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let seconds = start.elapsed().as_secs_f64();
+    assert!(
+        output.status.success(),
+        "baseimg {args:?}:\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    seconds
+}
+
+fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .count()
+}
+
+fn remove_images(host: &str) {
+    let listed = Command::new("docker")
+        .args([
+            "images",
+            "--no-trunc",
+            "--format",
+            "{{.Repository}} {{.ID}}",
+        ])
+        .output()
+        .unwrap();
+    for line in String::from_utf8_lossy(&listed.stdout).lines() {
+        if let Some((repository, id)) = line.split_once(' ')
+            && (repository.starts_with(host) || repository.starts_with("bench-seq/"))
+        {
+            let _ = Command::new("docker").args(["rmi", "-f", id]).output();
+        }
+    }
+}
+
+fn main() {
+    let logs = tempfile::tempdir().unwrap();
+    let upstream_log = logs.path().join("upstream.log");
+    let upstream = Registry::start_logged(&upstream_log);
+    let private = Registry::start();
+    Layout::busybox(7).push(&upstream.host, "library/busybox", "1.35");
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+
+    // --- DAG of sleep-bound builds --------------------------------------------------------------
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::create_dir(repo.path().join("templates")).unwrap();
+    std::fs::write(
+        repo.path().join("templates/sleep.Dockerfile.j2"),
+        "FROM {{ from }}\nRUN sleep {{ seconds }} && echo {{ image.name }}-{{ nonce }} > /built\n",
+    )
+    .unwrap();
+    let mut catalog = format!(
+        "registry: {}/bench\nvars: {{ seconds: {SLEEP}, nonce: \"{nonce}\" }}\nimages:\n  base:\n    mirror: {}/library/busybox:1.35\n",
+        private.host, upstream.host
+    );
+    let chains = [
+        ("a1", "base"),
+        ("a2", "a1"),
+        ("b1", "base"),
+        ("b2", "b1"),
+        ("c1", "base"),
+        ("c2", "c1"),
+        ("d1", "base"),
+    ];
+    for (name, parent) in chains {
+        let _ = write!(
+            catalog,
+            "  {name}:\n    from: {parent}\n    template: sleep.Dockerfile.j2\n    tags: [\"1\"]\n"
+        );
+    }
+    std::fs::write(repo.path().join("base-images.yaml"), &catalog).unwrap();
+    baseimg(repo.path(), &["lock"]);
+    baseimg(repo.path(), &["mirror"]);
+    // Pull the base once, so neither side pays for it in the timing.
+    let _ = Command::new("docker")
+        .args(["pull", "-q", &format!("{}/bench/base:1.35", private.host)])
+        .output();
+    let dag = baseimg(repo.path(), &["build", "--jobs", "4"]);
+
+    // The Makefile way: the same Dockerfiles, built one after another in dependency order.
+    baseimg(repo.path(), &["render", "--out", "rendered"]);
+    let rendered = repo.path().join("rendered");
+    let start = Instant::now();
+    for (name, parent) in chains {
+        let dockerfile =
+            std::fs::read_to_string(rendered.join(format!("{name}.Dockerfile"))).unwrap();
+        // A child of a built image starts FROM the sequential build of its parent.
+        let dockerfile = if parent == "base" {
+            dockerfile
+        } else {
+            let first = dockerfile.lines().next().unwrap().to_string();
+            dockerfile.replacen(&first, &format!("FROM bench-seq/{parent}"), 1)
+        };
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
+        let status = Command::new("docker")
+            .args([
+                "build",
+                "-q",
+                "--no-cache",
+                "-t",
+                &format!("bench-seq/{name}"),
+                ".",
+            ])
+            .current_dir(dir.path())
+            .env("DOCKER_BUILDKIT", "0")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "docker build {name}");
+    }
+    let sequential = start.elapsed().as_secs_f64();
+    let critical = (2 * SLEEP) as f64;
+
+    // --- no-op build --push over 200 images ---------------------------------------------------------
+    let big = tempfile::tempdir().unwrap();
+    std::fs::create_dir(big.path().join("templates")).unwrap();
+    std::fs::write(
+        big.path().join("templates/tiny.Dockerfile.j2"),
+        "FROM {{ from }}\nLABEL bench.n=\"{{ n }}\"\n",
+    )
+    .unwrap();
+    let mut catalog = format!(
+        "registry: {}/noop\nimages:\n  base:\n    mirror: {}/library/busybox:1.35\n",
+        private.host, upstream.host
+    );
+    for n in 0..NOOP_IMAGES {
+        let _ = write!(
+            catalog,
+            "  img-{n}:\n    from: base\n    template: tiny.Dockerfile.j2\n    tags: [\"1.{n}\", \"1\"]\n    repository: img-{n}\n    vars: {{ n: {n} }}\n"
+        );
+    }
+    std::fs::write(big.path().join("base-images.yaml"), catalog).unwrap();
+    baseimg(big.path(), &["lock"]);
+    baseimg(big.path(), &["mirror"]);
+    let first_push = baseimg(big.path(), &["build", "--push", "--jobs", "4"]);
+    let before = lines(&upstream_log);
+    let noop = (0..3)
+        .map(|_| baseimg(big.path(), &["build", "--push"]))
+        .fold(f64::MAX, f64::min);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let upstream_requests = lines(&upstream_log) - before;
+
+    remove_images(&private.host);
+
+    println!(
+        "\nDAG of sleep-bound builds: 7 images, each `RUN sleep {SLEEP}`, width 4, depth 2 (a1→a2, b1→b2, c1→c2, d1)"
+    );
+    println!("  {:<44} {:>8}", "", "wall");
+    println!("  {:<44} {:>7.1}s", "critical path (2 × sleep)", critical);
+    println!("  {:<44} {:>7.1}s", "baseimg build --jobs 4", dag);
+    println!(
+        "  {:<44} {:>7.1}s",
+        "sequential `docker build` loop (Makefile)", sequential
+    );
+    println!(
+        "  baseimg / critical path: {:.2}×; baseimg / sequential: {:.2}×",
+        dag / critical,
+        dag / sequential
+    );
+    println!(
+        "\nno-op `baseimg build --push` over {NOOP_IMAGES} built images (2 moving tags each), best of 3:"
+    );
+    println!("  first build --push (setup): {first_push:.1}s");
+    println!(
+        "  no-op: {noop:.2}s (target ≤ 1.5 s), upstream requests: {upstream_requests} (target 0)"
+    );
+}
