@@ -147,6 +147,18 @@ impl Builder<'_> {
             .map_err(|e| format!("cannot create the context archive: {e}"))?;
         let file = tar.reopen().map_err(|e| e.to_string())?;
         let entries = built.context.clone();
+        // The classic builder turns every label passed through the API into a step of its own (a
+        // container and a commit each: seconds per image). One LABEL instruction appended to the
+        // Dockerfile does the same in one step. A `target` stage may not be the last, so then the
+        // labels go through the API after all.
+        let (dockerfile, labels) = if build.target.is_none() {
+            (
+                format!("{dockerfile}\n{}", label_instruction(&labels)),
+                HashMap::new(),
+            )
+        } else {
+            (dockerfile, labels)
+        };
         let dockerfile_text = dockerfile.clone();
         let dir = context_dir.clone();
         tokio::task::spawn_blocking(move || write_tar(&dir, &entries, &dockerfile_text, file))
@@ -310,6 +322,21 @@ impl Builder<'_> {
             .await;
         results.into_iter().collect()
     }
+}
+
+/// `LABEL "k"="v" …` with Dockerfile quoting (`$` would otherwise be expanded), keys sorted.
+fn label_instruction(labels: &HashMap<String, String>) -> String {
+    let quote = |text: &str| {
+        let json = serde_json::to_string(text).expect("strings serialize");
+        json.replace('$', "\\$")
+    };
+    let mut pairs: Vec<(&String, &String)> = labels.iter().collect();
+    pairs.sort();
+    let body: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", quote(k), quote(v)))
+        .collect();
+    format!("LABEL {}\n", body.join(" \\\n      "))
 }
 
 fn pinned(reference: &str, digest: Option<&Digest>) -> String {
@@ -656,4 +683,21 @@ pub fn run(
     } else {
         crate::cli::EXIT_FOUND
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_become_one_quoted_instruction() {
+        let labels = HashMap::from([
+            ("b".to_string(), "price $5 \"cheap\"".to_string()),
+            ("a".to_string(), "x".to_string()),
+        ]);
+        assert_eq!(
+            label_instruction(&labels),
+            "LABEL \"a\"=\"x\" \\\n      \"b\"=\"price \\$5 \\\"cheap\\\"\"\n"
+        );
+    }
 }
