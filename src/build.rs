@@ -268,7 +268,8 @@ impl Builder<'_> {
     }
 
     /// Moves the catalog's moving tags to this run's images. Called only when every image succeeded.
-    /// A tag already on the right digest costs one HEAD; images are promoted concurrently.
+    /// A tag already on the right digest costs one HEAD; images are promoted concurrently. Returns the
+    /// images whose tags moved.
     pub async fn promote(
         &self,
         outcomes: &IndexMap<String, Outcome<Node>>,
@@ -282,7 +283,7 @@ impl Builder<'_> {
                 },
             )
             .collect();
-        let results: Vec<Result<String, String>> = stream::iter(work)
+        let results: Vec<Result<Option<String>, String>> = stream::iter(work)
             .map(|(name, node, built)| async move {
                 let image = &self.catalog.images[name];
                 let tags = &image.as_build().expect("built").tags;
@@ -290,6 +291,7 @@ impl Builder<'_> {
                 if self.push {
                     let client = self.clients.get(&host);
                     let mut manifest = None;
+                    let mut moved = false;
                     for tag in tags {
                         let current = client.head_manifest(&repository, tag).await.map_err(|e| e.to_string())?;
                         let already = matches!((&current, &node.digest), (Some((c, _, _)), Some(d)) if c == d);
@@ -306,6 +308,10 @@ impl Builder<'_> {
                         }
                         let manifest = manifest.as_ref().expect("fetched above");
                         client.put_manifest(&repository, tag, manifest).await.map_err(|e| e.to_string())?;
+                        moved = true;
+                    }
+                    if !moved {
+                        return Ok(None);
                     }
                 } else {
                     for tag in tags {
@@ -315,12 +321,12 @@ impl Builder<'_> {
                             .map_err(|e| e.to_string())?;
                     }
                 }
-                Ok(format!("{name} → {}", tags.join(", ")))
+                Ok(Some(format!("{name} → {}", tags.join(", "))))
             })
             .buffered(8)
             .collect()
             .await;
-        results.into_iter().collect()
+        Ok(results.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect())
     }
 }
 
@@ -654,7 +660,7 @@ pub fn run(
             Some(Ok(promoted)) if !promoted.is_empty() => {
                 println!("promoted: {}", promoted.join("; "))
             }
-            Some(Ok(_)) => {}
+            Some(Ok(_)) => println!("moving tags: all already in place"),
             Some(Err(error)) => println!(
                 "promotion failed: {error}; moving tags may be partly moved, run the build again"
             ),
