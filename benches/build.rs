@@ -184,7 +184,10 @@ fn main() {
     println!("  {:<44} {:>7.1}s", "critical path (2 × sleep)", critical);
     // What two builds in a row cost on this daemon, overhead included: the floor for any scheduler.
     let critical_with_overhead = 2.0 * sequential / chains.len() as f64;
-    println!("  {:<44} {:>7.1}s", "critical path incl. build overhead (2 × mean)", critical_with_overhead);
+    println!(
+        "  {:<44} {:>7.1}s",
+        "critical path incl. build overhead (2 × mean)", critical_with_overhead
+    );
     println!("  {:<44} {:>7.1}s", "baseimg build --jobs 4", dag);
     println!(
         "  {:<44} {:>7.1}s",

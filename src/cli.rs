@@ -128,6 +128,9 @@ enum Command {
     Plan {
         #[command(flatten)]
         selection: Selection,
+        /// Do not look into the private registry: show what may need doing, from files alone.
+        #[arg(long)]
+        offline: bool,
     },
 }
 
@@ -201,7 +204,7 @@ fn run(cli: &Cli) -> Result<i32, Diagnostics> {
             Ok(EXIT_OK)
         }
         Command::Render { selection, out } => render(&session, selection, out.as_deref()),
-        Command::Plan { selection } => plan_command(cli, &session, selection),
+        Command::Plan { selection, offline } => plan_command(cli, &session, selection, *offline),
         Command::Lock => sync::lock(&cli.global.settings(), &session.context(), None),
         Command::Update { images } => {
             sync::lock(&cli.global.settings(), &session.context(), Some(images))
@@ -411,12 +414,22 @@ fn unpinned_mirrors(
     diagnostics
 }
 
-fn plan_command(cli: &Cli, session: &Session, selection: &Selection) -> Result<i32, Diagnostics> {
+fn plan_command(
+    cli: &Cli,
+    session: &Session,
+    selection: &Selection,
+    offline: bool,
+) -> Result<i32, Diagnostics> {
     let selected = session
         .graph
         .select(&selection.images, selection.with_dependents)?;
     let pins = plan::resolve(&session.catalog, &session.lock, &selected, Unlocked::Unpin)?;
-    let steps = plan::plan(&session.catalog, &pins, &Offline);
+    let steps = if offline {
+        plan::plan(&session.catalog, &pins, &Offline)
+    } else {
+        let snapshot = sync::snapshot(&session.catalog, &pins, usize::from(cli.global.jobs))?;
+        plan::plan(&session.catalog, &pins, &snapshot)
+    };
     if cli.global.output == Output::Json {
         let json = serde_json::json!({ "steps": steps, "summary": plan::summary(&steps) });
         println!("{}", serde_json::to_string_pretty(&json).expect("json"));

@@ -22,6 +22,12 @@ const SCHEME: &str = "baseimg-fingerprint-v1";
 pub struct Fingerprint(String);
 
 impl Fingerprint {
+    /// A fingerprint read back from an image label: 64 lowercase hex digits, or nothing.
+    pub fn from_hex(text: &str) -> Option<Fingerprint> {
+        (text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .then(|| Fingerprint(text.to_string()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

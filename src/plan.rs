@@ -249,6 +249,26 @@ pub trait Inventory {
     fn current_fingerprint(&self, image: &Image) -> Option<Fingerprint>;
 }
 
+/// What the private registry holds, looked up before planning (see `sync::snapshot`).
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub mirrors: std::collections::HashMap<String, bool>,
+    pub builds: std::collections::HashMap<String, bool>,
+    pub previous: std::collections::HashMap<String, Fingerprint>,
+}
+
+impl Inventory for Snapshot {
+    fn has_mirror(&self, image: &Image, _: &Digest) -> Option<bool> {
+        self.mirrors.get(&image.name).copied()
+    }
+    fn has_build(&self, image: &Image, _: &Fingerprint) -> Option<bool> {
+        self.builds.get(&image.name).copied()
+    }
+    fn current_fingerprint(&self, image: &Image) -> Option<Fingerprint> {
+        self.previous.get(&image.name).cloned()
+    }
+}
+
 /// An inventory that knows nothing: the plan then shows the work that may be needed.
 pub struct Offline;
 

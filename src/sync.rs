@@ -538,3 +538,115 @@ pub fn outdated(settings: &Settings, context: &Context) -> Result<i32, Diagnosti
     }
     Ok(if drift > 0 { EXIT_FOUND } else { EXIT_OK })
 }
+
+/// Looks up, in the private registry, what a plan needs to know: which mirrors are there, which
+/// fingerprints are built, and which fingerprint each image's first moving tag carries now. Private
+/// registry only: planning never spends upstream's pull budget.
+pub fn snapshot(
+    catalog: &Catalog,
+    pins: &indexmap::IndexMap<String, crate::plan::Pin>,
+    jobs: usize,
+) -> Result<crate::plan::Snapshot, Diagnostics> {
+    use crate::plan::{Pin, Snapshot};
+    let clients = Clients::new(&catalog.insecure_registries);
+    type Found = (
+        String,
+        Option<bool>,
+        Option<bool>,
+        Option<crate::fingerprint::Fingerprint>,
+    );
+    let results: Vec<Result<Found, String>> = runtime()?.block_on(
+        stream::iter(pins.iter())
+            .map(|(name, pin)| {
+                let clients = &clients;
+                async move {
+                    let image = &catalog.images[name];
+                    let (host, repository) = catalog.private_location(image);
+                    let client = clients.get(&host);
+                    let error = |e: crate::registry::RegistryError| e.to_string();
+                    match pin {
+                        Pin::Mirror { digest, .. } => {
+                            let found = client
+                                .head_manifest(&repository, digest.as_str())
+                                .await
+                                .map_err(error)?;
+                            Ok((name.clone(), Some(found.is_some()), None, None))
+                        }
+                        Pin::Built(built) => {
+                            let found = client
+                                .head_manifest(&repository, &built.immutable_tag)
+                                .await
+                                .map_err(error)?;
+                            let mut previous = None;
+                            let moving = image.as_build().and_then(|b| b.tags.first());
+                            if found.is_none()
+                                && let Some(tag) = moving
+                            {
+                                previous = current_fingerprint(&client, &repository, tag)
+                                    .await
+                                    .map_err(error)?;
+                            }
+                            Ok((name.clone(), None, Some(found.is_some()), previous))
+                        }
+                        Pin::Unpinned { .. } => Ok((name.clone(), None, None, None)),
+                    }
+                }
+            })
+            .buffered(jobs.max(1) * 2)
+            .collect(),
+    );
+    let mut snapshot = Snapshot::default();
+    let mut failures = Diagnostics::default();
+    for result in results {
+        match result {
+            Ok((name, mirror, build, previous)) => {
+                if let Some(present) = mirror {
+                    snapshot.mirrors.insert(name.clone(), present);
+                }
+                if let Some(present) = build {
+                    snapshot.builds.insert(name.clone(), present);
+                }
+                if let Some(previous) = previous {
+                    snapshot.previous.insert(name, previous);
+                }
+            }
+            Err(message) => failures.push(
+                Diagnostic::error(format!("cannot look into the private registry: {message}"))
+                    .help(
+                        "check that it is reachable, or plan without it: `baseimg plan --offline`",
+                    ),
+            ),
+        }
+    }
+    if failures.has_errors() {
+        return Err(failures.dedupe());
+    }
+    Ok(snapshot)
+}
+
+/// The fingerprint label of the image a moving tag points at (manifest, then config blob).
+async fn current_fingerprint(
+    client: &crate::registry::Client,
+    repository: &str,
+    tag: &str,
+) -> Result<Option<crate::fingerprint::Fingerprint>, crate::registry::RegistryError> {
+    if client.head_manifest(repository, tag).await?.is_none() {
+        return Ok(None);
+    }
+    let manifest = client.get_manifest(repository, tag).await?;
+    let Ok(document) = manifest.document() else {
+        return Ok(None);
+    };
+    let Some(config) = document.config else {
+        return Ok(None);
+    };
+    let response = client.get_blob(repository, &config.digest).await?;
+    let Ok(bytes) = response.bytes().await else {
+        return Ok(None);
+    };
+    let config: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let label = config["config"]["Labels"][crate::build::FINGERPRINT_LABEL]
+        .as_str()
+        .unwrap_or_default();
+    Ok(crate::fingerprint::Fingerprint::from_hex(label))
+}

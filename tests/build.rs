@@ -272,7 +272,12 @@ fn builds_pushes_promotes_and_then_rebuilds_only_what_changed() {
         app_digest
     );
 
-    // Nothing changed: nothing is built.
+    // Nothing changed: the plan, asking the private registry, says so; and nothing is built.
+    let plan = world.ok(&["plan"]);
+    assert!(
+        plan.contains("5 images: 0 to mirror, 0 to build, 5 up to date"),
+        "{plan}"
+    );
     let out = world.ok(&["build", "--push"]);
     assert!(
         out.contains("nothing to build: every image is up to date"),

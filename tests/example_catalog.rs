@@ -143,7 +143,8 @@ fn catalog_flag_works_before_and_after_the_subcommand() {
 #[test]
 fn plan_selects_an_image_and_what_it_needs() {
     let dir = common::example_copy();
-    let out = stdout(baseimg(dir.path()).args(["plan", "api-base", "--output", "json"]));
+    let out =
+        stdout(baseimg(dir.path()).args(["plan", "--offline", "api-base", "--output", "json"]));
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
     let steps = json["steps"].as_array().unwrap();
     let summary: Vec<(&str, &str)> = steps
@@ -161,7 +162,8 @@ fn plan_selects_an_image_and_what_it_needs() {
     assert_eq!(steps[2]["reason"], "parent `python` is rebuilt");
     assert!(steps[1]["fingerprint"].as_str().unwrap().len() == 64);
 
-    let with_dependents = stdout(baseimg(dir.path()).args(["plan", "python", "--with-dependents"]));
+    let with_dependents =
+        stdout(baseimg(dir.path()).args(["plan", "--offline", "python", "--with-dependents"]));
     assert!(with_dependents.contains("api-base"), "{with_dependents}");
     assert!(!with_dependents.contains("redis"), "{with_dependents}");
 }
@@ -171,6 +173,7 @@ fn without_a_lock_file_plan_and_render_name_the_command_that_fixes_it() {
     let dir = common::example_copy();
     std::fs::remove_file(dir.path().join("base-images.lock")).unwrap();
     let plan = stdout(baseimg(dir.path()).arg("plan"));
+    // (Without pins there is nothing to look up in the registry: no request is made.)
     assert!(plan.contains("python-upstream    lock"), "{plan}");
     assert!(
         plan.contains("not in the lock file; run `baseimg lock`"),
