@@ -330,6 +330,17 @@ impl Catalog {
         }
     }
 
+    /// Where a mirror lives in the private registry, pinned: `<registry>/<repository>:<upstream tag>@<digest>`
+    /// (no tag when upstream was named by digest alone).
+    pub fn mirror_reference(&self, image: &Image, digest: &crate::reference::Digest) -> String {
+        let tag = image
+            .as_mirror()
+            .and_then(|m| m.upstream.tag.as_ref())
+            .map(|t| format!(":{t}"))
+            .unwrap_or_default();
+        format!("{}{tag}@{digest}", self.private_repository(image))
+    }
+
     /// The private registry reference of an image's repository: `localhost:5000/base/redis`.
     pub fn private_repository(&self, image: &Image) -> String {
         format!("{}/{}", self.registry, image.repository)

@@ -96,33 +96,28 @@ pub fn resolve(
     for name in selection {
         let image = &catalog.images[name];
         let pin = match &image.kind {
-            ImageKind::Mirror(mirror) => {
-                let private = catalog.private_repository(image);
-                let tag = mirror
-                    .upstream
-                    .tag
-                    .as_ref()
-                    .map(|t| format!(":{t}"))
-                    .unwrap_or_default();
-                match (lock.status(image), unlocked) {
-                    (LockStatus::Fresh(entry), _) => Pin::Mirror {
-                        digest: entry.mirror_digest().clone(),
-                        reference: format!("{private}{tag}@{}", entry.mirror_digest()),
-                    },
-                    (_, Unlocked::Placeholder) => Pin::Mirror {
-                        digest: Digest::parse(PLACEHOLDER_DIGEST).expect("placeholder is a digest"),
-                        reference: format!("{private}{tag}@{PLACEHOLDER_DIGEST}"),
-                    },
-                    (LockStatus::Missing, Unlocked::Unpin) => Pin::Unpinned {
-                        why: "not in the lock file".into(),
-                        fix: "baseimg lock".into(),
-                    },
-                    (LockStatus::Stale { why }, Unlocked::Unpin) => Pin::Unpinned {
-                        why: format!("lock entry out of date: {why}"),
-                        fix: format!("baseimg update {name}"),
-                    },
+            ImageKind::Mirror(_) => match (lock.status(image), unlocked) {
+                (LockStatus::Fresh(entry), _) => Pin::Mirror {
+                    digest: entry.mirror_digest().clone(),
+                    reference: catalog.mirror_reference(image, entry.mirror_digest()),
+                },
+                (_, Unlocked::Placeholder) => {
+                    let digest =
+                        Digest::parse(PLACEHOLDER_DIGEST).expect("placeholder is a digest");
+                    Pin::Mirror {
+                        reference: catalog.mirror_reference(image, &digest),
+                        digest,
+                    }
                 }
-            }
+                (LockStatus::Missing, Unlocked::Unpin) => Pin::Unpinned {
+                    why: "not in the lock file".into(),
+                    fix: "baseimg lock".into(),
+                },
+                (LockStatus::Stale { why }, Unlocked::Unpin) => Pin::Unpinned {
+                    why: format!("lock entry out of date: {why}"),
+                    fix: format!("baseimg update {name}"),
+                },
+            },
             ImageKind::Build(build) => {
                 let parent_image = &catalog.images[&build.parent];
                 let parent_pin = pins

@@ -131,14 +131,7 @@ pub async fn resolve(
             mirror_digest = sha256_digest(&filtered);
         }
     }
-    let private = catalog.private_repository(image);
-    let tag = mirror
-        .upstream
-        .tag
-        .as_ref()
-        .map(|t| format!(":{t}"))
-        .unwrap_or_default();
-    let mirror_reference = Reference::parse(&format!("{private}{tag}@{mirror_digest}"))
+    let mirror_reference = Reference::parse(&catalog.mirror_reference(image, &mirror_digest))
         .map_err(|m| ResolveError::Invalid(format!("cannot form the mirror reference: {m}")))?;
     Ok(Resolution {
         entry: LockEntry {

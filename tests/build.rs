@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Output;
 
 use assert_cmd::Command;
@@ -100,6 +99,15 @@ images:
             upstream = self.upstream.host
         );
         std::fs::write(self.repo.path().join("base-images.yaml"), catalog).unwrap();
+    }
+
+    fn docker_config(&self, user: &str, password: &str) {
+        common::docker_config(
+            &self.repo.path().join(".docker"),
+            &self.private.host,
+            user,
+            password,
+        );
     }
 
     fn baseimg(&self, args: &[&str]) -> Output {
@@ -380,39 +388,18 @@ fn a_local_build_without_push_is_incremental_too() {
     assert!(status.success());
 }
 
-fn htpasswd(dir: &Path, user: &str, password: &str) -> std::path::PathBuf {
-    let path = dir.join("htpasswd");
-    std::fs::write(
-        &path,
-        format!("{user}:{}\n", bcrypt::hash(password, 4).unwrap()),
-    )
-    .unwrap();
-    path
-}
-
-fn docker_config(world: &World, user: &str, password: &str) {
-    use base64::Engine;
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    let config = serde_json::json!({ "auths": { world.private.host.clone(): { "auth": auth } } });
-    std::fs::write(
-        world.repo.path().join(".docker/config.json"),
-        config.to_string(),
-    )
-    .unwrap();
-}
-
 #[test]
 fn pushing_with_wrong_credentials_fails_clearly_and_prints_no_secret() {
     let secrets = tempfile::tempdir().unwrap();
-    let world = World::with_private(Registry::start_with(Some(&htpasswd(
+    let world = World::with_private(Registry::start_with(Some(&common::htpasswd(
         secrets.path(),
         "ci",
         "right-pass-123",
     ))));
-    docker_config(&world, "ci", "right-pass-123");
+    world.docker_config("ci", "right-pass-123");
     world.ok(&["lock"]);
     world.ok(&["mirror"]);
-    docker_config(&world, "ci", "wrong-pass-456");
+    world.docker_config("ci", "wrong-pass-456");
     let output = world.baseimg(&["build", "--push"]);
     assert_ne!(output.status.code(), Some(0));
     let text = format!(

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Output;
 
 use assert_cmd::Command;
@@ -50,6 +49,15 @@ impl World {
             proxy,
             repo,
         }
+    }
+
+    fn docker_config(&self, user: &str, password: &str) {
+        common::docker_config(
+            &self.repo.path().join(".docker"),
+            &self.private.host,
+            user,
+            password,
+        );
     }
 
     fn baseimg(&self, args: &[&str]) -> Output {
@@ -292,29 +300,11 @@ fn a_pull_budget_smaller_than_the_copy_stops_before_anything_is_copied() {
     assert!(out.contains("90 of 100 pulls left"), "{out}");
 }
 
-fn htpasswd(dir: &Path, user: &str, password: &str) -> std::path::PathBuf {
-    let path = dir.join("htpasswd");
-    let hash = bcrypt::hash(password, 4).unwrap();
-    std::fs::write(&path, format!("{user}:{hash}\n")).unwrap();
-    path
-}
-
-fn docker_config(world: &World, user: &str, password: &str) {
-    use base64::Engine;
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    let config = serde_json::json!({ "auths": { world.private.host.clone(): { "auth": auth } } });
-    std::fs::write(
-        world.repo.path().join(".docker/config.json"),
-        config.to_string(),
-    )
-    .unwrap();
-}
-
 #[test]
 fn credentials_from_the_docker_config_are_used_and_never_printed() {
     let secrets = tempfile::tempdir().unwrap();
     let password = "s3cret-Pa55word-xyz";
-    let private = Registry::start_with(Some(&htpasswd(secrets.path(), "ci", password)));
+    let private = Registry::start_with(Some(&common::htpasswd(secrets.path(), "ci", password)));
     let world = World::with_private(private);
     world.ok(&["lock"]);
 
@@ -329,7 +319,7 @@ fn credentials_from_the_docker_config_are_used_and_never_printed() {
     assert!(text.contains("docker login"), "{text}");
 
     // Wrong credentials: a clear refusal, and the wrong password is not echoed either.
-    docker_config(&world, "ci", "wrong-password-abc");
+    world.docker_config("ci", "wrong-password-abc");
     let output = world.baseimg(&["mirror", "redis-upstream"]);
     assert_ne!(output.status.code(), Some(0));
     let text = format!(
@@ -341,7 +331,7 @@ fn credentials_from_the_docker_config_are_used_and_never_printed() {
     assert!(text.contains(&world.private.host), "{text}");
     assert!(!text.contains("wrong-password-abc"), "{text}");
 
-    docker_config(&world, "ci", password);
+    world.docker_config("ci", password);
     let output = world.baseimg(&["mirror", "--output", "json"]);
     let text = format!(
         "{}{}",

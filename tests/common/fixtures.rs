@@ -148,12 +148,7 @@ impl Layout {
         let dir = tempfile::tempdir().unwrap();
         let data = vec![busybox_layer(), files_layer(files), layer(seed, 1024)];
         if platforms.len() == 1 {
-            let mut descriptor = image(dir.path(), "linux", platforms[0], &data);
-            descriptor.as_object_mut().unwrap().remove("platform");
-            descriptor["annotations"] =
-                serde_json::json!({"org.opencontainers.image.ref.name": "fixture"});
-            write_index(dir.path(), vec![descriptor]);
-            return Layout { dir };
+            return single_image(dir, platforms[0], &data);
         }
         let manifests: Vec<serde_json::Value> = platforms
             .iter()
@@ -177,14 +172,7 @@ impl Layout {
 
     /// A runnable single-platform image: busybox plus one small layer that makes it unique to `seed`.
     pub fn busybox(seed: u64) -> Layout {
-        let dir = tempfile::tempdir().unwrap();
-        let data = vec![busybox_layer(), layer(seed, 1024)];
-        let mut descriptor = image(dir.path(), "linux", "amd64", &data);
-        descriptor.as_object_mut().unwrap().remove("platform");
-        descriptor["annotations"] =
-            serde_json::json!({"org.opencontainers.image.ref.name": "fixture"});
-        write_index(dir.path(), vec![descriptor]);
-        Layout { dir }
+        Layout::runnable(seed, &["amd64"], &[])
     }
 
     /// A single-platform image of `layers` layers of `layer_size` bytes each, distinguished by `seed`.
@@ -193,12 +181,7 @@ impl Layout {
         let data: Vec<Vec<u8>> = (0..layers)
             .map(|i| layer(seed * 1000 + i as u64, layer_size))
             .collect();
-        let mut descriptor = image(dir.path(), "linux", "amd64", &data);
-        descriptor.as_object_mut().unwrap().remove("platform");
-        descriptor["annotations"] =
-            serde_json::json!({"org.opencontainers.image.ref.name": "fixture"});
-        write_index(dir.path(), vec![descriptor]);
-        Layout { dir }
+        single_image(dir, "amd64", &data)
     }
 
     /// A two-platform image (linux/amd64 and linux/arm64) as an image index. The platforms share their
@@ -254,6 +237,15 @@ impl Layout {
             String::from_utf8_lossy(&output.stderr)
         );
     }
+}
+
+/// A layout holding one single-platform image (a manifest, no index).
+fn single_image(dir: tempfile::TempDir, arch: &str, layers: &[Vec<u8>]) -> Layout {
+    let mut descriptor = image(dir.path(), "linux", arch, layers);
+    descriptor.as_object_mut().unwrap().remove("platform");
+    descriptor["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": "fixture"});
+    write_index(dir.path(), vec![descriptor]);
+    Layout { dir }
 }
 
 fn write_index(root: &Path, manifests: Vec<serde_json::Value>) {

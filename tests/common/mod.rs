@@ -77,3 +77,22 @@ pub fn example_copy() -> tempfile::TempDir {
     }
     dir
 }
+
+/// An htpasswd file with one user (bcrypt, as the registry wants), for a registry that needs login.
+pub fn htpasswd(dir: &Path, user: &str, password: &str) -> PathBuf {
+    let path = dir.join("htpasswd");
+    std::fs::write(
+        &path,
+        format!("{user}:{}\n", bcrypt::hash(password, 4).unwrap()),
+    )
+    .unwrap();
+    path
+}
+
+/// Writes a Docker client configuration (`auths`) with credentials for `registry`, as `docker login` would.
+pub fn docker_config(config_dir: &Path, registry: &str, user: &str, password: &str) {
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let config = serde_json::json!({ "auths": { registry: { "auth": auth } } });
+    std::fs::write(config_dir.join("config.json"), config.to_string()).unwrap();
+}
