@@ -6,7 +6,6 @@ mod common;
 
 use std::process::Output;
 
-use assert_cmd::Command;
 use common::fixtures::{Layout, manifest_digest, raw_manifest};
 use common::proxy::{Faults, Proxy};
 use common::registry::Registry;
@@ -61,27 +60,11 @@ impl World {
     }
 
     fn baseimg(&self, args: &[&str]) -> Output {
-        Command::cargo_bin("baseimg")
-            .unwrap()
-            .current_dir(self.repo.path())
-            .env("DOCKER_CONFIG", self.repo.path().join(".docker"))
-            .env_remove("BASEIMG_REGISTRY")
-            .args(["--progress", "plain"])
-            .args(args)
-            .output()
-            .unwrap()
+        common::baseimg_in(self.repo.path(), args)
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let output = self.baseimg(args);
-        assert!(
-            output.status.success(),
-            "baseimg {args:?} exited {:?}\nstdout:\n{}\nstderr:\n{}",
-            output.status.code(),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        common::expect_success(args, self.baseimg(args))
     }
 
     fn lock_text(&self) -> String {

@@ -96,3 +96,32 @@ pub fn docker_config(config_dir: &Path, registry: &str, user: &str, password: &s
     let config = serde_json::json!({ "auths": { registry: { "auth": auth } } });
     std::fs::write(config_dir.join("config.json"), config.to_string()).unwrap();
 }
+
+/// Runs baseimg in a test repository with its own Docker configuration (`<repo>/.docker`), plain
+/// progress, and none of the caller's BASEIMG_* settings.
+pub fn baseimg_in(repo: &Path, args: &[&str]) -> std::process::Output {
+    assert_cmd::Command::cargo_bin("baseimg")
+        .unwrap()
+        .current_dir(repo)
+        .env("DOCKER_CONFIG", repo.join(".docker"))
+        .env_remove("BASEIMG_REGISTRY")
+        .env_remove("BASEIMG_CATALOG")
+        .env_remove("BASEIMG_LOCK")
+        .env_remove("BASEIMG_JOBS")
+        .args(["--progress", "plain"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The standard output of a command that must have succeeded; everything it printed otherwise.
+pub fn expect_success(args: &[&str], output: std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "baseimg {args:?} exited {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
