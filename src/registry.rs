@@ -411,6 +411,7 @@ impl Client {
         let Call {
             repository, action, ..
         } = call.clone();
+        let retried = AtomicU64::new(0);
         let attempt = || async {
             let response = self
                 .send_once(
@@ -436,8 +437,18 @@ impl Client {
             })
             .notify(|_, _| {
                 self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                retried.fetch_add(1, Ordering::Relaxed);
             })
             .await
+            .map_err(|mut error| {
+                let retried = retried.load(Ordering::Relaxed);
+                if retried > 0 {
+                    error
+                        .message
+                        .push_str(&format!(" (gave up after {} attempts)", retried + 1));
+                }
+                error
+            })
     }
 
     /// One request, authenticated: anonymous or with cached authorization first; on a 401 challenge,
@@ -1006,14 +1017,24 @@ fn scope(repository: &str, access: Access) -> String {
 /// Error text without URLs' query strings (an upload URL may carry a state token).
 fn describe(error: reqwest::Error) -> String {
     let error = error.without_url();
-    let mut text = error.to_string();
+    let what = if error.is_connect() {
+        "cannot connect"
+    } else if error.is_timeout() {
+        "timed out"
+    } else if error.is_body() || error.is_decode() {
+        "the response broke off"
+    } else {
+        "request failed"
+    };
+    // The innermost cause says what happened (`Connection refused (os error 111)`); the layers
+    // between are hyper's and reqwest's wrapping.
+    let mut cause = error.to_string();
     let mut source = std::error::Error::source(&error);
     while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
+        cause = inner.to_string();
         source = inner.source();
     }
-    text
+    format!("{what}: {cause}")
 }
 
 /// `Retry-After` is either seconds or an HTTP date.
