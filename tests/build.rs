@@ -452,3 +452,26 @@ fn ctrl_c_stops_running_builds_leaves_no_container_and_moves_no_tag() {
     assert_eq!(containers(), 0, "an intermediate container was left behind");
     assert!(!world.private_has_tag("base/other:2.0"));
 }
+
+#[test]
+fn an_unreachable_daemon_gets_one_clear_error_naming_the_address() {
+    let world = World::new();
+    world.ok(&["lock"]);
+    world.ok(&["mirror"]);
+    let output = assert_cmd::Command::cargo_bin("baseimg")
+        .unwrap()
+        .current_dir(world.repo.path())
+        .env("DOCKER_CONFIG", world.repo.path().join(".docker"))
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .args(["build"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot reach the Docker daemon at unix:///nonexistent/docker.sock"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("DOCKER_HOST"), "{stderr}");
+    assert_eq!(stderr.matches("error:").count(), 1, "one error: {stderr}");
+}
