@@ -37,7 +37,20 @@ impl Registry {
         Registry::launch(None, Some(log))
     }
 
+    /// Starts a registry on a free port. The port is free when chosen but may be taken before the
+    /// registry binds it (tests run in parallel); then the registry exits, and another port is tried.
     fn launch(htpasswd: Option<&Path>, access_log: Option<&Path>) -> Registry {
+        for _ in 0..5 {
+            let mut registry = Registry::launch_once(htpasswd, access_log);
+            if registry.wait_ready() {
+                return registry;
+            }
+            registry.stop();
+        }
+        panic!("docker-registry did not start on any of five ports");
+    }
+
+    fn launch_once(htpasswd: Option<&Path>, access_log: Option<&Path>) -> Registry {
         let storage = tempfile::tempdir().unwrap();
         let port = free_port();
         let auth = match htpasswd {
@@ -70,24 +83,27 @@ impl Registry {
             .expect(
                 "docker-registry must be installed (.ci/run installs Debian's docker-registry)",
             );
-        let registry = Registry {
+        Registry {
             host: format!("127.0.0.1:{port}"),
             child,
             _storage: storage,
-        };
-        registry.wait_ready();
-        registry
+        }
     }
 
-    fn wait_ready(&self) {
+    /// Whether this registry (and not another process on its port) answers.
+    fn wait_ready(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return false;
+            }
             if std::net::TcpStream::connect(&self.host).is_ok() {
-                return;
+                std::thread::sleep(Duration::from_millis(30));
+                return self.child.try_wait().ok().flatten().is_none();
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("docker-registry on {} did not start", self.host);
+        false
     }
 
     pub fn stop(&mut self) {
