@@ -190,41 +190,41 @@ fn report_failure(cli: &Cli, failure: Diagnostics) {
 }
 
 fn run(cli: &Cli) -> Result<i32, Diagnostics> {
-    let session = Session::open(&cli.global)?;
+    let workspace = Workspace::open(&cli.global)?;
     match &cli.command {
-        Command::Validate => validate(cli, session),
+        Command::Validate => validate(cli, workspace),
         Command::Graph { selection, format } => {
-            let selected = session
+            let selected = workspace
                 .graph
                 .select(&selection.images, selection.with_dependents)?;
             print!(
                 "{}",
-                render_graph(&session.graph, &session.catalog, &selected, *format)
+                render_graph(&workspace.graph, &workspace.catalog, &selected, *format)
             );
             Ok(EXIT_OK)
         }
-        Command::Render { selection, out } => render(&session, selection, out.as_deref()),
-        Command::Plan { selection, offline } => plan_command(cli, &session, selection, *offline),
-        Command::Lock => sync::lock(&cli.global.settings(), &session.context(), None),
+        Command::Render { selection, out } => render(&workspace, selection, out.as_deref()),
+        Command::Plan { selection, offline } => plan_command(cli, &workspace, selection, *offline),
+        Command::Lock => sync::lock(&cli.global.settings(), &workspace.context(), None),
         Command::Update { images } => {
-            sync::lock(&cli.global.settings(), &session.context(), Some(images))
+            sync::lock(&cli.global.settings(), &workspace.context(), Some(images))
         }
         Command::Mirror { selection } => {
-            let selected = session
+            let selected = workspace
                 .graph
                 .select(&selection.images, selection.with_dependents)?;
-            sync::mirror(&cli.global.settings(), &session.context(), &selected)
+            sync::mirror(&cli.global.settings(), &workspace.context(), &selected)
         }
-        Command::Outdated => sync::outdated(&cli.global.settings(), &session.context()),
+        Command::Outdated => sync::outdated(&cli.global.settings(), &workspace.context()),
         Command::Build { selection, push } => {
-            let selected = session
+            let selected = workspace
                 .graph
                 .select(&selection.images, selection.with_dependents)?;
             crate::build::run(
                 &cli.global.settings(),
-                &session.catalog,
-                &session.lock,
-                &session.graph,
+                &workspace.catalog,
+                &workspace.lock,
+                &workspace.graph,
                 &selected,
                 *push,
             )
@@ -243,7 +243,7 @@ impl GlobalArgs {
 }
 
 /// What every command starts from: the checked catalog, its graph and its lock file.
-struct Session {
+struct Workspace {
     catalog: Catalog,
     graph: Graph,
     lock: LockFile,
@@ -251,8 +251,8 @@ struct Session {
     warnings: Diagnostics,
 }
 
-impl Session {
-    fn open(global: &GlobalArgs) -> Result<Session, Diagnostics> {
+impl Workspace {
+    fn open(global: &GlobalArgs) -> Result<Workspace, Diagnostics> {
         let options = LoadOptions {
             registry: global.registry.clone(),
         };
@@ -263,7 +263,7 @@ impl Session {
             .clone()
             .unwrap_or_else(|| LockFile::default_path(&catalog));
         let lock = LockFile::load(&lock_path)?;
-        Ok(Session {
+        Ok(Workspace {
             catalog,
             graph,
             lock,
@@ -288,25 +288,25 @@ impl Session {
     }
 }
 
-fn validate(cli: &Cli, session: Session) -> Result<i32, Diagnostics> {
-    let order = session.graph.order().to_vec();
+fn validate(cli: &Cli, workspace: Workspace) -> Result<i32, Diagnostics> {
+    let order = workspace.graph.order().to_vec();
     plan::resolve(
-        &session.catalog,
-        &session.lock,
+        &workspace.catalog,
+        &workspace.lock,
         &order,
         Unlocked::Placeholder,
     )?;
-    let lock_warnings = session
+    let lock_warnings = workspace
         .lock
-        .check(&session.catalog, &session.lock_path, false);
-    let catalog = &session.catalog;
+        .check(&workspace.catalog, &workspace.lock_path, false);
+    let catalog = &workspace.catalog;
     let mirrors = catalog
         .images
         .values()
         .filter(|i| i.as_mirror().is_some())
         .count();
     if cli.global.output == Output::Json {
-        let mut all = session.warnings.clone();
+        let mut all = workspace.warnings.clone();
         all.extend(lock_warnings);
         let json = serde_json::json!({
             "ok": true,
@@ -317,7 +317,7 @@ fn validate(cli: &Cli, session: Session) -> Result<i32, Diagnostics> {
         });
         println!("{}", serde_json::to_string_pretty(&json).expect("json"));
     } else {
-        session.print_warnings(&lock_warnings);
+        workspace.print_warnings(&lock_warnings);
         println!(
             "{}: {} images ({} mirrored, {} built), no errors",
             catalog.path.display(),
@@ -330,14 +330,19 @@ fn validate(cli: &Cli, session: Session) -> Result<i32, Diagnostics> {
 }
 
 fn render(
-    session: &Session,
+    workspace: &Workspace,
     selection: &Selection,
     out: Option<&Path>,
 ) -> Result<i32, Diagnostics> {
-    let selected = session
+    let selected = workspace
         .graph
         .select(&selection.images, selection.with_dependents)?;
-    let pins = plan::resolve(&session.catalog, &session.lock, &selected, Unlocked::Unpin)?;
+    let pins = plan::resolve(
+        &workspace.catalog,
+        &workspace.lock,
+        &selected,
+        Unlocked::Unpin,
+    )?;
     // Everything is rendered before anything is written: a failure leaves the output directory as it was.
     let mut rendered: IndexMap<&str, &str> = IndexMap::new();
     for (name, pin) in &pins {
@@ -345,11 +350,11 @@ fn render(
             rendered.insert(name, &built.dockerfile);
         }
     }
-    let unpinned = unpinned_mirrors(session, &pins, &selected);
+    let unpinned = unpinned_mirrors(workspace, &pins, &selected);
     if unpinned.has_errors() {
         return Err(unpinned);
     }
-    session.print_warnings(&Diagnostics::default());
+    workspace.print_warnings(&Diagnostics::default());
     match out {
         Some(dir) => {
             std::fs::create_dir_all(dir).map_err(|e| {
@@ -385,24 +390,24 @@ fn render(
 /// One error per mirror that the lock file does not cover, naming the selected images it holds back:
 /// the root cause, not one error per blocked image.
 fn unpinned_mirrors(
-    session: &Session,
+    workspace: &Workspace,
     pins: &IndexMap<String, Pin>,
     selected: &[String],
 ) -> Diagnostics {
     let mut diagnostics = Diagnostics::default();
     for (name, pin) in pins {
-        let image = &session.catalog.images[name];
+        let image = &workspace.catalog.images[name];
         let (Pin::Unpinned { why, fix }, Some(mirror)) = (pin, image.as_mirror()) else {
             continue;
         };
-        let blocked: Vec<String> = session
+        let blocked: Vec<String> = workspace
             .graph
             .descendants(name)
             .into_iter()
             .filter(|d| selected.contains(d))
             .collect();
         let mut diagnostic = Diagnostic::error(format!("`{name}` is not pinned: {why}"))
-            .at(session.catalog.locate(mirror.span))
+            .at(workspace.catalog.locate(mirror.span))
             .image(name)
             .help(format!("run `{fix}` first"));
         if !blocked.is_empty() {
@@ -416,25 +421,30 @@ fn unpinned_mirrors(
 
 fn plan_command(
     cli: &Cli,
-    session: &Session,
+    workspace: &Workspace,
     selection: &Selection,
     offline: bool,
 ) -> Result<i32, Diagnostics> {
-    let selected = session
+    let selected = workspace
         .graph
         .select(&selection.images, selection.with_dependents)?;
-    let pins = plan::resolve(&session.catalog, &session.lock, &selected, Unlocked::Unpin)?;
+    let pins = plan::resolve(
+        &workspace.catalog,
+        &workspace.lock,
+        &selected,
+        Unlocked::Unpin,
+    )?;
     let steps = if offline {
-        plan::plan(&session.catalog, &pins, &Offline)
+        plan::plan(&workspace.catalog, &pins, &Offline)
     } else {
-        let snapshot = sync::snapshot(&session.catalog, &pins, usize::from(cli.global.jobs))?;
-        plan::plan(&session.catalog, &pins, &snapshot)
+        let snapshot = sync::snapshot(&workspace.catalog, &pins, usize::from(cli.global.jobs))?;
+        plan::plan(&workspace.catalog, &pins, &snapshot)
     };
     if cli.global.output == Output::Json {
         let json = serde_json::json!({ "steps": steps, "summary": plan::summary(&steps) });
         println!("{}", serde_json::to_string_pretty(&json).expect("json"));
     } else {
-        session.print_warnings(&Diagnostics::default());
+        workspace.print_warnings(&Diagnostics::default());
         print!("{}", plan::format_table(&steps));
         println!("\n{}", plan::summary(&steps));
     }
