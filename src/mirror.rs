@@ -23,6 +23,9 @@ use crate::progress::Task;
 use crate::reference::Digest;
 use crate::registry::{Client, Clients, Manifest, RegistryError, is_index};
 
+/// How long a blob download may stay silent before it counts as broken off.
+const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// How many blobs of one image move at the same time.
 const BLOB_CONCURRENCY: usize = 4;
 
@@ -129,16 +132,33 @@ pub fn filter_index(bytes: &[u8], platforms: &[String]) -> Result<Bytes, String>
     };
     let available: Vec<String> = manifests.iter().map(platform_of).collect();
     for wanted in platforms {
-        if !available.contains(wanted) {
+        if !available.iter().any(|a| platform_matches(wanted, a)) {
             return Err(format!(
                 "upstream has no {wanted} image (it has {})",
                 available.join(", ")
             ));
         }
     }
-    manifests.retain(|m| platforms.contains(&platform_of(m)));
+    manifests.retain(|m| keeps(platforms, &platform_of(m)));
     let text = serde_json::to_vec(&document).map_err(|e| e.to_string())?;
     Ok(Bytes::from(text))
+}
+
+/// Whether a catalog platform names an upstream one: exactly, or without the variant upstream adds
+/// (`linux/arm64` names Docker Hub's `linux/arm64/v8`, `linux/arm` its `linux/arm/v7`).
+pub fn platform_matches(wanted: &str, available: &str) -> bool {
+    wanted == available
+        || (wanted.split('/').count() == 2
+            && available
+                .strip_prefix(wanted)
+                .is_some_and(|rest| rest.starts_with('/')))
+}
+
+/// Whether a filter (non-empty) keeps an upstream platform.
+pub fn keeps(filter: &[String], available: &str) -> bool {
+    filter
+        .iter()
+        .any(|wanted| platform_matches(wanted, available))
 }
 
 pub fn sha256_digest(bytes: &[u8]) -> Digest {
@@ -195,12 +215,14 @@ impl Mirror<'_> {
         let top = if is_index(&top.media_type) {
             let document = top.document().map_err(MirrorError::Invalid)?;
             for child in &document.manifests {
+                // Every digest that is followed is checked to be one baseimg can verify.
+                Digest::parse(&child.digest).map_err(MirrorError::Invalid)?;
                 let platform = child
                     .platform
                     .as_ref()
                     .map(|p| p.name())
                     .unwrap_or_default();
-                if !image.platforms.is_empty() && !image.platforms.contains(&platform) {
+                if !image.platforms.is_empty() && !keeps(&image.platforms, &platform) {
                     continue;
                 }
                 if private
@@ -316,6 +338,9 @@ impl Mirror<'_> {
             .filter(|d| d.urls.is_empty())
             .cloned()
             .collect();
+        for blob in &blobs {
+            Digest::parse(&blob.digest).map_err(MirrorError::Invalid)?;
+        }
         let results: Vec<BlobResult> = stream::iter(blobs)
             .map(|blob| async move {
                 self.copy_blob(
@@ -361,9 +386,13 @@ impl Mirror<'_> {
             return Ok(BlobResult::Present);
         }
         let elsewhere = self.known.0.lock().await.get(digest).cloned();
+        // A mount is an optimization: if the registry refuses it for any reason, upload instead.
         if let Some(from) = elsewhere
             && from != repository
-            && private.mount_blob(repository, digest, &from).await?
+            && private
+                .mount_blob(repository, digest, &from)
+                .await
+                .unwrap_or(false)
         {
             self.remember(digest, repository).await;
             return Ok(BlobResult::Mounted);
@@ -417,8 +446,16 @@ impl Mirror<'_> {
         let mut hasher = Some(Sha256::new());
         let mut seen: u64 = 0;
         // Chunks as `Some`, then one `None` that marks the end, where the digest is checked.
-        let chunks = response
-            .bytes_stream()
+        // A transfer may take minutes, but upstream going silent for a minute is a failure (retried).
+        let idle_guarded =
+            stream::unfold(Box::pin(response.bytes_stream()), |mut body| async move {
+                match tokio::time::timeout(IDLE_TIMEOUT, body.next()).await {
+                    Ok(Some(item)) => Some((item.map_err(BoxError::from), body)),
+                    Ok(None) => None,
+                    Err(_) => Some((Err(BoxError::from("upstream sent nothing for 60 s")), body)),
+                }
+            });
+        let chunks = idle_guarded
             .map_ok(Some)
             .chain(stream::once(async { Ok(None) }));
         let body = chunks.map(move |item| -> Result<Bytes, BoxError> {
@@ -482,4 +519,33 @@ enum BlobResult {
     Present,
     Mounted,
     Copied(u64),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platforms_match_with_or_without_the_variant_upstream_adds() {
+        assert!(platform_matches("linux/arm64", "linux/arm64/v8"));
+        assert!(platform_matches("linux/arm64/v8", "linux/arm64/v8"));
+        assert!(!platform_matches("linux/arm64/v8", "linux/arm64"));
+        assert!(!platform_matches("linux/arm", "linux/arm64"));
+    }
+
+    #[test]
+    fn a_filtered_index_keeps_the_named_platforms_in_order() {
+        let index = br#"{"schemaVersion":2,"manifests":[{"digest":"sha256:a","platform":{"os":"linux","architecture":"amd64"}},{"digest":"sha256:b","platform":{"os":"linux","architecture":"arm64","variant":"v8"}}]}"#;
+        let kept = filter_index(index, &["linux/arm64".to_string()]).unwrap();
+        let text = String::from_utf8(kept.to_vec()).unwrap();
+        assert!(
+            text.contains("sha256:b") && !text.contains("sha256:a"),
+            "{text}"
+        );
+        assert!(
+            filter_index(index, &["linux/s390x".to_string()])
+                .unwrap_err()
+                .contains("upstream has no linux/s390x")
+        );
+    }
 }

@@ -21,23 +21,20 @@ pub struct Reference {
 pub struct Digest(String);
 
 impl Digest {
-    /// Accepts `sha256:<64 hex>` and `sha512:<128 hex>`, lowercase, as the OCI spec registers them.
+    /// Accepts `sha256:<64 hex>`, lowercase: the algorithm registries use, and the one baseimg
+    /// verifies content with (a digest it could not verify is refused, not trusted).
     pub fn parse(text: &str) -> Result<Digest, String> {
         let (algorithm, hex) = text.split_once(':').ok_or_else(|| {
             format!("`{text}` is not a digest (expected `sha256:<64 hex digits>`)")
         })?;
-        let expected = match algorithm {
-            "sha256" => 64,
-            "sha512" => 128,
-            other => {
-                return Err(format!(
-                    "unsupported digest algorithm `{other}` (expected sha256)"
-                ));
-            }
-        };
-        if hex.len() != expected || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        if algorithm != "sha256" {
             return Err(format!(
-                "`{text}` is not a valid {algorithm} digest (expected {expected} lowercase hex digits)"
+                "unsupported digest algorithm `{algorithm}` (baseimg verifies sha256)"
+            ));
+        }
+        if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(format!(
+                "`{text}` is not a valid sha256 digest (expected 64 lowercase hex digits)"
             ));
         }
         Ok(Digest(text.to_string()))

@@ -56,10 +56,14 @@ pub fn is_plain_http(registry: &str, insecure: &[String]) -> bool {
             }
         })
         .unwrap_or(registry);
-    host == "localhost"
-        || host.starts_with("127.")
-        || host == "[::1]"
-        || insecure.iter().any(|i| i == registry)
+    // An address, not a name that merely starts with `127.`: credentials must not go out in clear
+    // text to `127.example.com`.
+    let loopback = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback());
+    host == "localhost" || loopback || insecure.iter().any(|i| i == registry)
 }
 
 /// Credentials for one registry, from the Docker client configuration.
@@ -298,7 +302,6 @@ impl Client {
         let http = reqwest::Client::builder()
             .user_agent(concat!("baseimg/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
-            .read_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(16)
             .build()
             .expect("the HTTP client configuration is static");
@@ -432,7 +435,8 @@ impl Client {
             .when(RegistryError::is_transient)
             .adjust(|error: &RegistryError, delay| match error.retry_after {
                 // Honour the registry's own wait, within reason.
-                Some(wait) => Some(wait.min(Duration::from_secs(120))),
+                // `delay` is None once the attempts are used up: a Retry-After never adds attempts.
+                Some(wait) => delay.map(|_| wait.min(Duration::from_secs(120))),
                 None => delay,
             })
             .notify(|_, _| {
@@ -547,7 +551,14 @@ impl Client {
         headers: HeaderMap,
         body: Option<reqwest::Body>,
     ) -> reqwest::Result<reqwest::Response> {
+        // Manifests, HEADs and upload starts are small: a whole-request timeout. Blob transfers may
+        // take minutes; they are guarded by an idle timeout on their body instead (see `mirror`).
+        let blob_transfer =
+            url.contains("/blobs/") && (method == Method::GET || method == Method::PUT);
         let mut request = self.http.request(method, url).headers(headers);
+        if !blob_transfer {
+            request = request.timeout(Duration::from_secs(60));
+        }
         match (authorization, &self.credential) {
             (Some(Authorization::Bearer(token)), _) => request = request.bearer_auth(token),
             (Some(Authorization::Basic), Some(Credential::Basic { username, password })) => {
@@ -616,7 +627,17 @@ impl Client {
         let realm = params
             .get("realm")
             .ok_or_else(|| unauthorized("Bearer challenge without a realm"))?;
-        let mut query: Vec<(&str, &str)> = vec![("scope", scope)];
+        // The challenge may name more than the request's own scope (a cross-repository mount needs
+        // pull on the source repository too): ask for everything it names.
+        let mut scopes: Vec<&str> = vec![scope];
+        if let Some(wanted) = params.get("scope") {
+            for extra in wanted.split(' ').filter(|s| !s.is_empty()) {
+                if !scopes.contains(&extra) {
+                    scopes.push(extra);
+                }
+            }
+        }
+        let mut query: Vec<(&str, &str)> = scopes.iter().map(|s| ("scope", *s)).collect();
         if let Some(service) = params.get("service") {
             query.push(("service", service));
         }
@@ -630,7 +651,7 @@ impl Client {
                 request = self.http.post(realm.as_str()).form(&[
                     ("grant_type", "refresh_token"),
                     ("refresh_token", token.as_str()),
-                    ("scope", scope),
+                    ("scope", &scopes.join(" ")),
                     (
                         "service",
                         params
@@ -1181,6 +1202,8 @@ mod tests {
         assert!(is_plain_http("localhost:5000", &[]));
         assert!(is_plain_http("127.0.0.1:5001", &[]));
         assert!(!is_plain_http("registry.example.com", &[]));
+        assert!(!is_plain_http("127.example.com:5000", &[]));
+        assert!(is_plain_http("[::1]:5000", &[]));
         assert!(is_plain_http(
             "registry.internal:5000",
             &["registry.internal:5000".into()]

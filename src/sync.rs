@@ -329,12 +329,22 @@ pub fn mirror(
             let needed: u64 = to_copy
                 .iter()
                 .filter(|(_, e)| e.source.registry == registry)
-                .map(|(_, e)| 1 + e.platforms.len() as u64)
+                // The index (or manifest), then each platform's manifest. Unfiltered indexes are copied
+                // whole, attestation manifests included (Docker publishes one beside each platform),
+                // which the lock does not list: count them as an upper bound.
+                .map(|(_, e)| {
+                    let platforms = e.platforms.len() as u64;
+                    1 + if e.only.is_empty() {
+                        2 * platforms
+                    } else {
+                        platforms
+                    }
+                })
                 .sum();
             if limit.remaining < needed {
                 budget_errors.push(
                     Diagnostic::error(format!(
-                        "{registry} allows {} more pulls now; mirroring needs {needed} manifest requests there",
+                        "{registry} allows {} more pulls now; mirroring needs up to {needed} manifest requests there",
                         limit.remaining
                     ))
                     .help("nothing was copied; run again when the window resets, or mirror fewer images (`baseimg mirror IMAGE…`)"),

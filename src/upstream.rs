@@ -120,7 +120,7 @@ pub async fn resolve(
             if name == "unknown/unknown" {
                 continue;
             }
-            if image.platforms.is_empty() || image.platforms.contains(&name) {
+            if image.platforms.is_empty() || crate::mirror::keeps(&image.platforms, &name) {
                 let child_digest = Digest::parse(&child.digest).map_err(ResolveError::Invalid)?;
                 platforms.insert(name, child_digest);
             }

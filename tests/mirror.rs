@@ -268,7 +268,7 @@ fn a_pull_budget_smaller_than_the_copy_stops_before_anything_is_copied() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("allows 2 more pulls now; mirroring needs 4 manifest requests there"),
+        stderr.contains("allows 2 more pulls now; mirroring needs up to 6 manifest requests there"),
         "{stderr}"
     );
     assert_eq!(world.proxy.manifest_requests("GET"), 0);
