@@ -299,9 +299,16 @@ impl Builder<'_> {
                             continue;
                         }
                         if manifest.is_none() {
+                            // By digest: exactly the image this run's children were built on, even if
+                            // another run pushed the same fingerprint (another `created`) meanwhile.
+                            let reference = node
+                                .digest
+                                .as_ref()
+                                .map(|d| d.to_string())
+                                .unwrap_or_else(|| built.immutable_tag.clone());
                             manifest = Some(
                                 client
-                                    .get_manifest(&repository, &built.immutable_tag)
+                                    .get_manifest(&repository, &reference)
                                     .await
                                     .map_err(|e| e.to_string())?,
                             );

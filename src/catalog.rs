@@ -679,6 +679,15 @@ fn convert_image(
     if platforms.is_empty() && file.from.is_some() {
         platforms = default_platforms.to_vec();
     }
+    if file.from.is_some() && platforms.len() > 1 {
+        let span = file.platforms.first().map(Span::of).unwrap_or(span);
+        report(
+            error(format!("built image `{name}` lists {} platforms; baseimg builds one", platforms.len()), span)
+                .note("the classic builder builds one platform per image; several need buildx and an index")
+                .help("keep one platform here (mirrors may keep several)"),
+        );
+        ok = false;
+    }
 
     let kind = match (&file.mirror, &file.from) {
         (Some(mirror), Some(from)) => {

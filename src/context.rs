@@ -280,6 +280,64 @@ fn clean_pattern(pattern: &str) -> String {
     parts.join("/")
 }
 
+/// Reads a context file for the tar while checking it is still what was fingerprinted: exactly
+/// `size` bytes with the recorded hash. A file edited meanwhile fails the build instead of producing
+/// an image whose fingerprint label lies.
+struct Verified<'a> {
+    file: fs::File,
+    remaining: u64,
+    hasher: Sha256,
+    expected: &'a str,
+    path: &'a str,
+}
+
+impl<'a> Verified<'a> {
+    fn new(file: fs::File, size: u64, expected: &'a str, path: &'a str) -> Self {
+        Verified {
+            file,
+            remaining: size,
+            hasher: Sha256::new(),
+            expected,
+            path,
+        }
+    }
+
+    fn changed(&self) -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "`{}` changed while the build was being prepared; run it again",
+                self.path
+            ),
+        )
+    }
+
+    fn finish(self) -> std::io::Result<()> {
+        let mut probe = [0u8; 1];
+        let longer = (&self.file).read(&mut probe)? > 0;
+        if longer || hex::encode(self.hasher.clone().finalize()) != self.expected {
+            return Err(self.changed());
+        }
+        Ok(())
+    }
+}
+
+impl Read for Verified<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        if self.remaining == 0 {
+            return Ok(0);
+        }
+        let limit = buffer.len().min(self.remaining as usize);
+        let read = self.file.read(&mut buffer[..limit])?;
+        if read == 0 {
+            return Err(self.changed());
+        }
+        self.remaining -= read as u64;
+        self.hasher.update(&buffer[..read]);
+        Ok(read)
+    }
+}
+
 /// The name the rendered Dockerfile gets inside the context tar.
 pub const DOCKERFILE_IN_CONTEXT: &str = ".baseimg.Dockerfile";
 
@@ -311,7 +369,9 @@ pub fn write_tar(
                 builder.append_data(&mut h, format!("{}/", entry.path), std::io::empty())?;
             }
             EntryKind::File {
-                executable, size, ..
+                executable,
+                size,
+                sha256,
             } => {
                 let mut h = header(
                     tar::EntryType::Regular,
@@ -319,7 +379,9 @@ pub fn write_tar(
                     *size,
                 );
                 let file = fs::File::open(context.join(&entry.path))?;
-                builder.append_data(&mut h, &entry.path, file)?;
+                let mut verified = Verified::new(file, *size, sha256, &entry.path);
+                builder.append_data(&mut h, &entry.path, &mut verified)?;
+                verified.finish()?;
             }
             EntryKind::Symlink { target } => {
                 let mut h = header(tar::EntryType::Symlink, 0o777, 0);
@@ -396,6 +458,22 @@ mod tests {
                 ("sub/run.sh".to_string(), 0o755),
                 (DOCKERFILE_IN_CONTEXT.to_string(), 0o644),
             ]
+        );
+    }
+
+    #[test]
+    fn a_file_changed_after_listing_fails_the_tar() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.conf"), "original").unwrap();
+        let entries = scan(dir.path(), dir.path()).unwrap();
+        std::fs::write(dir.path().join("a.conf"), "edited!!").unwrap();
+        let out = tempfile::NamedTempFile::new().unwrap();
+        let error = write_tar(dir.path(), &entries, "FROM x\n", out.reopen().unwrap()).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("`a.conf` changed while the build was being prepared"),
+            "{error}"
         );
     }
 

@@ -80,6 +80,22 @@ pub fn froms(instructions: &[Instruction]) -> Vec<From> {
         .collect()
 }
 
+/// `COPY --from=<source>` lines: the stage, stage index or image each copies from.
+pub fn copy_froms(instructions: &[Instruction]) -> Vec<(usize, String)> {
+    instructions
+        .iter()
+        .filter(|i| i.keyword == "COPY")
+        .flat_map(|i| {
+            i.arguments
+                .split_whitespace()
+                .take_while(|w| w.starts_with("--"))
+                .filter_map(|w| w.strip_prefix("--from="))
+                .map(|from| (i.line, from.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// Local sources of `COPY`/`ADD`: not those copied `--from` another stage or image, nor URLs.
 pub fn local_sources(instructions: &[Instruction]) -> Vec<(usize, String)> {
     let mut sources = Vec::new();
@@ -142,6 +158,14 @@ mod tests {
         assert_eq!(list[0].stage.as_deref(), Some("build"));
         assert_eq!(list[1].image, "build");
         assert_eq!(list[1].line, 10);
+    }
+
+    #[test]
+    fn finds_copy_from_sources() {
+        assert_eq!(
+            copy_froms(&instructions(SAMPLE)),
+            vec![(8, "build".to_string())]
+        );
     }
 
     #[test]

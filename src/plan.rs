@@ -213,11 +213,13 @@ fn resolve_build(
     if diagnostics.has_errors() {
         return Err(diagnostics);
     }
+    // Every label known now, not only the catalog's: a new description or source must rebuild.
+    let labels = crate::render::static_labels(catalog, image, build, &parent);
     let fingerprint = fingerprint::compute(&fingerprint::Inputs {
         dockerfile: &dockerfile,
         context: &context,
         build_args: &build.build_args,
-        labels: &build.labels,
+        labels: &labels,
         target: build.target.as_deref(),
         platforms: &image.platforms,
         parent: (&parent.name, parent_identity),

@@ -274,6 +274,35 @@ pub fn check_rendered(
         stages.extend(from.stage.clone());
     }
 
+    // `COPY --from` may name an earlier stage (by name or index) or an image pinned by digest in the
+    // private registry; anything else would fetch from elsewhere, unpinned.
+    let stage_names: Vec<(usize, Option<String>)> =
+        froms.iter().map(|f| (f.line, f.stage.clone())).collect();
+    for (line, source) in dockerfile::copy_froms(&instructions) {
+        let earlier: Vec<&(usize, Option<String>)> =
+            stage_names.iter().filter(|(l, _)| *l < line).collect();
+        let is_stage = earlier.iter().any(|(_, name)| {
+            name.as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(&source))
+        }) || source
+            .parse::<usize>()
+            .is_ok_and(|index| index < earlier.len());
+        let pinned_private =
+            source.starts_with(&format!("{}/", catalog.registry)) && source.contains("@sha256:");
+        if !is_stage && !pinned_private {
+            diagnostics.push(
+                Diagnostic::error(format!(
+                    "`COPY --from={source}` in the Dockerfile of `{}` copies from outside the catalog",
+                    image.name
+                ))
+                .at(at(line))
+                .image(&image.name)
+                .note("files may come from an earlier stage, or from an image pinned by digest in the private registry")
+                .help("name an earlier stage (`FROM {{ from }} AS build` … `COPY --from=build`)"),
+            );
+        }
+    }
+
     if let Some(entries) = context {
         for (line, source) in dockerfile::local_sources(&instructions) {
             if !source_exists(entries, &source) {
