@@ -272,6 +272,18 @@ impl Workspace {
         })
     }
 
+    /// The selected images (with what they need) and what each resolves to.
+    fn resolve(
+        &self,
+        selection: &Selection,
+    ) -> Result<(Vec<String>, IndexMap<String, Pin>), Diagnostics> {
+        let selected = self
+            .graph
+            .select(&selection.images, selection.with_dependents)?;
+        let pins = plan::resolve(&self.catalog, &self.lock, &selected, Unlocked::Unpin)?;
+        Ok((selected, pins))
+    }
+
     fn context(&self) -> sync::Context<'_> {
         sync::Context {
             catalog: &self.catalog,
@@ -334,15 +346,7 @@ fn render(
     selection: &Selection,
     out: Option<&Path>,
 ) -> Result<i32, Diagnostics> {
-    let selected = workspace
-        .graph
-        .select(&selection.images, selection.with_dependents)?;
-    let pins = plan::resolve(
-        &workspace.catalog,
-        &workspace.lock,
-        &selected,
-        Unlocked::Unpin,
-    )?;
+    let (selected, pins) = workspace.resolve(selection)?;
     // Everything is rendered before anything is written: a failure leaves the output directory as it was.
     let mut rendered: IndexMap<&str, &str> = IndexMap::new();
     for (name, pin) in &pins {
@@ -425,15 +429,7 @@ fn plan_command(
     selection: &Selection,
     offline: bool,
 ) -> Result<i32, Diagnostics> {
-    let selected = workspace
-        .graph
-        .select(&selection.images, selection.with_dependents)?;
-    let pins = plan::resolve(
-        &workspace.catalog,
-        &workspace.lock,
-        &selected,
-        Unlocked::Unpin,
-    )?;
+    let (_, pins) = workspace.resolve(selection)?;
     let steps = if offline {
         plan::plan(&workspace.catalog, &pins, &Offline)
     } else {

@@ -118,17 +118,7 @@ images:
     }
 
     fn private_has_tag(&self, reference: &str) -> bool {
-        std::process::Command::new("skopeo")
-            .args([
-                "inspect",
-                "--raw",
-                "--tls-verify=false",
-                &format!("docker://{}/{reference}", self.private.host),
-            ])
-            .output()
-            .unwrap()
-            .status
-            .success()
+        common::fixtures::has_manifest(&self.private.host, reference)
     }
 
     fn build_json(&self, args: &[&str]) -> (Option<i32>, serde_json::Value) {

@@ -72,17 +72,7 @@ impl World {
     }
 
     fn private_has(&self, reference: &str) -> bool {
-        std::process::Command::new("skopeo")
-            .args([
-                "inspect",
-                "--raw",
-                "--tls-verify=false",
-                &format!("docker://{}/{reference}", self.private.host),
-            ])
-            .output()
-            .unwrap()
-            .status
-            .success()
+        common::fixtures::has_manifest(&self.private.host, reference)
     }
 }
 

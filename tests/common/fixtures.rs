@@ -254,6 +254,21 @@ fn write_index(root: &Path, manifests: Vec<serde_json::Value>) {
     std::fs::write(root.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
 }
 
+/// Whether the registry serves a manifest for `repository:tag` or `repository@digest`.
+pub fn has_manifest(registry: &str, reference: &str) -> bool {
+    Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{registry}/{reference}"),
+        ])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
 /// `skopeo inspect --raw`: the manifest bytes exactly as the registry serves them.
 pub fn raw_manifest(registry: &str, reference: &str) -> Vec<u8> {
     let output = Command::new("skopeo")
