@@ -35,12 +35,7 @@ impl Progress {
     pub fn task(&self, name: &str) -> Task {
         let bar = self.multi.as_ref().map(|multi| {
             let bar = multi.add(ProgressBar::new_spinner());
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} {prefix:<24} {msg} {binary_bytes:>10} {elapsed:>4}",
-                )
-                .expect("static template"),
-            );
+            bar.set_style(style(false));
             bar.set_prefix(name.to_string());
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
@@ -78,6 +73,10 @@ impl Task {
 
     pub fn add_bytes(&self, bytes: u64) {
         if let Some(bar) = &self.bar {
+            // Byte counts appear once something is transferred (a build moves none).
+            if bar.position() == 0 {
+                bar.set_style(style(true));
+            }
             bar.inc(bytes);
         }
     }
@@ -88,6 +87,15 @@ impl Task {
             None => eprintln!("[{}] {message}", self.name),
         }
     }
+}
+
+fn style(with_bytes: bool) -> ProgressStyle {
+    let template = if with_bytes {
+        "{spinner} {prefix:<24} {msg} {binary_bytes:>10} {elapsed:>4}"
+    } else {
+        "{spinner} {prefix:<24} {msg} {elapsed:>4}"
+    };
+    ProgressStyle::with_template(template).expect("static template")
 }
 
 /// `123.4 MB`-style sizes for plain output.
