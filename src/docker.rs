@@ -249,6 +249,7 @@ fn daemon_credentials(registry: &str) -> Option<DockerCredentials> {
 fn describe(error: bollard::errors::Error) -> String {
     match error {
         bollard::errors::Error::DockerResponseServerError { message, .. } => message,
+        bollard::errors::Error::DockerStreamError { error } => error,
         other => other.to_string(),
     }
 }
