@@ -279,15 +279,52 @@ pub struct LoadOptions {
 impl Catalog {
     /// Reads and checks a catalog file. All problems found are returned together.
     pub fn load(path: &Path, options: &LoadOptions) -> Result<(Catalog, Diagnostics), Diagnostics> {
-        let text = std::fs::read_to_string(path).map_err(|error| {
+        let (catalog, diagnostics) = Catalog::load_partial(path, options);
+        match catalog {
+            Some(catalog) if !diagnostics.has_errors() => Ok((catalog, diagnostics)),
+            _ => Err(diagnostics),
+        }
+    }
+
+    /// Like [`Catalog::load`], but when the file parses and only some images are wrong, also returns
+    /// the catalog of the sound ones (an image whose parent was refused is left out too), so
+    /// `validate` can go on to check their templates and contexts in the same run.
+    pub fn load_partial(path: &Path, options: &LoadOptions) -> (Option<Catalog>, Diagnostics) {
+        let text = match Catalog::read(path) {
+            Ok(text) => text,
+            Err(diagnostic) => return (None, diagnostic.into()),
+        };
+        let file: CatalogFile = match parse_yaml(path, &text, "catalog") {
+            Ok(file) => file,
+            Err(diagnostics) => return (None, diagnostics),
+        };
+        let (mut catalog, diagnostics) = Catalog::from_file(path, text, file, options);
+        loop {
+            let orphans: Vec<String> = catalog
+                .images
+                .values()
+                .filter(|i| i.parent().is_some_and(|p| !catalog.images.contains_key(p)))
+                .map(|i| i.name.clone())
+                .collect();
+            if orphans.is_empty() {
+                break;
+            }
+            for orphan in orphans {
+                catalog.images.shift_remove(&orphan);
+            }
+        }
+        (Some(catalog), diagnostics)
+    }
+
+    fn read(path: &Path) -> Result<String, Diagnostic> {
+        std::fs::read_to_string(path).map_err(|error| {
             let hint = if error.kind() == std::io::ErrorKind::NotFound {
                 "run baseimg in the directory that holds base-images.yaml, or name the file with `-f PATH`"
             } else {
                 "check the file's permissions"
             };
             Diagnostic::error(format!("cannot read catalog `{}`: {error}", path.display())).help(hint)
-        })?;
-        Catalog::parse(path, text, options)
+        })
     }
 
     /// Checks catalog text as if it had been read from `path`.
@@ -297,7 +334,10 @@ impl Catalog {
         options: &LoadOptions,
     ) -> Result<(Catalog, Diagnostics), Diagnostics> {
         let file: CatalogFile = parse_yaml(path, &text, "catalog")?;
-        Catalog::from_file(path, text, file, options)
+        let (catalog, diagnostics) = Catalog::from_file(path, text, file, options);
+        diagnostics
+            .into_result()
+            .map(|warnings| (catalog, warnings))
     }
 
     /// A location in the catalog file, for diagnostics.
@@ -351,7 +391,7 @@ impl Catalog {
         text: String,
         file: CatalogFile,
         options: &LoadOptions,
-    ) -> Result<(Catalog, Diagnostics), Diagnostics> {
+    ) -> (Catalog, Diagnostics) {
         // Paths inside the repository are shown relative to where the user stands when the catalog is
         // in the current directory (`templates/x.j2`, not `./templates/x.j2`).
         let root = path.parent().unwrap_or(Path::new("")).to_path_buf();
@@ -473,10 +513,7 @@ impl Catalog {
             }
         }
         check_tags_unique(&catalog, &mut report);
-
-        diagnostics
-            .into_result()
-            .map(|warnings| (catalog, warnings))
+        (catalog, diagnostics)
     }
 }
 

@@ -190,9 +190,12 @@ fn report_failure(cli: &Cli, failure: Diagnostics) {
 }
 
 fn run(cli: &Cli) -> Result<i32, Diagnostics> {
+    if let Command::Validate = cli.command {
+        return validate(cli);
+    }
     let workspace = Workspace::open(&cli.global)?;
     match &cli.command {
-        Command::Validate => validate(cli, workspace),
+        Command::Validate => unreachable!("validate runs without a workspace, above"),
         Command::Graph { selection, format } => {
             let selected = workspace
                 .graph
@@ -300,36 +303,60 @@ impl Workspace {
     }
 }
 
-fn validate(cli: &Cli, workspace: Workspace) -> Result<i32, Diagnostics> {
-    let order = workspace.graph.order().to_vec();
-    plan::resolve(
-        &workspace.catalog,
-        &workspace.lock,
-        &order,
-        Unlocked::Placeholder,
-    )?;
-    let lock_warnings = workspace
+/// Checks everything it can in one run: when some images are wrong, the sound ones still have their
+/// templates rendered and their contexts checked, and all problems are reported together.
+fn validate(cli: &Cli) -> Result<i32, Diagnostics> {
+    let options = LoadOptions {
+        registry: cli.global.registry.clone(),
+    };
+    let (catalog, mut diagnostics) = Catalog::load_partial(&cli.global.catalog, &options);
+    let Some(catalog) = catalog else {
+        return Err(diagnostics);
+    };
+    let lock_path = cli
+        .global
         .lock
-        .check(&workspace.catalog, &workspace.lock_path, false);
-    let catalog = &workspace.catalog;
+        .clone()
+        .unwrap_or_else(|| LockFile::default_path(&catalog));
+    let lock = match LockFile::load(&lock_path) {
+        Ok(lock) => lock,
+        Err(found) => {
+            diagnostics.extend(found);
+            LockFile::default()
+        }
+    };
+    match Graph::build(&catalog) {
+        Ok(graph) => {
+            if let Err(found) = plan::resolve(&catalog, &lock, graph.order(), Unlocked::Placeholder)
+            {
+                diagnostics.extend(found);
+            }
+        }
+        Err(found) => diagnostics.extend(found),
+    }
+    if diagnostics.has_errors() {
+        return Err(diagnostics);
+    }
+    diagnostics.extend(lock.check(&catalog, &lock_path, false));
     let mirrors = catalog
         .images
         .values()
         .filter(|i| i.as_mirror().is_some())
         .count();
     if cli.global.output == Output::Json {
-        let mut all = workspace.warnings.clone();
-        all.extend(lock_warnings);
         let json = serde_json::json!({
             "ok": true,
             "images": catalog.images.len(),
             "mirrors": mirrors,
             "built": catalog.images.len() - mirrors,
-            "diagnostics": all,
+            "diagnostics": diagnostics,
         });
         println!("{}", serde_json::to_string_pretty(&json).expect("json"));
     } else {
-        workspace.print_warnings(&lock_warnings);
+        let mut stderr = std::io::stderr().lock();
+        for warning in &diagnostics.0 {
+            let _ = writeln!(stderr, "{warning}");
+        }
         println!(
             "{}: {} images ({} mirrored, {} built), no errors",
             catalog.path.display(),
