@@ -292,7 +292,7 @@ impl Catalog {
     pub fn load_partial(path: &Path, options: &LoadOptions) -> (Option<Catalog>, Diagnostics) {
         let text = match Catalog::read(path) {
             Ok(text) => text,
-            Err(diagnostic) => return (None, diagnostic.into()),
+            Err(diagnostics) => return (None, diagnostics),
         };
         let file: CatalogFile = match parse_yaml(path, &text, "catalog") {
             Ok(file) => file,
@@ -316,14 +316,16 @@ impl Catalog {
         (Some(catalog), diagnostics)
     }
 
-    fn read(path: &Path) -> Result<String, Diagnostic> {
+    fn read(path: &Path) -> Result<String, Diagnostics> {
         std::fs::read_to_string(path).map_err(|error| {
             let hint = if error.kind() == std::io::ErrorKind::NotFound {
                 "run baseimg in the directory that holds base-images.yaml, or name the file with `-f PATH`"
             } else {
                 "check the file's permissions"
             };
-            Diagnostic::error(format!("cannot read catalog `{}`: {error}", path.display())).help(hint)
+            Diagnostic::error(format!("cannot read catalog `{}`: {error}", path.display()))
+                .help(hint)
+                .into()
         })
     }
 
