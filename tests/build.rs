@@ -375,11 +375,7 @@ fn pushing_with_wrong_credentials_fails_clearly_and_prints_no_secret() {
     world.docker_config("ci", "wrong-pass-456");
     let output = world.baseimg(&["build", "--push"]);
     assert_ne!(output.status.code(), Some(0));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let text = common::all_output(&output);
     assert!(text.contains("refused the credentials"), "{text}");
     assert!(text.contains(&world.private.host), "{text}");
     assert!(

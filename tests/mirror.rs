@@ -284,33 +284,21 @@ fn credentials_from_the_docker_config_are_used_and_never_printed() {
     // Without credentials the private registry refuses, and says what to do.
     let output = world.baseimg(&["mirror", "redis-upstream"]);
     assert_ne!(output.status.code(), Some(0));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let text = common::all_output(&output);
     assert!(text.contains("docker login"), "{text}");
 
     // Wrong credentials: a clear refusal, and the wrong password is not echoed either.
     world.docker_config("ci", "wrong-password-abc");
     let output = world.baseimg(&["mirror", "redis-upstream"]);
     assert_ne!(output.status.code(), Some(0));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let text = common::all_output(&output);
     assert!(text.contains("refused the credentials"), "{text}");
     assert!(text.contains(&world.private.host), "{text}");
     assert!(!text.contains("wrong-password-abc"), "{text}");
 
     world.docker_config("ci", password);
     let output = world.baseimg(&["mirror", "--output", "json"]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let text = common::all_output(&output);
     assert!(output.status.success(), "{text}");
     assert!(!text.contains(password), "{text}");
     let lock = world.lock_text();

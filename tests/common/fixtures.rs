@@ -154,20 +154,7 @@ impl Layout {
             .iter()
             .map(|arch| image(dir.path(), "linux", arch, &data))
             .collect();
-        let index = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.index.v1+json",
-            "manifests": manifests,
-        });
-        let (digest, size) = write_blob(dir.path(), &serde_json::to_vec(&index).unwrap());
-        write_index(
-            dir.path(),
-            vec![serde_json::json!({
-                "mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest, "size": size,
-                "annotations": {"org.opencontainers.image.ref.name": "fixture"},
-            })],
-        );
-        Layout { dir }
+        index_image(dir, manifests)
     }
 
     /// A runnable single-platform image: busybox plus one small layer that makes it unique to `seed`.
@@ -198,21 +185,7 @@ impl Layout {
             );
             manifests.push(image(dir.path(), "linux", arch, &data));
         }
-        let index = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.index.v1+json",
-            "manifests": manifests,
-        });
-        let bytes = serde_json::to_vec(&index).unwrap();
-        let (digest, size) = write_blob(dir.path(), &bytes);
-        write_index(
-            dir.path(),
-            vec![serde_json::json!({
-                "mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest, "size": size,
-                "annotations": {"org.opencontainers.image.ref.name": "fixture"},
-            })],
-        );
-        Layout { dir }
+        index_image(dir, manifests)
     }
 
     /// Pushes the layout to `registry` as `repository:tag` with skopeo (all platforms, digests kept).
@@ -237,6 +210,24 @@ impl Layout {
             String::from_utf8_lossy(&output.stderr)
         );
     }
+}
+
+/// A layout holding an image index of `manifests` (platform descriptors already written).
+fn index_image(dir: tempfile::TempDir, manifests: Vec<serde_json::Value>) -> Layout {
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": manifests,
+    });
+    let (digest, size) = write_blob(dir.path(), &serde_json::to_vec(&index).unwrap());
+    write_index(
+        dir.path(),
+        vec![serde_json::json!({
+            "mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest, "size": size,
+            "annotations": {"org.opencontainers.image.ref.name": "fixture"},
+        })],
+    );
+    Layout { dir }
 }
 
 /// A layout holding one single-platform image (a manifest, no index).

@@ -125,3 +125,13 @@ pub fn expect_success(args: &[&str], output: std::process::Output) -> String {
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// Everything a command printed, standard output then standard error (for checks that a message
+/// appears, or that a secret does not, wherever it went).
+pub fn all_output(output: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
