@@ -1,22 +1,22 @@
-//! The command line: arguments, one function per command, and exit codes.
+//! The command line: arguments, the one async runtime, and the map from a command's outcome to the
+//! process exit code. Everything a command does is in [`crate::commands`]; everything it says is in
+//! [`crate::report`].
 //!
-//! Exit codes: 0 success; 1 the command ran but found what it is there to find (reserved for drift and
-//! failed builds); 2 bad input (catalog, lock file, templates, arguments) or an environment error.
+//! Exit codes: 0 success; 1 the command ran and found what it is there to find (drift upstream) or
+//! some of its work failed (an image); 2 bad input (catalog, lock file, templates, arguments) or an
+//! environment error.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use indexmap::IndexMap;
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use serde::Serialize;
 
-use crate::catalog::{Catalog, DEFAULT_CATALOG, LoadOptions};
+use crate::catalog::DEFAULT_CATALOG;
+use crate::commands::{self, Finished, Outcome, Selection, Settings, lock::Scope};
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::fsutil::write_atomic;
-use crate::graph::{Graph, GraphFormat, render_graph};
-use crate::lock::LockFile;
-use crate::plan::{self, Offline, Pin, Unlocked};
+use crate::graph::GraphFormat;
 use crate::progress::Mode;
-use crate::sync;
+use crate::report::{self, Format, Text};
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FOUND: i32 = 1;
@@ -53,20 +53,14 @@ struct GlobalArgs {
     )]
     registry: Option<String>,
     /// Output format for results.
-    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
-    output: Output,
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    output: Format,
     /// Progress display: bars on a terminal, plain lines in logs.
     #[arg(long, global = true, value_enum, default_value_t = Mode::Auto)]
     progress: Mode,
     /// How many images to work on at the same time.
     #[arg(short = 'j', long, global = true, env = "BASEIMG_JOBS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     jobs: u16,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Output {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,7 +74,7 @@ enum Command {
     )]
     Graph {
         #[command(flatten)]
-        selection: Selection,
+        selection: SelectionArgs,
         #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
         format: GraphFormat,
     },
@@ -88,7 +82,7 @@ enum Command {
     #[command(after_help = "Examples:\n  baseimg render redis\n  baseimg render --out rendered/")]
     Render {
         #[command(flatten)]
-        selection: Selection,
+        selection: SelectionArgs,
         /// Write `<image>.Dockerfile` files into this directory instead of printing them.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
@@ -107,7 +101,7 @@ enum Command {
     #[command(after_help = "Examples:\n  baseimg mirror\n  baseimg mirror redis --jobs 2")]
     Mirror {
         #[command(flatten)]
-        selection: Selection,
+        selection: SelectionArgs,
     },
     /// Build the selected images (and what they need) through the Docker daemon, on pinned parents.
     #[command(
@@ -115,7 +109,7 @@ enum Command {
     )]
     Build {
         #[command(flatten)]
-        selection: Selection,
+        selection: SelectionArgs,
         /// Push every built image to the private registry and promote the moving tags there.
         #[arg(long)]
         push: bool,
@@ -127,15 +121,26 @@ enum Command {
     #[command(after_help = "Examples:\n  baseimg plan\n  baseimg plan api-base --output json")]
     Plan {
         #[command(flatten)]
-        selection: Selection,
+        selection: SelectionArgs,
         /// Do not look into the private registry: show what may need doing, from files alone.
         #[arg(long)]
         offline: bool,
     },
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  baseimg completions bash > /etc/bash_completion.d/baseimg\n  baseimg completions zsh > \"${fpath[1]}/_baseimg\"\n  baseimg completions fish > ~/.config/fish/completions/baseimg.fish"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), for `man`.
+    #[command(after_help = "Example:\n  baseimg man > /usr/local/share/man/man1/baseimg.1")]
+    Man,
 }
 
 #[derive(Debug, Args)]
-struct Selection {
+struct SelectionArgs {
     /// Images to work on (with everything they are built from); all when none is named.
     #[arg(value_name = "IMAGE")]
     images: Vec<String>,
@@ -144,16 +149,37 @@ struct Selection {
     with_dependents: bool,
 }
 
-/// Runs the command line and returns the process exit code.
-pub fn main() -> i32 {
-    run_with(Cli::parse())
+impl SelectionArgs {
+    fn selection(&self) -> Selection {
+        Selection {
+            images: self.images.clone(),
+            with_dependents: self.with_dependents,
+        }
+    }
 }
 
-/// Runs one command line given as words (without the program name's special meaning: the first word
-/// is taken as the program name, as in `std::env::args`), for tools that drive baseimg in-process.
+impl GlobalArgs {
+    fn settings(&self) -> Settings {
+        Settings {
+            catalog: self.catalog.clone(),
+            lock: self.lock.clone(),
+            registry: self.registry.clone(),
+            jobs: usize::from(self.jobs),
+            progress: self.progress,
+        }
+    }
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> i32 {
+    run(Cli::parse())
+}
+
+/// Runs one command line given as words (the first is taken as the program name, as in
+/// `std::env::args`), for tools that drive baseimg in-process.
 pub fn main_with<I: IntoIterator<Item = String>>(args: I) -> i32 {
     match Cli::try_parse_from(args) {
-        Ok(cli) => run_with(cli),
+        Ok(cli) => run(cli),
         Err(error) => {
             let _ = error.print();
             error.exit_code()
@@ -161,315 +187,115 @@ pub fn main_with<I: IntoIterator<Item = String>>(args: I) -> i32 {
     }
 }
 
-fn run_with(cli: Cli) -> i32 {
-    match run(&cli) {
-        Ok(code) => code,
-        Err(failure) => {
-            report_failure(&cli, failure);
+fn run(cli: Cli) -> i32 {
+    let format = cli.global.output;
+    match dispatch(&cli) {
+        Ok(outcome) => exit_code(outcome),
+        Err(diagnostics) => {
+            report::failure(diagnostics, format);
             EXIT_USER_ERROR
         }
     }
 }
 
-fn report_failure(cli: &Cli, failure: Diagnostics) {
-    let failure = failure.dedupe();
-    if cli.global.output == Output::Json {
-        let json = serde_json::json!({ "ok": false, "diagnostics": failure });
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json).expect("diagnostics serialize")
-        );
-        return;
-    }
-    let mut stderr = std::io::stderr().lock();
-    let _ = write!(stderr, "{failure}");
-    let errors = failure.error_count();
-    if errors > 1 {
-        let _ = writeln!(stderr, "\nerror: aborting due to {errors} errors");
+fn exit_code(outcome: Outcome) -> i32 {
+    match outcome {
+        Outcome::Success => EXIT_OK,
+        Outcome::Found | Outcome::Failed => EXIT_FOUND,
     }
 }
 
-fn run(cli: &Cli) -> Result<i32, Diagnostics> {
-    if let Command::Validate = cli.command {
-        return validate(cli);
-    }
-    let workspace = Workspace::open(&cli.global)?;
+/// Runs the command and writes its report; bad input comes back as diagnostics.
+fn dispatch(cli: &Cli) -> Result<Outcome, Diagnostics> {
+    let settings = cli.global.settings();
+    let format = cli.global.output;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Diagnostic::error(format!("cannot start the async runtime: {e}")))?;
     match &cli.command {
-        Command::Validate => unreachable!("validate runs without a workspace, above"),
-        Command::Graph { selection, format } => {
-            let selected = workspace
-                .graph
-                .select(&selection.images, selection.with_dependents)?;
-            print!(
-                "{}",
-                render_graph(&workspace.graph, &workspace.catalog, &selected, *format)
-            );
-            Ok(EXIT_OK)
-        }
-        Command::Render { selection, out } => render(&workspace, selection, out.as_deref()),
-        Command::Plan { selection, offline } => plan_command(cli, &workspace, selection, *offline),
-        Command::Lock => sync::lock(&cli.global.settings(), &workspace.context(), None),
-        Command::Update { images } => {
-            sync::lock(&cli.global.settings(), &workspace.context(), Some(images))
-        }
-        Command::Mirror { selection } => {
-            let selected = workspace
-                .graph
-                .select(&selection.images, selection.with_dependents)?;
-            sync::mirror(&cli.global.settings(), &workspace.context(), &selected)
-        }
-        Command::Outdated => sync::outdated(&cli.global.settings(), &workspace.context()),
-        Command::Build { selection, push } => {
-            let selected = workspace
-                .graph
-                .select(&selection.images, selection.with_dependents)?;
-            crate::build::run(
-                &cli.global.settings(),
-                &workspace.catalog,
-                &workspace.lock,
-                &workspace.graph,
-                &selected,
+        Command::Validate => emit(commands::validate::run(&settings)?, format),
+        Command::Graph {
+            selection,
+            format: drawing,
+        } => emit(
+            commands::graph::run(&settings, &selection.selection(), *drawing)?,
+            format,
+        ),
+        Command::Render { selection, out } => emit(
+            commands::render::run(&settings, &selection.selection(), out.as_deref())?,
+            format,
+        ),
+        Command::Plan { selection, offline } => emit(
+            runtime.block_on(commands::plan::run(
+                &settings,
+                &selection.selection(),
+                *offline,
+            ))?,
+            format,
+        ),
+        Command::Lock => emit(
+            runtime.block_on(commands::lock::run(&settings, Scope::Lock))?,
+            format,
+        ),
+        Command::Update { images } => emit(
+            runtime.block_on(commands::lock::run(
+                &settings,
+                Scope::Update(images.clone()),
+            ))?,
+            format,
+        ),
+        Command::Mirror { selection } => emit(
+            runtime.block_on(commands::mirror::run(&settings, &selection.selection()))?,
+            format,
+        ),
+        Command::Outdated => emit(
+            runtime.block_on(commands::outdated::run(&settings))?,
+            format,
+        ),
+        Command::Build { selection, push } => emit(
+            runtime.block_on(commands::build::run(
+                &settings,
+                &selection.selection(),
                 *push,
-            )
+            ))?,
+            format,
+        ),
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(*shell, &mut command, "baseimg", &mut std::io::stdout());
+            Ok(Outcome::Success)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .map_err(|e| Diagnostic::error(format!("cannot write the manual page: {e}")))?;
+            Ok(Outcome::Success)
         }
     }
 }
 
-impl GlobalArgs {
-    fn settings(&self) -> sync::Settings {
-        sync::Settings {
-            json: self.output == Output::Json,
-            progress: self.progress,
-            jobs: usize::from(self.jobs),
-        }
-    }
+fn emit<R: Serialize + Text>(
+    finished: Finished<R>,
+    format: Format,
+) -> Result<Outcome, Diagnostics> {
+    report::emit(&finished, format);
+    Ok(finished.outcome)
 }
 
-/// What every command starts from: the checked catalog, its graph and its lock file.
-struct Workspace {
-    catalog: Catalog,
-    graph: Graph,
-    lock: LockFile,
-    lock_path: PathBuf,
-    warnings: Diagnostics,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Workspace {
-    fn open(global: &GlobalArgs) -> Result<Workspace, Diagnostics> {
-        let options = LoadOptions {
-            registry: global.registry.clone(),
-        };
-        let (catalog, warnings) = Catalog::load(&global.catalog, &options)?;
-        let graph = Graph::build(&catalog)?;
-        let lock_path = global
-            .lock
-            .clone()
-            .unwrap_or_else(|| LockFile::default_path(&catalog));
-        let lock = LockFile::load(&lock_path)?;
-        Ok(Workspace {
-            catalog,
-            graph,
-            lock,
-            lock_path,
-            warnings,
-        })
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
     }
 
-    /// The selected images (with what they need) and what each resolves to.
-    fn resolve(
-        &self,
-        selection: &Selection,
-    ) -> Result<(Vec<String>, IndexMap<String, Pin>), Diagnostics> {
-        let selected = self
-            .graph
-            .select(&selection.images, selection.with_dependents)?;
-        let pins = plan::resolve(&self.catalog, &self.lock, &selected, Unlocked::Unpin)?;
-        Ok((selected, pins))
+    #[test]
+    fn outcomes_map_to_the_documented_exit_codes() {
+        assert_eq!(exit_code(Outcome::Success), 0);
+        assert_eq!(exit_code(Outcome::Found), 1);
+        assert_eq!(exit_code(Outcome::Failed), 1);
     }
-
-    fn context(&self) -> sync::Context<'_> {
-        sync::Context {
-            catalog: &self.catalog,
-            lock: &self.lock,
-            lock_path: &self.lock_path,
-        }
-    }
-
-    fn print_warnings(&self, extra: &Diagnostics) {
-        let mut stderr = std::io::stderr().lock();
-        for warning in self.warnings.0.iter().chain(&extra.0) {
-            let _ = writeln!(stderr, "{warning}");
-        }
-    }
-}
-
-/// Checks everything it can in one run: when some images are wrong, the sound ones still have their
-/// templates rendered and their contexts checked, and all problems are reported together.
-fn validate(cli: &Cli) -> Result<i32, Diagnostics> {
-    let options = LoadOptions {
-        registry: cli.global.registry.clone(),
-    };
-    let (catalog, mut diagnostics) = Catalog::load_partial(&cli.global.catalog, &options);
-    let Some(catalog) = catalog else {
-        return Err(diagnostics);
-    };
-    let lock_path = cli
-        .global
-        .lock
-        .clone()
-        .unwrap_or_else(|| LockFile::default_path(&catalog));
-    let lock = match LockFile::load(&lock_path) {
-        Ok(lock) => lock,
-        Err(found) => {
-            diagnostics.extend(found);
-            LockFile::default()
-        }
-    };
-    match Graph::build(&catalog) {
-        Ok(graph) => {
-            if let Err(found) = plan::resolve(&catalog, &lock, graph.order(), Unlocked::Placeholder)
-            {
-                diagnostics.extend(found);
-            }
-        }
-        Err(found) => diagnostics.extend(found),
-    }
-    if diagnostics.has_errors() {
-        return Err(diagnostics);
-    }
-    diagnostics.extend(lock.check(&catalog, &lock_path, false));
-    let mirrors = catalog
-        .images
-        .values()
-        .filter(|i| i.as_mirror().is_some())
-        .count();
-    if cli.global.output == Output::Json {
-        let json = serde_json::json!({
-            "ok": true,
-            "images": catalog.images.len(),
-            "mirrors": mirrors,
-            "built": catalog.images.len() - mirrors,
-            "diagnostics": diagnostics,
-        });
-        println!("{}", serde_json::to_string_pretty(&json).expect("json"));
-    } else {
-        let mut stderr = std::io::stderr().lock();
-        for warning in &diagnostics.0 {
-            let _ = writeln!(stderr, "{warning}");
-        }
-        println!(
-            "{}: {} images ({} mirrored, {} built), no errors",
-            catalog.path.display(),
-            catalog.images.len(),
-            mirrors,
-            catalog.images.len() - mirrors
-        );
-    }
-    Ok(EXIT_OK)
-}
-
-fn render(
-    workspace: &Workspace,
-    selection: &Selection,
-    out: Option<&Path>,
-) -> Result<i32, Diagnostics> {
-    let (selected, pins) = workspace.resolve(selection)?;
-    // Everything is rendered before anything is written: a failure leaves the output directory as it was.
-    let mut rendered: IndexMap<&str, &str> = IndexMap::new();
-    for (name, pin) in &pins {
-        if let Pin::Built(built) = pin {
-            rendered.insert(name, &built.dockerfile);
-        }
-    }
-    let unpinned = unpinned_mirrors(workspace, &pins, &selected);
-    if unpinned.has_errors() {
-        return Err(unpinned);
-    }
-    workspace.print_warnings(&Diagnostics::default());
-    match out {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                Diagnostics::from(Diagnostic::error(format!(
-                    "cannot create `{}`: {e}",
-                    dir.display()
-                )))
-            })?;
-            for (name, dockerfile) in &rendered {
-                let path = dir.join(format!("{name}.Dockerfile"));
-                write_atomic(&path, dockerfile.as_bytes()).map_err(|e| {
-                    Diagnostics::from(Diagnostic::error(format!(
-                        "cannot write `{}`: {e}",
-                        path.display()
-                    )))
-                })?;
-                println!("wrote {}", path.display());
-            }
-        }
-        None => {
-            let several = rendered.len() > 1;
-            for (name, dockerfile) in &rendered {
-                if several {
-                    println!("# ---- {name} ----");
-                }
-                print!("{dockerfile}");
-            }
-        }
-    }
-    Ok(EXIT_OK)
-}
-
-/// One error per mirror that the lock file does not cover, naming the selected images it holds back:
-/// the root cause, not one error per blocked image.
-fn unpinned_mirrors(
-    workspace: &Workspace,
-    pins: &IndexMap<String, Pin>,
-    selected: &[String],
-) -> Diagnostics {
-    let mut diagnostics = Diagnostics::default();
-    for (name, pin) in pins {
-        let image = &workspace.catalog.images[name];
-        let (Pin::Unpinned { why, fix }, Some(mirror)) = (pin, image.as_mirror()) else {
-            continue;
-        };
-        let blocked: Vec<String> = workspace
-            .graph
-            .descendants(name)
-            .into_iter()
-            .filter(|d| selected.contains(d))
-            .collect();
-        let mut diagnostic = Diagnostic::error(format!("`{name}` is not pinned: {why}"))
-            .at(workspace.catalog.locate(mirror.span))
-            .image(name)
-            .help(format!("run `{fix}` first"));
-        if !blocked.is_empty() {
-            diagnostic =
-                diagnostic.note(format!("cannot render without it: {}", blocked.join(", ")));
-        }
-        diagnostics.push(diagnostic);
-    }
-    diagnostics
-}
-
-fn plan_command(
-    cli: &Cli,
-    workspace: &Workspace,
-    selection: &Selection,
-    offline: bool,
-) -> Result<i32, Diagnostics> {
-    let (_, pins) = workspace.resolve(selection)?;
-    let steps = if offline {
-        plan::plan(&workspace.catalog, &pins, &Offline)
-    } else {
-        let snapshot = sync::snapshot(&workspace.catalog, &pins, usize::from(cli.global.jobs))?;
-        plan::plan(&workspace.catalog, &pins, &snapshot)
-    };
-    if cli.global.output == Output::Json {
-        let json = serde_json::json!({ "steps": steps, "summary": plan::summary(&steps) });
-        println!("{}", serde_json::to_string_pretty(&json).expect("json"));
-    } else {
-        workspace.print_warnings(&Diagnostics::default());
-        print!("{}", plan::format_table(&steps));
-        println!("\n{}", plan::summary(&steps));
-    }
-    Ok(EXIT_OK)
 }

@@ -137,6 +137,57 @@ pub fn local_sources(instructions: &[Instruction]) -> Vec<(usize, String)> {
     sources
 }
 
+/// The Dockerfile with every `FROM` of `reference` (and every `COPY --from=` of it) pinned to
+/// `reference@digest`, and nothing else changed.
+///
+/// A built parent's digest exists only once it has been pushed, after the child was planned. The build
+/// adds it here instead of rendering the template again, so what is built is what the plan rendered,
+/// checked and fingerprinted, with the base made exact.
+pub fn pin_base(text: &str, reference: &str, digest: &str) -> String {
+    let pinned = format!("{reference}@{digest}");
+    let mut out = String::with_capacity(text.len() + pinned.len());
+    let mut continuing = false;
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let trimmed = body.trim_start();
+        let keyword = trimmed.split_whitespace().next().unwrap_or_default();
+        let starts = !continuing
+            && (keyword.eq_ignore_ascii_case("FROM") || keyword.eq_ignore_ascii_case("COPY"));
+        if starts || continuing {
+            out.push_str(&pin_words(body, reference, &pinned));
+            out.push_str(&line[body.len()..]);
+        } else {
+            out.push_str(line);
+        }
+        continuing = (starts || continuing) && body.trim_end().ends_with('\\');
+    }
+    out
+}
+
+/// `line` with each whitespace-separated word equal to `reference` (alone, or as `--from=reference`)
+/// replaced, keeping the spacing as it was.
+fn pin_words(line: &str, reference: &str, pinned: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while !rest.is_empty() {
+        let space = rest.len() - rest.trim_start().len();
+        out.push_str(&rest[..space]);
+        rest = &rest[space..];
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let word = &rest[..end];
+        if word == reference {
+            out.push_str(pinned);
+        } else if word.strip_prefix("--from=") == Some(reference) {
+            out.push_str("--from=");
+            out.push_str(pinned);
+        } else {
+            out.push_str(word);
+        }
+        rest = &rest[end..];
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,5 +229,20 @@ mod tests {
                 (7, "conf/a b.conf".to_string())
             ]
         );
+    }
+
+    #[test]
+    fn pins_the_base_continuing_and_copy_from_only() {
+        let text = "FROM reg/app:1-abc AS base\nENV BASE=reg/app:1-abc\nCOPY --from=reg/app:1-abc /x /x\nFROM \\\n  reg/app:1-abc\nRUN echo reg/app:1-abc\n";
+        assert_eq!(
+            pin_base(text, "reg/app:1-abc", "sha256:d"),
+            "FROM reg/app:1-abc@sha256:d AS base\nENV BASE=reg/app:1-abc\nCOPY --from=reg/app:1-abc@sha256:d /x /x\nFROM \\\n  reg/app:1-abc@sha256:d\nRUN echo reg/app:1-abc\n"
+        );
+    }
+
+    #[test]
+    fn leaves_other_images_and_longer_names_alone() {
+        let text = "FROM reg/app:1-abcdef\nFROM reg/app:1-abc@sha256:e\n";
+        assert_eq!(pin_base(text, "reg/app:1-abc", "sha256:d"), text);
     }
 }

@@ -14,6 +14,10 @@ use sha2::{Digest as _, Sha256};
 
 use crate::context::{Entry, EntryKind};
 
+/// The image label that carries a built image's fingerprint, so a registry or daemon can be asked
+/// whether an image is up to date without rebuilding it.
+pub const LABEL: &str = "io.baseimg.fingerprint";
+
 /// Bump when the encoding changes: every image then rebuilds once, which is the safe direction.
 const SCHEME: &str = "baseimg-fingerprint-v1";
 

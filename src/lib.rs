@@ -2,11 +2,16 @@
 //! declarative catalog.
 //!
 //! Data flows one way: [`catalog`] (+ [`lock`]) → [`graph`] → [`plan`] (using [`render`],
-//! [`context`] and [`fingerprint`]) → execution. [`cli`] wires the commands to that flow.
+//! [`context`] and [`fingerprint`]) → execution ([`mirror`], [`build`], through [`registry`] and
+//! [`docker`], scheduled by [`schedule`]) → a report. Each subcommand is one file of [`commands`] and
+//! returns a typed report; [`report`] draws it as text or JSON; [`cli`] parses arguments and maps
+//! outcomes to exit codes.
 
 pub mod build;
 pub mod catalog;
 pub mod cli;
+pub mod clock;
+pub mod commands;
 pub mod context;
 pub mod diagnostic;
 pub mod docker;
@@ -21,6 +26,6 @@ pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod render;
+pub mod report;
 pub mod schedule;
-pub mod sync;
 pub mod upstream;

@@ -49,7 +49,7 @@ impl<T> Outcome<T> {
 /// Runs `work` for every node of `order` (parents before children), giving each the values of its
 /// finished parents. `parents` maps a node to the nodes it needs (nodes outside `order` are ignored:
 /// they are taken as ready). Returns an outcome for every node, in `order`.
-pub async fn run<T, F, Fut>(
+pub async fn run<T, E, F, Fut>(
     order: &[String],
     parents: &HashMap<String, Vec<String>>,
     jobs: usize,
@@ -58,8 +58,9 @@ pub async fn run<T, F, Fut>(
 ) -> IndexMap<String, Outcome<T>>
 where
     T: Clone,
+    E: std::fmt::Display,
     F: FnMut(String, Vec<(String, T)>) -> Fut,
-    Fut: Future<Output = Result<T, String>>,
+    Fut: Future<Output = Result<T, E>>,
 {
     let selected: HashSet<&String> = order.iter().collect();
     let mut outcomes: HashMap<String, Outcome<T>> = HashMap::new();
@@ -117,7 +118,7 @@ where
                 let (name, result, elapsed) = finished;
                 let outcome = match result {
                     Ok(value) => Outcome::Done { value, elapsed },
-                    Err(error) => Outcome::Failed { error, elapsed },
+                    Err(error) => Outcome::Failed { error: error.to_string(), elapsed },
                 };
                 outcomes.insert(name, outcome);
             }

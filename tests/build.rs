@@ -158,7 +158,7 @@ fn result_of<'a>(json: &'a serde_json::Value, image: &str) -> &'a str {
         .unwrap()
         .iter()
         .find(|i| i["image"] == image)
-        .and_then(|i| i["result"].as_str())
+        .and_then(|i| i["status"].as_str())
         .unwrap_or("missing")
 }
 
@@ -275,8 +275,8 @@ fn builds_pushes_promotes_and_then_rebuilds_only_what_changed() {
     assert_eq!(code, Some(0), "{json:#}");
     assert_eq!(result_of(&json, "app"), "built");
     assert_eq!(result_of(&json, "app-plus"), "built");
-    assert_eq!(result_of(&json, "other"), "skipped");
-    assert_eq!(result_of(&json, "other-child"), "skipped");
+    assert_eq!(result_of(&json, "other"), "up_to_date");
+    assert_eq!(result_of(&json, "other-child"), "up_to_date");
     assert_ne!(
         manifest_digest(&world.private.host, "base/app:1.0"),
         app_digest,
@@ -316,7 +316,7 @@ fn a_failure_stops_dependents_lets_others_finish_and_moves_no_tag() {
     assert_eq!(result_of(&json, "other-child"), "not_attempted");
     assert_eq!(
         result_of(&json, "app"),
-        "skipped",
+        "up_to_date",
         "app was built by the failed run and pushed under its immutable tag"
     );
     // The failed runs moved no moving tag.

@@ -1,0 +1,417 @@
+//! Building one image: the Dockerfile the plan rendered, built through the daemon on its
+//! digest-pinned parent, labelled, tagged with its immutable tag and (when pushing) pushed. Promotion
+//! of the moving tags, once every image of a run succeeded, is in [`promote`].
+//!
+//! An image whose fingerprint already exists (in the private registry when pushing, in the local
+//! daemon otherwise) is not built again. Build output goes to one log file per image per run (see
+//! [`log`]), and the tail of that log is part of the error when an image fails.
+
+mod log;
+mod promote;
+
+pub use promote::Promoted;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use crate::catalog::{Build, Catalog, Image};
+use crate::context::{DOCKERFILE_IN_CONTEXT, write_tar};
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::docker::{BuildRequest, Daemon, DaemonError};
+use crate::dockerfile;
+use crate::fingerprint;
+use crate::graph::Graph;
+use crate::plan::{BuiltPin, Pin};
+use crate::progress::{Progress, Task};
+use crate::reference::Digest;
+use crate::registry::{Clients, RegistryError};
+use crate::render::static_labels;
+
+use log::LogFile;
+
+/// What one image became in this run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    /// The reference children build on: pinned by digest when it is known.
+    pub reference: String,
+    pub digest: Option<Digest>,
+    pub result: NodeResult,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeResult {
+    /// A mirror, present in the private registry.
+    Mirrored,
+    Built,
+    /// Not built: an image with this fingerprint exists already.
+    UpToDate,
+}
+
+/// Why one image could not be built. Each says what to do where there is something to do.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{why}; run `{fix}`")]
+    Unpinned { why: String, fix: String },
+    #[error("the parent did not finish")]
+    NoParent,
+    #[error("cannot create the context archive: {0}")]
+    Archive(#[source] std::io::Error),
+    #[error("cannot pack the build context `{}`: {source}", dir.display())]
+    Pack {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the task packing the build context stopped: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("cannot create `{}`: {source}", path.display())]
+    Log {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("build failed: {error}\n{tail}")]
+    Failed { error: DaemonError, tail: String },
+    #[error("{0}")]
+    Daemon(#[from] DaemonError),
+    #[error("{0}")]
+    Registry(#[from] RegistryError),
+}
+
+/// Builds the images of one run: the plan's pins, the daemon, the private registry.
+pub struct Builder<'a> {
+    pub catalog: &'a Catalog,
+    pub pins: &'a IndexMap<String, Pin>,
+    pub daemon: &'a Daemon,
+    pub clients: &'a Clients,
+    pub push: bool,
+    pub logs: PathBuf,
+    pub progress: &'a Progress,
+    /// `org.opencontainers.image.revision`: the catalog repository's commit, when it is a git checkout.
+    pub revision: Option<String>,
+    pub created: String,
+}
+
+impl Builder<'_> {
+    /// Builds (or skips) one image on top of its parents' results.
+    pub async fn image(&self, name: &str, parents: &[(String, Node)]) -> Result<Node, BuildError> {
+        let image = &self.catalog.images[name];
+        match &self.pins[name] {
+            Pin::Mirror { digest, reference } => Ok(Node {
+                reference: reference.clone(),
+                digest: Some(digest.clone()),
+                result: NodeResult::Mirrored,
+            }),
+            Pin::Unpinned { why, fix } => Err(BuildError::Unpinned {
+                why: why.clone(),
+                fix: fix.clone(),
+            }),
+            Pin::Built(built) => {
+                let (_, parent) = parents.first().ok_or(BuildError::NoParent)?;
+                self.build(image, built, parent).await
+            }
+        }
+    }
+
+    async fn build(
+        &self,
+        image: &Image,
+        built: &BuiltPin,
+        parent: &Node,
+    ) -> Result<Node, BuildError> {
+        let (host, repository) = self.catalog.private_location(image);
+        let task = self.progress.task(&image.name);
+        task.step("looking for its fingerprint");
+        if let Some(digest) = self.existing(&host, &repository, built).await? {
+            task.finish(&format!("up to date ({})", built.immutable_tag));
+            return Ok(Node {
+                reference: pinned(&built.reference, digest.as_ref()),
+                digest,
+                result: NodeResult::UpToDate,
+            });
+        }
+        let build = image
+            .as_build()
+            .expect("a built pin belongs to a built image");
+        let (dockerfile, labels) = self.dockerfile(image, build, built, parent);
+        let tar = self.pack(build, built, &dockerfile).await?;
+
+        let log_path = self.logs.join(format!("{}.log", image.name));
+        let mut log = LogFile::create(&log_path).map_err(|source| BuildError::Log {
+            path: log_path.clone(),
+            source,
+        })?;
+        log.line(&format!(
+            "# {} — fingerprint {}",
+            built.reference, built.fingerprint
+        ));
+        for line in dockerfile.lines() {
+            log.line(&format!("# | {line}"));
+        }
+        task.step("building");
+        let started = Instant::now();
+        let request = BuildRequest {
+            context_tar: tar.path(),
+            dockerfile: DOCKERFILE_IN_CONTEXT,
+            tag: &built.reference,
+            build_args: build.build_args.clone().into_iter().collect(),
+            labels,
+            target: build.target.as_deref(),
+            network: build.network.as_deref(),
+            platform: image
+                .platforms
+                .first()
+                .map(String::as_str)
+                .filter(|_| image.platforms.len() == 1),
+            registries: vec![host.clone()],
+        };
+        let result = self
+            .daemon
+            .build(request, |line| {
+                log.line(line);
+                if line.starts_with("Step ") {
+                    task.step(line);
+                }
+            })
+            .await;
+        if let Err(error) = result {
+            task.finish("failed");
+            return Err(BuildError::Failed {
+                error,
+                tail: log.tail(12),
+            });
+        }
+        let digest = if self.push {
+            self.push_image(&host, &repository, built, &task, &mut log)
+                .await?
+        } else {
+            None
+        };
+        task.finish(&format!("built in {:.1}s", started.elapsed().as_secs_f64()));
+        Ok(Node {
+            reference: pinned(&built.reference, digest.as_ref()),
+            digest,
+            result: NodeResult::Built,
+        })
+    }
+
+    /// The Dockerfile as built and the labels the daemon must add: the plan's rendered text with the
+    /// parent pinned by its digest (known now that the parent is pushed), plus the labels that are
+    /// only known at build time.
+    fn dockerfile(
+        &self,
+        image: &Image,
+        build: &Build,
+        built: &BuiltPin,
+        parent: &Node,
+    ) -> (String, HashMap<String, String>) {
+        let mut dockerfile = built.dockerfile.clone();
+        let mut parent_ref = built.parent.clone();
+        if let Some(digest) = &parent.digest
+            && parent.reference != built.parent.reference
+        {
+            dockerfile =
+                dockerfile::pin_base(&dockerfile, &built.parent.reference, digest.as_str());
+            parent_ref.reference = parent.reference.clone();
+        }
+        let mut labels: HashMap<String, String> =
+            static_labels(self.catalog, image, build, &parent_ref)
+                .into_iter()
+                .collect();
+        labels.insert(
+            "org.opencontainers.image.created".into(),
+            self.created.clone(),
+        );
+        if let Some(revision) = &self.revision {
+            labels.insert("org.opencontainers.image.revision".into(), revision.clone());
+        }
+        if let Some(digest) = &parent.digest {
+            labels.insert(
+                "org.opencontainers.image.base.digest".into(),
+                digest.to_string(),
+            );
+        }
+        labels.insert(fingerprint::LABEL.into(), built.fingerprint.to_string());
+        // The classic builder turns every label passed through the API into a step of its own (a
+        // container and a commit each: seconds per image). One LABEL instruction appended to the
+        // Dockerfile does the same in one step. A `target` stage may not be the last, so then the
+        // labels go through the API after all.
+        if build.target.is_none() {
+            dockerfile = format!("{dockerfile}\n{}", label_instruction(&labels));
+            labels.clear();
+        }
+        (dockerfile, labels)
+    }
+
+    /// The build context as a tar file holding exactly the files the fingerprint covers.
+    async fn pack(
+        &self,
+        build: &Build,
+        built: &BuiltPin,
+        dockerfile: &str,
+    ) -> Result<tempfile::NamedTempFile, BuildError> {
+        let context_dir = self.catalog.root_dir().join(&build.context);
+        let tar = tempfile::NamedTempFile::new().map_err(BuildError::Archive)?;
+        let file = tar.reopen().map_err(BuildError::Archive)?;
+        let entries = built.context.clone();
+        let dockerfile = dockerfile.to_string();
+        let dir = context_dir.clone();
+        tokio::task::spawn_blocking(move || write_tar(&dir, &entries, &dockerfile, file))
+            .await?
+            .map_err(|source| BuildError::Pack {
+                dir: context_dir,
+                source,
+            })?;
+        Ok(tar)
+    }
+
+    /// Pushes the immutable tag and returns the digest the registry gave it.
+    async fn push_image(
+        &self,
+        host: &str,
+        repository: &str,
+        built: &BuiltPin,
+        task: &Task,
+        log: &mut LogFile,
+    ) -> Result<Option<Digest>, BuildError> {
+        task.step("pushing");
+        let repository_ref = format!("{host}/{repository}");
+        if let Err(error) = self
+            .daemon
+            .push(host, &repository_ref, &built.immutable_tag, |line| {
+                log.line(line)
+            })
+            .await
+        {
+            task.finish("push failed");
+            return Err(BuildError::Daemon(error));
+        }
+        let found = self
+            .clients
+            .get(host)
+            .head_manifest(repository, &built.immutable_tag)
+            .await?;
+        Ok(found.map(|(digest, _, _)| digest))
+    }
+
+    /// The digest of an image with this fingerprint, if one exists already (`Some(None)`: it exists in
+    /// the local daemon, where it has no registry digest).
+    async fn existing(
+        &self,
+        host: &str,
+        repository: &str,
+        built: &BuiltPin,
+    ) -> Result<Option<Option<Digest>>, BuildError> {
+        if self.push {
+            let found = self
+                .clients
+                .get(host)
+                .head_manifest(repository, &built.immutable_tag)
+                .await?;
+            Ok(found.map(|(digest, _, _)| Some(digest)))
+        } else {
+            let found = self.daemon.inspect(&built.reference).await?;
+            let fingerprint = built.fingerprint.to_string();
+            Ok(found
+                .filter(|(_, labels)| labels.get(fingerprint::LABEL) == Some(&fingerprint))
+                .map(|_| None))
+        }
+    }
+}
+
+/// `LABEL "k"="v" …` with Dockerfile quoting (`$` would otherwise be expanded), keys sorted.
+fn label_instruction(labels: &HashMap<String, String>) -> String {
+    let quote = |text: &str| {
+        let json = serde_json::to_string(text).expect("strings serialize");
+        json.replace('$', "\\$")
+    };
+    let mut pairs: Vec<(&String, &String)> = labels.iter().collect();
+    pairs.sort();
+    let body: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", quote(k), quote(v)))
+        .collect();
+    format!("LABEL {}\n", body.join(" \\\n      "))
+}
+
+fn pinned(reference: &str, digest: Option<&Digest>) -> String {
+    match digest {
+        Some(digest) => format!("{reference}@{digest}"),
+        None => reference.to_string(),
+    }
+}
+
+/// The commit of the catalog's repository, if it is a git checkout (for the `revision` label).
+pub fn git_revision(root: &Path) -> Option<String> {
+    let output = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// The parents map the scheduler needs.
+pub fn parents_of(graph: &Graph, selection: &[String]) -> HashMap<String, Vec<String>> {
+    selection
+        .iter()
+        .map(|name| {
+            let parents = graph.parents(name).into_iter().map(str::to_string);
+            (name.clone(), parents.collect())
+        })
+        .collect()
+}
+
+/// Checks up front that every selected mirror is in the private registry, so a build never reaches
+/// for upstream (and fails early, saying which command fixes it).
+pub async fn check_mirrors(
+    catalog: &Catalog,
+    pins: &IndexMap<String, Pin>,
+    clients: &Clients,
+) -> Diagnostics {
+    let mut diagnostics = Diagnostics::default();
+    for (name, pin) in pins {
+        let Pin::Mirror { digest, .. } = pin else {
+            continue;
+        };
+        let image = &catalog.images[name];
+        let (host, repository) = catalog.private_location(image);
+        match clients.get(&host).head_manifest(&repository, digest.as_str()).await {
+            Ok(Some(_)) => {}
+            Ok(None) => diagnostics.push(
+                Diagnostic::error(format!("`{name}` ({digest}) is not in the private registry yet"))
+                    .image(name)
+                    .help("run `baseimg mirror` first: builds read their bases only from the private registry"),
+            ),
+            Err(error) => diagnostics.push(Diagnostic::error(format!("cannot check `{name}`: {error}")).image(name)),
+        }
+    }
+    diagnostics
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_become_one_quoted_instruction() {
+        let labels = HashMap::from([
+            ("b".to_string(), "price $5 \"cheap\"".to_string()),
+            ("a".to_string(), "x".to_string()),
+        ]);
+        assert_eq!(
+            label_instruction(&labels),
+            "LABEL \"a\"=\"x\" \\\n      \"b\"=\"price \\$5 \\\"cheap\\\"\"\n"
+        );
+    }
+}

@@ -1,0 +1,96 @@
+//! Promotion: moving the catalog's moving tags (`7.2`, `latest`) to this run's images, only once every
+//! image of the run succeeded, so a failed run never leaves a tag on a half-finished set.
+
+use futures_util::{StreamExt, stream};
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use super::{BuildError, Builder, Node};
+use crate::plan::{BuiltPin, Pin};
+use crate::schedule::Outcome;
+
+/// An image whose moving tags now point at this run's build.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Promoted {
+    pub image: String,
+    pub tags: Vec<String>,
+}
+
+impl Builder<'_> {
+    /// Moves the moving tags of every built image of `outcomes`. A tag already on the right digest
+    /// costs one HEAD; images are promoted concurrently. Returns the images whose tags moved.
+    pub async fn promote(
+        &self,
+        outcomes: &IndexMap<String, Outcome<Node>>,
+    ) -> Result<Vec<Promoted>, BuildError> {
+        let work: Vec<(&String, &Node, &BuiltPin)> = outcomes
+            .iter()
+            .filter_map(
+                |(name, outcome)| match (outcome.value(), &self.pins[name]) {
+                    (Some(node), Pin::Built(built)) => Some((name, node, built.as_ref())),
+                    _ => None,
+                },
+            )
+            .collect();
+        let results: Vec<Result<Option<Promoted>, BuildError>> = stream::iter(work)
+            .map(|(name, node, built)| self.promote_one(name, node, built))
+            .buffered(8)
+            .collect()
+            .await;
+        let mut promoted = Vec::new();
+        for result in results {
+            promoted.extend(result?);
+        }
+        Ok(promoted)
+    }
+
+    async fn promote_one(
+        &self,
+        name: &str,
+        node: &Node,
+        built: &BuiltPin,
+    ) -> Result<Option<Promoted>, BuildError> {
+        let image = &self.catalog.images[name];
+        let tags = &image.as_build().expect("built").tags;
+        let (host, repository) = self.catalog.private_location(image);
+        if !self.push {
+            for tag in tags {
+                self.daemon
+                    .tag(&built.reference, &format!("{host}/{repository}"), tag)
+                    .await?;
+            }
+        } else {
+            let client = self.clients.get(&host);
+            let mut manifest = None;
+            let mut moved = false;
+            for tag in tags {
+                let current = client.head_manifest(&repository, tag).await?;
+                let already =
+                    matches!((&current, &node.digest), (Some((c, _, _)), Some(d)) if c == d);
+                if already {
+                    continue;
+                }
+                if manifest.is_none() {
+                    // By digest: exactly the image this run's children were built on, even if
+                    // another run pushed the same fingerprint (another `created`) meanwhile.
+                    let reference = node
+                        .digest
+                        .as_ref()
+                        .map(|d| d.to_string())
+                        .unwrap_or_else(|| built.immutable_tag.clone());
+                    manifest = Some(client.get_manifest(&repository, &reference).await?);
+                }
+                let manifest = manifest.as_ref().expect("fetched above");
+                client.put_manifest(&repository, tag, manifest).await?;
+                moved = true;
+            }
+            if !moved {
+                return Ok(None);
+            }
+        }
+        Ok(Some(Promoted {
+            image: name.to_string(),
+            tags: tags.clone(),
+        }))
+    }
+}

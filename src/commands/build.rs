@@ -1,0 +1,252 @@
+//! `baseimg build [IMAGE…] [--push]`: the selected images and what they need, built in DAG order on
+//! the plan's pinned parents; then, only when every image succeeded, the moving tags are promoted.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::{Finished, Outcome, Selection, Settings, Workspace};
+use crate::build::{self, Builder, Node, NodeResult, Promoted};
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::docker::Daemon;
+use crate::plan::{self, Pin, Unlocked};
+use crate::progress::Progress;
+use crate::reference::Digest;
+use crate::registry::Clients;
+use crate::schedule;
+
+#[derive(Debug, Serialize)]
+pub struct BuildReport {
+    /// Every image built or found up to date, and the moving tags in place.
+    pub ok: bool,
+    /// Whether images were pushed and tags promoted in the private registry.
+    pub push: bool,
+    /// Every selected image, in build order.
+    pub images: Vec<ImageResult>,
+    #[serde(flatten)]
+    pub counts: Counts,
+    pub promotion: Promotion,
+    /// Where this run's build logs are.
+    pub logs: PathBuf,
+    pub seconds: f64,
+}
+
+/// What happened to one image of a build run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageResult {
+    pub image: String,
+    pub status: BuildStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Why it was not attempted: the image that failed before it, or `interrupted`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub because: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BuildStatus {
+    /// A mirror the run builds on, present in the private registry.
+    Mirrored,
+    Built,
+    /// Not built: an image with its fingerprint exists already.
+    UpToDate,
+    Failed,
+    NotAttempted,
+    /// Running when the run was stopped (Ctrl-C).
+    Interrupted,
+}
+
+/// How many images ended how (interrupted ones count as not attempted).
+#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    pub built: usize,
+    pub up_to_date: usize,
+    pub failed: usize,
+    pub not_attempted: usize,
+}
+
+impl Counts {
+    fn of(images: &[ImageResult]) -> Counts {
+        let count =
+            |wanted: &[BuildStatus]| images.iter().filter(|i| wanted.contains(&i.status)).count();
+        Counts {
+            built: count(&[BuildStatus::Built]),
+            up_to_date: count(&[BuildStatus::UpToDate]),
+            failed: count(&[BuildStatus::Failed]),
+            not_attempted: count(&[BuildStatus::NotAttempted, BuildStatus::Interrupted]),
+        }
+    }
+}
+
+/// What became of the moving tags.
+#[derive(Debug, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Promotion {
+    /// These images' moving tags now point at this run's builds.
+    Moved { images: Vec<Promoted> },
+    /// Every moving tag was already where it belongs.
+    InPlace,
+    /// Moving tags were left where they were, because not every image succeeded.
+    NotPromoted,
+    /// Promotion started and failed: some tags may have moved.
+    Failed { error: String },
+}
+
+impl BuildReport {
+    /// The report of a finished run: counts and success follow from the images and the promotion.
+    pub fn new(
+        push: bool,
+        images: Vec<ImageResult>,
+        promotion: Promotion,
+        logs: PathBuf,
+        seconds: f64,
+    ) -> BuildReport {
+        BuildReport {
+            ok: matches!(promotion, Promotion::Moved { .. } | Promotion::InPlace),
+            push,
+            counts: Counts::of(&images),
+            images,
+            promotion,
+            logs,
+            seconds,
+        }
+    }
+}
+
+pub async fn run(
+    settings: &Settings,
+    selection: &Selection,
+    push: bool,
+) -> Result<Finished<BuildReport>, Diagnostics> {
+    let workspace = Workspace::open(settings)?;
+    let catalog = &workspace.catalog;
+    let selected = workspace.select(selection)?;
+    let pins = plan::resolve(catalog, &workspace.lock, &selected, Unlocked::Unpin)?;
+    let mut unpinned = Diagnostics::default();
+    for (name, pin) in &pins {
+        if let (Pin::Unpinned { why, fix }, Some(_)) = (pin, catalog.images[name].as_mirror()) {
+            unpinned.push(
+                Diagnostic::error(format!("`{name}` is not pinned: {why}"))
+                    .image(name)
+                    .help(format!(
+                        "run `{fix}` first; a build reads every base from the lock file"
+                    )),
+            );
+        }
+    }
+    if unpinned.has_errors() {
+        return Err(unpinned);
+    }
+
+    let clients = Clients::new(&catalog.insecure_registries);
+    let missing = build::check_mirrors(catalog, &pins, &clients).await;
+    if missing.has_errors() {
+        return Err(missing);
+    }
+    let daemon = Daemon::connect()
+        .await
+        .map_err(|e| Diagnostics::from(Diagnostic::error(e.to_string())))?;
+
+    let progress = Progress::new(settings.progress);
+    let builder = Builder {
+        catalog,
+        pins: &pins,
+        daemon: &daemon,
+        clients: &clients,
+        push,
+        logs: catalog
+            .root_dir()
+            .join(".baseimg/logs")
+            .join(crate::clock::run_id()),
+        progress: &progress,
+        revision: build::git_revision(catalog.root_dir()),
+        created: crate::upstream::now_rfc3339(),
+    };
+    let parents = build::parents_of(&workspace.graph, &selected);
+    let started = Instant::now();
+    let outcomes = schedule::run(
+        &selected,
+        &parents,
+        settings.jobs,
+        |name, parent_nodes| {
+            let builder = &builder;
+            async move { builder.image(&name, &parent_nodes).await }
+        },
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        },
+    )
+    .await;
+
+    let all_done = outcomes.values().all(|o| o.value().is_some());
+    let promotion = if !all_done {
+        Promotion::NotPromoted
+    } else {
+        match builder.promote(&outcomes).await {
+            Ok(images) if images.is_empty() => Promotion::InPlace,
+            Ok(images) => Promotion::Moved { images },
+            Err(error) => Promotion::Failed {
+                error: error.to_string(),
+            },
+        }
+    };
+    let report = BuildReport::new(
+        push,
+        outcomes.iter().map(|(n, o)| image_result(n, o)).collect(),
+        promotion,
+        builder.logs.clone(),
+        started.elapsed().as_secs_f64(),
+    );
+    let outcome = if report.ok {
+        Outcome::Success
+    } else {
+        Outcome::Failed
+    };
+    Ok(Finished::new(report, workspace.warnings, outcome))
+}
+
+fn image_result(name: &str, outcome: &schedule::Outcome<Node>) -> ImageResult {
+    let result = ImageResult {
+        image: name.to_string(),
+        status: BuildStatus::Interrupted,
+        reference: None,
+        digest: None,
+        seconds: None,
+        error: None,
+        because: None,
+    };
+    match outcome {
+        schedule::Outcome::Done { value, elapsed } => ImageResult {
+            status: match value.result {
+                NodeResult::Mirrored => BuildStatus::Mirrored,
+                NodeResult::Built => BuildStatus::Built,
+                NodeResult::UpToDate => BuildStatus::UpToDate,
+            },
+            reference: Some(value.reference.clone()),
+            digest: value.digest.clone(),
+            seconds: Some(elapsed.as_secs_f64()),
+            ..result
+        },
+        schedule::Outcome::Failed { error, elapsed } => ImageResult {
+            status: BuildStatus::Failed,
+            error: Some(error.clone()),
+            seconds: Some(elapsed.as_secs_f64()),
+            ..result
+        },
+        schedule::Outcome::NotAttempted { because } => ImageResult {
+            status: BuildStatus::NotAttempted,
+            because: Some(because.clone()),
+            ..result
+        },
+        schedule::Outcome::Interrupted => result,
+    }
+}

@@ -1,0 +1,155 @@
+//! One file per subcommand. Each command does its work and returns a [`Finished`]: a typed,
+//! serializable report of what happened and an [`Outcome`]. Commands never print (progress aside) and
+//! never choose exit codes: [`crate::report`] turns the report into text or JSON, and `cli` maps the
+//! outcome to an exit code. That keeps every command's result testable and reusable (a nightly report
+//! can embed a build report) without capturing standard output.
+//!
+//! A new command is a new file here returning `Result<Finished<ItsReport>, Diagnostics>`, a
+//! `report::Text` implementation for its report, and one match arm in `cli`.
+
+pub mod build;
+pub mod graph;
+pub mod lock;
+pub mod mirror;
+pub mod outdated;
+pub mod plan;
+pub mod render;
+pub mod validate;
+
+use std::path::PathBuf;
+
+use crate::catalog::{Catalog, LoadOptions};
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::graph::Graph;
+use crate::lock::LockFile;
+use crate::progress::Mode;
+
+/// What every command may need to know about how it was asked to run, whatever the command line
+/// looked like. Built once, by `cli`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The catalog file.
+    pub catalog: PathBuf,
+    /// The lock file, when not the default beside the catalog.
+    pub lock: Option<PathBuf>,
+    /// The private registry and namespace, replacing the catalog's.
+    pub registry: Option<String>,
+    /// How many images to work on at the same time (at least 1).
+    pub jobs: usize,
+    pub progress: Mode,
+}
+
+impl Settings {
+    fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            registry: self.registry.clone(),
+        }
+    }
+
+    fn lock_path(&self, catalog: &Catalog) -> PathBuf {
+        self.lock
+            .clone()
+            .unwrap_or_else(|| LockFile::default_path(catalog))
+    }
+}
+
+/// How a command ended, apart from bad input (which is an `Err(Diagnostics)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It did what was asked and found nothing to report.
+    Success,
+    /// It ran and found what it is there to find (drift upstream).
+    Found,
+    /// It ran, and some of its work failed (an image did not build or copy).
+    Failed,
+}
+
+/// A command's result: its report, the warnings met on the way, and how it ended.
+#[derive(Debug)]
+pub struct Finished<R> {
+    pub report: R,
+    pub warnings: Diagnostics,
+    pub outcome: Outcome,
+}
+
+impl<R> Finished<R> {
+    fn new(report: R, warnings: Diagnostics, outcome: Outcome) -> Finished<R> {
+        Finished {
+            report,
+            warnings,
+            outcome,
+        }
+    }
+}
+
+/// What most commands start from: the checked catalog, its graph and its lock file.
+pub struct Workspace {
+    pub catalog: Catalog,
+    pub graph: Graph,
+    pub lock: LockFile,
+    pub lock_path: PathBuf,
+    /// Warnings from loading (unknown lock entries, say), passed on with the command's report.
+    pub warnings: Diagnostics,
+}
+
+impl Workspace {
+    pub fn open(settings: &Settings) -> Result<Workspace, Diagnostics> {
+        let (catalog, warnings) = Catalog::load(&settings.catalog, &settings.load_options())?;
+        let graph = Graph::build(&catalog)?;
+        let lock_path = settings.lock_path(&catalog);
+        let lock = LockFile::load(&lock_path)?;
+        Ok(Workspace {
+            catalog,
+            graph,
+            lock,
+            lock_path,
+            warnings,
+        })
+    }
+
+    /// The named images with everything they are built from (and, if asked, everything built on
+    /// them), in build order.
+    pub fn select(&self, selection: &Selection) -> Result<Vec<String>, Diagnostics> {
+        self.graph
+            .select(&selection.images, selection.with_dependents)
+    }
+}
+
+/// Which images a command works on: none named means the whole catalog.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub images: Vec<String>,
+    pub with_dependents: bool,
+}
+
+/// An error about the machine rather than the input: a directory that cannot be created, say.
+fn io_error(what: &str, path: &std::path::Path, error: std::io::Error) -> Diagnostics {
+    Diagnostic::error(format!("cannot {what} `{}`: {error}", path.display())).into()
+}
+
+/// A registry's pull budget as it last reported it (Docker Hub: `RateLimit-Remaining`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Budget {
+    pub registry: String,
+    pub remaining: u64,
+    pub limit: Option<u64>,
+}
+
+impl Budget {
+    /// Every registry of this run that reported a budget, by name.
+    fn of(clients: &crate::registry::Clients) -> Vec<Budget> {
+        let mut budgets: Vec<Budget> = clients
+            .all()
+            .iter()
+            .filter_map(|client| {
+                client.rate_limit().map(|limit| Budget {
+                    registry: client.registry().to_string(),
+                    remaining: limit.remaining,
+                    limit: limit.limit,
+                })
+            })
+            .collect();
+        budgets.sort_by(|a, b| a.registry.cmp(&b.registry));
+        budgets
+    }
+}

@@ -1,0 +1,64 @@
+//! `baseimg plan [IMAGE…] [--offline]`: for each selected image, in build order, what a run would do
+//! and why. It changes nothing; it asks the private registry (HEAD requests, never upstream) what
+//! exists, unless `--offline`.
+
+use serde::Serialize;
+
+use super::{Finished, Outcome, Selection, Settings, Workspace};
+use crate::diagnostic::Diagnostics;
+use crate::plan::{self, Action, Offline, Snapshot, Step, Unlocked};
+use crate::registry::Clients;
+
+#[derive(Debug, Serialize)]
+pub struct PlanReport {
+    pub steps: Vec<Step>,
+    pub summary: PlanSummary,
+}
+
+/// How many images each action applies to.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct PlanSummary {
+    pub images: usize,
+    pub mirror: usize,
+    pub build: usize,
+    pub skip: usize,
+    /// Mirrors to lock, and images waiting for them.
+    pub waiting: usize,
+}
+
+impl PlanReport {
+    pub fn new(steps: Vec<Step>) -> PlanReport {
+        let count = |action| steps.iter().filter(|s| s.action == action).count();
+        let summary = PlanSummary {
+            images: steps.len(),
+            mirror: count(Action::Mirror),
+            build: count(Action::Build),
+            skip: count(Action::Skip),
+            waiting: count(Action::Lock) + count(Action::Blocked),
+        };
+        PlanReport { steps, summary }
+    }
+}
+
+pub async fn run(
+    settings: &Settings,
+    selection: &Selection,
+    offline: bool,
+) -> Result<Finished<PlanReport>, Diagnostics> {
+    let workspace = Workspace::open(settings)?;
+    let catalog = &workspace.catalog;
+    let selected = workspace.select(selection)?;
+    let pins = plan::resolve(catalog, &workspace.lock, &selected, Unlocked::Unpin)?;
+    let steps = if offline {
+        plan::plan(catalog, &pins, &Offline)
+    } else {
+        let clients = Clients::new(&catalog.insecure_registries);
+        let snapshot = Snapshot::look_up(catalog, &pins, &clients, settings.jobs).await?;
+        plan::plan(catalog, &pins, &snapshot)
+    };
+    Ok(Finished::new(
+        PlanReport::new(steps),
+        workspace.warnings,
+        Outcome::Success,
+    ))
+}

@@ -1,0 +1,79 @@
+//! Text for the commands that read the catalog and change nothing: `validate`, `graph`, `render`
+//! and `plan`.
+
+use super::{Text, table};
+use crate::commands::graph::GraphReport;
+use crate::commands::plan::PlanReport;
+use crate::commands::render::RenderReport;
+use crate::commands::validate::ValidateReport;
+
+impl Text for ValidateReport {
+    fn text(&self) -> String {
+        format!(
+            "{}: {} images ({} mirrored, {} built), no errors\n",
+            self.catalog.display(),
+            self.images,
+            self.mirrors,
+            self.built
+        )
+    }
+}
+
+impl Text for GraphReport {
+    fn text(&self) -> String {
+        self.drawing.clone()
+    }
+}
+
+impl Text for RenderReport {
+    fn text(&self) -> String {
+        let mut out = String::new();
+        let several = self.images.len() > 1;
+        for rendered in &self.images {
+            match &rendered.path {
+                Some(path) => out.push_str(&format!("wrote {}\n", path.display())),
+                None => {
+                    if several {
+                        out.push_str(&format!("# ---- {} ----\n", rendered.image));
+                    }
+                    out.push_str(&rendered.dockerfile);
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Text for PlanReport {
+    fn text(&self) -> String {
+        let mut rows = vec![vec![
+            "IMAGE".to_string(),
+            "ACTION".into(),
+            "REFERENCE".into(),
+            "REASON".into(),
+        ]];
+        for step in &self.steps {
+            rows.push(vec![
+                step.image.clone(),
+                super::word(&step.action),
+                step.reference.clone().unwrap_or_else(|| "-".into()),
+                step.reason.clone(),
+            ]);
+        }
+        let summary = &self.summary;
+        let mut parts = vec![
+            format!("{} to mirror", summary.mirror),
+            format!("{} to build", summary.build),
+            format!("{} up to date", summary.skip),
+        ];
+        if summary.waiting > 0 {
+            parts.push(format!("{} waiting for `baseimg lock`", summary.waiting));
+        }
+        format!(
+            "{}\n{} images: {}\n",
+            table(&rows),
+            summary.images,
+            parts.join(", ")
+        )
+    }
+}

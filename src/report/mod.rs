@@ -1,0 +1,184 @@
+//! The report stage: every command's report drawn as text for people or JSON for machines, from the
+//! same value. Nothing else in baseimg prints, except `progress` (live lines on standard error).
+//!
+//! Reports go to standard output; warnings and errors to standard error (text) or into the same JSON
+//! document (JSON), so `baseimg … --output json | jq` always reads one document.
+//!
+//! One vocabulary: every status a report carries is a `snake_case` word in JSON (`up_to_date`,
+//! `not_attempted`) and the same word with spaces in text (`up to date`, `not attempted`); [`word`]
+//! is the only way text gets it, so the two cannot drift apart.
+//!
+//! A new report is a type that derives `Serialize` and implements [`Text`] in a file of this module.
+
+mod build;
+mod catalog;
+mod registry;
+
+use std::io::{IsTerminal, Write};
+
+use serde::Serialize;
+
+use crate::commands::Finished;
+use crate::diagnostic::Diagnostics;
+
+/// How results are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// For people: tables and sentences.
+    Text,
+    /// For machines: one JSON document on standard output.
+    Json,
+}
+
+/// A report drawn for people.
+pub trait Text {
+    /// The text for standard output, ending in a newline (or empty).
+    fn text(&self) -> String;
+}
+
+/// Writes a finished command's report and warnings.
+pub fn emit<R: Serialize + Text>(finished: &Finished<R>, format: Format) {
+    match format {
+        Format::Json => {
+            let mut json = serde_json::to_value(&finished.report).expect("reports serialize");
+            if let Some(object) = json.as_object_mut() {
+                object.insert(
+                    "warnings".into(),
+                    serde_json::to_value(&finished.warnings).expect("diagnostics serialize"),
+                );
+            }
+            print_stdout(&pretty(&json));
+        }
+        Format::Text => {
+            print_diagnostics(&finished.warnings);
+            print_stdout(&finished.report.text());
+        }
+    }
+}
+
+/// Writes the diagnostics of a command that stopped on bad input or an environment error.
+pub fn failure(diagnostics: Diagnostics, format: Format) {
+    let diagnostics = diagnostics.dedupe();
+    match format {
+        Format::Json => {
+            let json = serde_json::json!({ "ok": false, "diagnostics": diagnostics });
+            print_stdout(&pretty(&json));
+        }
+        Format::Text => {
+            print_diagnostics(&diagnostics);
+            let errors = diagnostics.error_count();
+            if errors > 1 {
+                eprintln!("\nerror: aborting due to {errors} errors");
+            }
+        }
+    }
+}
+
+/// Diagnostics on standard error, in colour only where a person sees them.
+fn print_diagnostics(diagnostics: &Diagnostics) {
+    if diagnostics.is_empty() {
+        return;
+    }
+    let mut stderr = std::io::stderr().lock();
+    let _ = write!(stderr, "{}", draw(diagnostics, color_on_stderr()));
+}
+
+fn draw(diagnostics: &Diagnostics, _color: bool) -> String {
+    diagnostics.to_string()
+}
+
+/// Colour on a terminal, unless `NO_COLOR` is set (<https://no-color.org>).
+pub fn color_on_stderr() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn print_stdout(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`baseimg plan | head`) is not an error worth a panic.
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+fn pretty(json: &serde_json::Value) -> String {
+    let mut text = serde_json::to_string_pretty(json).expect("JSON values serialize");
+    text.push('\n');
+    text
+}
+
+/// The text word of a status: its JSON word with spaces for underscores (`not_attempted` →
+/// `not attempted`).
+pub fn word<S: Serialize>(status: &S) -> String {
+    match serde_json::to_value(status) {
+        Ok(serde_json::Value::String(word)) => word.replace('_', " "),
+        _ => String::new(),
+    }
+}
+
+/// `1 blob`, `2 blobs`.
+pub fn count(n: usize, singular: &str, plural: &str) -> String {
+    format!("{n} {}", if n == 1 { singular } else { plural })
+}
+
+/// Columns padded to their widest cell, two spaces apart; the last column is not padded.
+fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c > 0 {
+                line.push_str("  ");
+            }
+            line.push_str(cell);
+            if c + 1 < row.len() {
+                let pad = widths[c] - cell.chars().count();
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_the_json_words_with_spaces() {
+        #[derive(Serialize)]
+        #[serde(rename_all = "snake_case")]
+        enum Status {
+            NotAttempted,
+        }
+        assert_eq!(word(&Status::NotAttempted), "not attempted");
+    }
+
+    #[test]
+    fn tables_align_every_column_but_the_last() {
+        let rows = vec![
+            vec!["IMAGE".into(), "STATUS".into(), "WHY".into()],
+            vec!["redis".into(), "up to date".into(), "-".into()],
+        ];
+        assert_eq!(
+            table(&rows),
+            "IMAGE  STATUS      WHY\nredis  up to date  -\n"
+        );
+    }
+
+    #[test]
+    fn counts_agree_with_their_number() {
+        assert_eq!(count(1, "blob", "blobs"), "1 blob");
+        assert_eq!(count(0, "blob", "blobs"), "0 blobs");
+    }
+}

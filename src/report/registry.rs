@@ -1,0 +1,188 @@
+//! Text for the commands that talk to registries: `lock` / `update`, `mirror` and `outdated`.
+
+use super::{Text, count, table, word};
+use crate::commands::Budget;
+use crate::commands::lock::LockReport;
+use crate::commands::mirror::{MirrorReport, MirroredStatus};
+use crate::commands::outdated::OutdatedReport;
+use crate::progress::human_bytes;
+
+/// `registry-1.docker.io: 76 of 100 pulls left in the current window`
+fn budget_lines(budgets: &[Budget]) -> String {
+    budgets
+        .iter()
+        .map(|b| match b.limit {
+            Some(total) => format!(
+                "{}: {} of {total} pulls left in the current window\n",
+                b.registry, b.remaining
+            ),
+            None => format!(
+                "{}: {} pulls left in the current window\n",
+                b.registry, b.remaining
+            ),
+        })
+        .collect()
+}
+
+impl Text for LockReport {
+    fn text(&self) -> String {
+        let rows: Vec<Vec<String>> = self
+            .images
+            .iter()
+            .flat_map(|locked| {
+                let mut lines = vec![vec![
+                    locked.image.clone(),
+                    word(&locked.status),
+                    locked.digest.to_string(),
+                    locked.source.clone(),
+                ]];
+                if let Some(note) = &locked.note {
+                    lines.push(vec![String::new(), note.clone()]);
+                }
+                lines
+            })
+            .collect();
+        let mut out = table(&rows);
+        out.push_str(&budget_lines(&self.rate_limits));
+        if self.written {
+            out.push_str(&format!("wrote {}\n", self.lock_file.display()));
+        } else {
+            out.push_str(&format!("{} is up to date\n", self.lock_file.display()));
+        }
+        out
+    }
+}
+
+impl Text for MirrorReport {
+    fn text(&self) -> String {
+        let rows: Vec<Vec<String>> = self
+            .images
+            .iter()
+            .map(|mirrored| {
+                let (what, detail) = match (&mirrored.status, &mirrored.copied) {
+                    (MirroredStatus::Copied, Some(c)) => (
+                        format!("copied {}", human_bytes(c.bytes)),
+                        format!(
+                            "{}  ({} copied, {} mounted, {} present)",
+                            mirrored.repository,
+                            count(c.blobs_copied, "blob", "blobs"),
+                            c.blobs_mounted,
+                            c.blobs_present
+                        ),
+                    ),
+                    (MirroredStatus::Retagged, _) => (
+                        format!("retagged ({})", mirrored.retagged.unwrap_or_default()),
+                        mirrored.repository.clone(),
+                    ),
+                    (MirroredStatus::Failed, _) => (
+                        word(&mirrored.status),
+                        mirrored.error.clone().unwrap_or_default(),
+                    ),
+                    _ => (word(&mirrored.status), mirrored.repository.clone()),
+                };
+                vec![mirrored.image.clone(), what, detail]
+            })
+            .collect();
+        let mut out = table(&rows);
+        out.push_str(&budget_lines(&self.rate_limits));
+        out.push_str(&format!(
+            "{} in {:.2}s: {} ({} upstream, {} retried), {} failed\n",
+            count(self.images.len(), "image", "images"),
+            self.seconds,
+            count(self.requests as usize, "request", "requests"),
+            self.upstream_requests,
+            self.retries,
+            self.failed()
+        ));
+        out
+    }
+}
+
+impl Text for OutdatedReport {
+    fn text(&self) -> String {
+        let short = |digest: &str| digest.chars().take(19).collect::<String>();
+        let mut rows = vec![vec![
+            "IMAGE".to_string(),
+            "STATUS".into(),
+            "LOCKED".into(),
+            "CURRENT".into(),
+            "REFERENCE".into(),
+        ]];
+        for drift in &self.images {
+            rows.push(vec![
+                drift.image.clone(),
+                word(&drift.status),
+                drift
+                    .locked
+                    .as_ref()
+                    .map(|d| short(d.as_str()))
+                    .unwrap_or_else(|| "-".into()),
+                short(drift.current.as_str()),
+                drift.reference.clone(),
+            ]);
+        }
+        let mut out = table(&rows);
+        if self.outdated == 0 {
+            out.push_str("\neverything is up to date\n");
+        } else {
+            out.push_str(&format!(
+                "\n{} of {} mirrors moved upstream or are not locked: run `baseimg update` then `baseimg mirror`\n",
+                self.outdated,
+                self.images.len()
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::outdated::{Drift, DriftStatus};
+    use crate::reference::Digest;
+
+    fn digest(c: char) -> Digest {
+        Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap()
+    }
+
+    #[test]
+    fn an_outdated_report_counts_drift_and_says_what_to_run() {
+        let report = OutdatedReport::new(vec![
+            Drift {
+                image: "redis".into(),
+                reference: "docker.io/library/redis:7.2.4".into(),
+                locked: Some(digest('a')),
+                current: digest('a'),
+                status: DriftStatus::UpToDate,
+            },
+            Drift {
+                image: "python".into(),
+                reference: "docker.io/library/python:3.11".into(),
+                locked: Some(digest('a')),
+                current: digest('b'),
+                status: DriftStatus::Moved,
+            },
+            Drift {
+                image: "postgres".into(),
+                reference: "docker.io/library/postgres:15".into(),
+                locked: None,
+                current: digest('c'),
+                status: DriftStatus::NotLocked,
+            },
+        ]);
+        assert_eq!(report.outdated, 2);
+        assert_eq!(
+            report.text(),
+            "IMAGE     STATUS      LOCKED               CURRENT              REFERENCE\n\
+             redis     up to date  sha256:aaaaaaaaaaaa  sha256:aaaaaaaaaaaa  docker.io/library/redis:7.2.4\n\
+             python    moved       sha256:aaaaaaaaaaaa  sha256:bbbbbbbbbbbb  docker.io/library/python:3.11\n\
+             postgres  not locked  -                    sha256:cccccccccccc  docker.io/library/postgres:15\n\
+             \n\
+             2 of 3 mirrors moved upstream or are not locked: run `baseimg update` then `baseimg mirror`\n"
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["outdated"], 2);
+        assert_eq!(json["images"][2]["status"], "not_locked");
+        assert_eq!(json["images"][2]["locked"], serde_json::Value::Null);
+    }
+}
