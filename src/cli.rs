@@ -261,15 +261,19 @@ fn dispatch(cli: &Cli) -> Result<Outcome, Diagnostics> {
             ))?,
             format,
         ),
+        // Generated into memory first: written straight to a closed pipe, clap_complete panics.
         Command::Completions { shell } => {
-            let mut command = Cli::command();
-            clap_complete::generate(*shell, &mut command, "baseimg", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "baseimg", &mut script);
+            report::raw(&script);
             Ok(Outcome::Success)
         }
         Command::Man => {
+            let mut page = Vec::new();
             clap_mangen::Man::new(Cli::command())
-                .render(&mut std::io::stdout())
+                .render(&mut page)
                 .map_err(|e| Diagnostic::error(format!("cannot write the manual page: {e}")))?;
+            report::raw(&page);
             Ok(Outcome::Success)
         }
     }

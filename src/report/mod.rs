@@ -93,9 +93,14 @@ pub fn color_on_stderr() -> bool {
 }
 
 fn print_stdout(text: &str) {
+    raw(text.as_bytes());
+}
+
+/// Bytes as they are on standard output (a completion script, a manual page). A closed pipe
+/// (`baseimg plan | head`) is not an error worth a panic.
+pub fn raw(bytes: &[u8]) {
     let mut stdout = std::io::stdout().lock();
-    // A closed pipe (`baseimg plan | head`) is not an error worth a panic.
-    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.write_all(bytes);
     let _ = stdout.flush();
 }
 
