@@ -49,6 +49,10 @@ impl<T> Outcome<T> {
 /// Runs `work` for every node of `order` (parents before children), giving each the values of its
 /// finished parents. `parents` maps a node to the nodes it needs (nodes outside `order` are ignored:
 /// they are taken as ready). Returns an outcome for every node, in `order`.
+///
+/// One loop on purpose: starting ready work, waiting for the next finish and reacting to a
+/// cancellation share the same state (what runs, what waits, what ended), and reading them together
+/// is what shows the executor never starts work after a cancellation or a parent's failure.
 pub async fn run<T, E, F, Fut>(
     order: &[String],
     parents: &HashMap<String, Vec<String>>,

@@ -141,18 +141,7 @@ impl Builder<'_> {
         let (dockerfile, labels) = self.dockerfile(image, build, built, parent);
         let tar = self.pack(build, built, &dockerfile).await?;
 
-        let log_path = self.logs.join(format!("{}.log", image.name));
-        let mut log = LogFile::create(&log_path).map_err(|source| BuildError::Log {
-            path: log_path.clone(),
-            source,
-        })?;
-        log.line(&format!(
-            "# {} — fingerprint {}",
-            built.reference, built.fingerprint
-        ));
-        for line in dockerfile.lines() {
-            log.line(&format!("# | {line}"));
-        }
+        let mut log = self.log(image, built, &dockerfile)?;
         task.step("building");
         let started = Instant::now();
         let request = BuildRequest {
@@ -198,6 +187,29 @@ impl Builder<'_> {
             digest,
             result: NodeResult::Built,
         })
+    }
+
+    /// The image's log for this run, starting with what is built: its reference, fingerprint and
+    /// Dockerfile.
+    fn log(
+        &self,
+        image: &Image,
+        built: &BuiltPin,
+        dockerfile: &str,
+    ) -> Result<LogFile, BuildError> {
+        let path = self.logs.join(format!("{}.log", image.name));
+        let mut log = LogFile::create(&path).map_err(|source| BuildError::Log {
+            path: path.clone(),
+            source,
+        })?;
+        log.line(&format!(
+            "# {} — fingerprint {}",
+            built.reference, built.fingerprint
+        ));
+        for line in dockerfile.lines() {
+            log.line(&format!("# | {line}"));
+        }
+        Ok(log)
     }
 
     /// The Dockerfile as built and the labels the daemon must add: the plan's rendered text with the

@@ -4,10 +4,12 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use indexmap::IndexMap;
 use serde::Serialize;
 
 use super::{Finished, Outcome, Selection, Settings, Workspace};
 use crate::build::{self, Builder, Node, NodeResult, Promoted};
+use crate::catalog::Catalog;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::docker::Daemon;
 use crate::plan::{self, Pin, Unlocked};
@@ -131,22 +133,7 @@ pub async fn run(
     let catalog = &workspace.catalog;
     let selected = workspace.select(selection)?;
     let pins = plan::resolve(catalog, &workspace.lock, &selected, Unlocked::Unpin)?;
-    let mut unpinned = Diagnostics::default();
-    for (name, pin) in &pins {
-        if let (Pin::Unpinned { why, fix }, Some(_)) = (pin, catalog.images[name].as_mirror()) {
-            unpinned.push(
-                Diagnostic::error(format!("`{name}` is not pinned: {why}"))
-                    .image(name)
-                    .help(format!(
-                        "run `{fix}` first; a build reads every base from the lock file"
-                    )),
-            );
-        }
-    }
-    if unpinned.has_errors() {
-        return Err(unpinned);
-    }
-
+    check_pinned(catalog, &pins)?;
     let clients = Clients::new(&catalog.insecure_registries);
     let missing = build::check_mirrors(catalog, &pins, &clients).await;
     if missing.has_errors() {
@@ -187,18 +174,7 @@ pub async fn run(
     )
     .await;
 
-    let all_done = outcomes.values().all(|o| o.value().is_some());
-    let promotion = if !all_done {
-        Promotion::NotPromoted
-    } else {
-        match builder.promote(&outcomes).await {
-            Ok(images) if images.is_empty() => Promotion::InPlace,
-            Ok(images) => Promotion::Moved { images },
-            Err(error) => Promotion::Failed {
-                error: error.to_string(),
-            },
-        }
-    };
+    let promotion = promote(&builder, &outcomes).await;
     let report = BuildReport::new(
         push,
         outcomes.iter().map(|(n, o)| image_result(n, o)).collect(),
@@ -212,6 +188,40 @@ pub async fn run(
         Outcome::Failed
     };
     Ok(Finished::new(report, workspace.warnings, outcome))
+}
+
+/// Every mirror the selection builds on must be pinned: a build reads every base from the lock file.
+fn check_pinned(catalog: &Catalog, pins: &IndexMap<String, Pin>) -> Result<(), Diagnostics> {
+    let mut unpinned = Diagnostics::default();
+    for (name, pin) in pins {
+        if let (Pin::Unpinned { why, fix }, Some(_)) = (pin, catalog.images[name].as_mirror()) {
+            unpinned.push(
+                Diagnostic::error(format!("`{name}` is not pinned: {why}"))
+                    .image(name)
+                    .help(format!(
+                        "run `{fix}` first; a build reads every base from the lock file"
+                    )),
+            );
+        }
+    }
+    unpinned.into_result().map(drop)
+}
+
+/// Moving tags move only when every image of the run succeeded.
+async fn promote(
+    builder: &Builder<'_>,
+    outcomes: &IndexMap<String, schedule::Outcome<Node>>,
+) -> Promotion {
+    if !outcomes.values().all(|o| o.value().is_some()) {
+        return Promotion::NotPromoted;
+    }
+    match builder.promote(outcomes).await {
+        Ok(images) if images.is_empty() => Promotion::InPlace,
+        Ok(images) => Promotion::Moved { images },
+        Err(error) => Promotion::Failed {
+            error: error.to_string(),
+        },
+    }
 }
 
 fn image_result(name: &str, outcome: &schedule::Outcome<Node>) -> ImageResult {
