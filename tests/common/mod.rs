@@ -1,7 +1,9 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests: the harness that runs the binary, the registries, proxy and
+//! upstream fixtures it runs against, and the file-tree helpers they share.
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod harness;
 pub mod proxy;
 pub mod registry;
 
