@@ -28,7 +28,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 
 use regex::Regex;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_baseimg");
+/// Cargo names the binary to integration tests only; `examples/demo.rs` shares this module tree
+/// without running the harness, so the name is looked up when a run starts.
+const BINARY: Option<&str> = option_env!("CARGO_BIN_EXE_baseimg");
 
 /// Variables removed from every run besides `BASEIMG_*`: they would change how baseimg talks to
 /// the test registries or how it colours its output.
@@ -353,7 +355,7 @@ impl Test {
     /// Starts baseimg in the clean environment, with a Docker configuration of its own unless the
     /// test set `DOCKER_CONFIG` (returned, to live as long as the process).
     fn start(&self) -> (Child, Option<tempfile::TempDir>) {
-        let mut command = Command::new(BINARY);
+        let mut command = Command::new(BINARY.expect("the harness runs in integration tests"));
         command
             .current_dir(self.root().join(&self.current_dir))
             .args(&self.args)
@@ -402,8 +404,8 @@ impl Test {
     pub fn spawn(self) -> Running {
         let (child, docker_config) = self.start();
         Running {
-            child,
-            test: self,
+            child: Some(child),
+            test: Some(self),
             _docker_config: docker_config,
         }
     }
@@ -424,23 +426,33 @@ impl Test {
     }
 }
 
-/// A baseimg process started by [`Test::spawn`].
+/// A baseimg process started by [`Test::spawn`]. Dropped before `wait` (a test failed while it
+/// ran), it kills the process, so no build outlives its test.
 pub struct Running {
-    child: Child,
-    test: Test,
+    child: Option<Child>,
+    test: Option<Test>,
     _docker_config: Option<tempfile::TempDir>,
 }
 
 impl Running {
     pub fn id(&self) -> u32 {
-        self.child.id()
+        self.child.as_ref().unwrap().id()
     }
 
     /// Waits for the process to end and checks it as [`Test::run`] does.
     #[track_caller]
-    pub fn wait(self) -> Output {
-        let output = self.child.wait_with_output().unwrap();
-        self.test.finish(output)
+    pub fn wait(mut self) -> Output {
+        let output = self.child.take().unwrap().wait_with_output().unwrap();
+        self.test.take().unwrap().finish(output)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
