@@ -130,4 +130,7 @@ fn texts_not_starting_with_a_line_break_are_left_as_they_are() {
 fn a_diff_shows_the_changed_line() {
     let shown = diff("one\ntwo\nthree\n", "one\n2\nthree\n");
     assert!(shown.contains("-two\n+2\n"), "{shown}");
+    // A missing final newline is a difference too, and must be visible as one.
+    let shown = diff("done\n", "done");
+    assert!(shown.contains("No newline at end of file"), "{shown}");
 }

@@ -18,7 +18,9 @@
 //! `NO_COLOR=1`. `DOCKER_HOST` is kept: it says where the machine's daemon is.
 //!
 //! A run expects exit status 0 unless told otherwise; a stream is checked only when the test says
-//! what it must hold (exactly, containing, lacking, or matching a regex).
+//! what it must hold (exactly, containing, lacking, or matching a regex). Catalogs, files and
+//! expected texts may be written indented in the test source, starting on the line after the opening
+//! quote: [`unindent`] takes the indentation off, so they read like the real files and output.
 
 use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
