@@ -4,9 +4,8 @@
 
 mod common;
 
-use std::process::Output;
-
 use common::fixtures::{Layout, manifest_digest};
+use common::harness::Test;
 use common::registry::Registry;
 
 struct World {
@@ -109,28 +108,35 @@ images:
         );
     }
 
-    fn baseimg(&self, args: &[&str]) -> Output {
-        common::baseimg_in(self.repo.path(), &[&["--jobs", "2"], args].concat())
+    /// A run in this world's repository without the options the tests set: its own Docker
+    /// configuration and nothing else.
+    fn bare(&self) -> Test {
+        Test::in_dir(self.repo.path()).env("DOCKER_CONFIG", self.repo.path().join(".docker"))
     }
 
+    /// A run with plain progress and two jobs (what a CI log of a small machine sees).
+    fn baseimg(&self, args: &[&str]) -> Test {
+        self.bare()
+            .args(["--progress", "plain", "--jobs", "2"])
+            .args(args)
+    }
+
+    /// The standard output of a run that must succeed.
     fn ok(&self, args: &[&str]) -> String {
-        common::expect_success(args, self.baseimg(args))
+        self.baseimg(args).run().stdout
     }
 
     fn private_has_tag(&self, reference: &str) -> bool {
         common::fixtures::has_manifest(&self.private.host, reference)
     }
 
-    fn build_json(&self, args: &[&str]) -> (Option<i32>, serde_json::Value) {
-        let output = self.baseimg(&[args, &["--output", "json"]].concat());
-        let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
-            panic!(
-                "not JSON:\n{}\n{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            )
-        });
-        (output.status.code(), json)
+    /// The JSON report of a run that must end with `status`.
+    fn build_json(&self, args: &[&str], status: i32) -> serde_json::Value {
+        self.baseimg(args)
+            .args(["--output", "json"])
+            .status(status)
+            .run()
+            .json()
     }
 }
 
@@ -193,8 +199,7 @@ fn builds_pushes_promotes_and_then_rebuilds_only_what_changed() {
     world.ok(&["mirror"]);
     let base_digest = manifest_digest(&world.upstream.host, "library/busybox:1.35");
 
-    let (code, json) = world.build_json(&["build", "--push"]);
-    assert_eq!(code, Some(0), "{json:#}");
+    let json = world.build_json(&["build", "--push"], 0);
     for image in ["app", "app-plus", "other", "other-child"] {
         assert_eq!(result_of(&json, image), "built", "{json:#}");
     }
@@ -254,16 +259,14 @@ fn builds_pushes_promotes_and_then_rebuilds_only_what_changed() {
     );
 
     // Nothing changed: the plan, asking the private registry, says so; and nothing is built.
-    let plan = world.ok(&["plan"]);
-    assert!(
-        plan.contains("5 images: 0 to mirror, 0 to build, 5 up to date"),
-        "{plan}"
-    );
-    let out = world.ok(&["build", "--push"]);
-    assert!(
-        out.contains("nothing to build: every image is up to date"),
-        "{out}"
-    );
+    world
+        .baseimg(&["plan"])
+        .stdout_contains("5 images: 0 to mirror, 0 to build, 5 up to date")
+        .run();
+    world
+        .baseimg(&["build", "--push"])
+        .stdout_contains("nothing to build: every image is up to date")
+        .run();
 
     // One context file changes: that image and what is built on it, nothing else.
     std::fs::write(
@@ -271,8 +274,7 @@ fn builds_pushes_promotes_and_then_rebuilds_only_what_changed() {
         "changed\n",
     )
     .unwrap();
-    let (code, json) = world.build_json(&["build", "--push"]);
-    assert_eq!(code, Some(0), "{json:#}");
+    let json = world.build_json(&["build", "--push"], 0);
     assert_eq!(result_of(&json, "app"), "built");
     assert_eq!(result_of(&json, "app-plus"), "built");
     assert_eq!(result_of(&json, "other"), "up_to_date");
@@ -298,20 +300,16 @@ fn a_failure_stops_dependents_lets_others_finish_and_moves_no_tag() {
     )
     .unwrap();
     world.write_catalog("false");
-    let output = world.baseimg(&["build", "--push"]);
-    assert_eq!(output.status.code(), Some(1));
-    let out = String::from_utf8_lossy(&output.stdout);
-    assert!(out.contains("other-child    not attempted"), "{out}");
-    assert!(out.contains("`other` failed"), "{out}");
-    assert!(
-        out.contains("not promoted: moving tags left where they were"),
-        "{out}"
-    );
-    assert!(
-        out.contains("last lines of"),
-        "the failing build's log tail is shown: {out}"
-    );
-    let (_, json) = world.build_json(&["build", "--push"]);
+    world
+        .baseimg(&["build", "--push"])
+        .status(1)
+        .stdout_contains("other-child    not attempted")
+        .stdout_contains("`other` failed")
+        .stdout_contains("not promoted: moving tags left where they were")
+        // The failing build's log tail is shown.
+        .stdout_contains("last lines of")
+        .run();
+    let json = world.build_json(&["build", "--push"], 1);
     assert_eq!(result_of(&json, "other"), "failed");
     assert_eq!(result_of(&json, "other-child"), "not_attempted");
     assert_eq!(
@@ -332,8 +330,7 @@ fn builds_need_nothing_from_upstream_once_mirrored() {
     world.ok(&["lock"]);
     world.ok(&["mirror"]);
     world.upstream.stop();
-    let (code, json) = world.build_json(&["build", "--push"]);
-    assert_eq!(code, Some(0), "{json:#}");
+    let json = world.build_json(&["build", "--push"], 0);
     assert_eq!(json["built"], 4);
 }
 
@@ -342,12 +339,13 @@ fn a_local_build_without_push_is_incremental_too() {
     let world = World::new();
     world.ok(&["lock"]);
     world.ok(&["mirror"]);
-    let (code, json) = world.build_json(&["build", "app-plus"]);
-    assert_eq!(code, Some(0), "{json:#}");
+    let json = world.build_json(&["build", "app-plus"], 0);
     assert_eq!(json["built"], 2, "app-plus and the app it needs: {json:#}");
     assert_eq!(result_of(&json, "other"), "missing", "not selected");
-    let out = world.ok(&["build", "app-plus"]);
-    assert!(out.contains("nothing to build"), "{out}");
+    world
+        .baseimg(&["build", "app-plus"])
+        .stdout_contains("nothing to build")
+        .run();
     // The moving tag exists locally.
     let status = std::process::Command::new("docker")
         .args([
@@ -373,15 +371,14 @@ fn pushing_with_wrong_credentials_fails_clearly_and_prints_no_secret() {
     world.ok(&["lock"]);
     world.ok(&["mirror"]);
     world.docker_config("ci", "wrong-pass-456");
-    let output = world.baseimg(&["build", "--push"]);
-    assert_ne!(output.status.code(), Some(0));
-    let text = common::all_output(&output);
-    assert!(text.contains("refused the credentials"), "{text}");
-    assert!(text.contains(&world.private.host), "{text}");
-    assert!(
-        !text.contains("wrong-pass-456") && !text.contains("right-pass-123"),
-        "{text}"
-    );
+    world
+        .baseimg(&["build", "--push"])
+        .failure()
+        .output_contains("refused the credentials")
+        .output_contains(&world.private.host)
+        .output_lacks("wrong-pass-456")
+        .output_lacks("right-pass-123")
+        .run();
 }
 
 #[test]
@@ -390,14 +387,13 @@ fn ctrl_c_stops_running_builds_leaves_no_container_and_moves_no_tag() {
     world.ok(&["lock"]);
     world.ok(&["mirror"]);
     world.write_catalog("sleep 60");
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("baseimg"))
-        .current_dir(world.repo.path())
-        .env("DOCKER_CONFIG", world.repo.path().join(".docker"))
+    let running = world
+        .bare()
         .args(["--progress", "plain", "build", "other", "--push"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .failure()
+        .stdout_contains("interrupted")
+        .stdout_contains("not promoted")
+        .spawn();
     // Wait until the daemon is running the long step, then interrupt as a terminal would.
     let base = format!("{}/base/base-upstream", world.private.host);
     let containers = || {
@@ -421,15 +417,11 @@ fn ctrl_c_stops_running_builds_leaves_no_container_and_moves_no_tag() {
     }
     assert!(containers() > 0, "the build never started its RUN step");
     let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &running.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let output = child.wait_with_output().unwrap();
-    assert_ne!(output.status.code(), Some(0));
-    let out = String::from_utf8_lossy(&output.stdout);
-    assert!(out.contains("interrupted"), "{out}");
-    assert!(out.contains("not promoted"), "{out}");
+    running.wait();
     // The daemon cancels the build and removes its intermediate container.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while containers() > 0 && std::time::Instant::now() < deadline {
@@ -444,20 +436,14 @@ fn an_unreachable_daemon_gets_one_clear_error_naming_the_address() {
     let world = World::new();
     world.ok(&["lock"]);
     world.ok(&["mirror"]);
-    let output = assert_cmd::Command::cargo_bin("baseimg")
-        .unwrap()
-        .current_dir(world.repo.path())
-        .env("DOCKER_CONFIG", world.repo.path().join(".docker"))
+    let stderr = world
+        .bare()
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .args(["build"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("cannot reach the Docker daemon at unix:///nonexistent/docker.sock"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("DOCKER_HOST"), "{stderr}");
+        .arg("build")
+        .status(2)
+        .stderr_contains("cannot reach the Docker daemon at unix:///nonexistent/docker.sock")
+        .stderr_contains("DOCKER_HOST")
+        .run()
+        .stderr;
     assert_eq!(stderr.matches("error:").count(), 1, "one error: {stderr}");
 }

@@ -4,9 +4,8 @@
 
 mod common;
 
-use std::process::Output;
-
 use common::fixtures::{Layout, manifest_digest, raw_manifest};
+use common::harness::{Test, unindent};
 use common::proxy::{Faults, Proxy};
 use common::registry::Registry;
 
@@ -35,11 +34,19 @@ impl World {
         Layout::multi(2, 3, 64 * 1024).push(&upstream.host, "library/python", "3.11.9");
         let proxy = Proxy::start(&upstream.host);
         let repo = tempfile::tempdir().unwrap();
-        let catalog = format!(
-            "registry: {}/base\nimages:\n  redis-upstream:\n    mirror: {}/library/redis:7.2.4\n  python-upstream:\n    mirror: {}/library/python:3.11.9\n{python_extra}",
-            private.host, proxy.host, proxy.host
-        );
-        std::fs::write(repo.path().join("base-images.yaml"), catalog).unwrap();
+        let catalog = unindent(&format!(
+            "
+            registry: {private}/base
+            images:
+              redis-upstream:
+                mirror: {proxy}/library/redis:7.2.4
+              python-upstream:
+                mirror: {proxy}/library/python:3.11.9
+            ",
+            private = private.host,
+            proxy = proxy.host,
+        ));
+        std::fs::write(repo.path().join("base-images.yaml"), catalog + python_extra).unwrap();
         std::fs::create_dir(repo.path().join(".docker")).unwrap();
         std::fs::write(repo.path().join(".docker/config.json"), "{}").unwrap();
         World {
@@ -59,12 +66,17 @@ impl World {
         );
     }
 
-    fn baseimg(&self, args: &[&str]) -> Output {
-        common::baseimg_in(self.repo.path(), args)
+    /// A run in this world's repository, with its own Docker configuration and plain progress.
+    fn baseimg(&self, args: &[&str]) -> Test {
+        Test::in_dir(self.repo.path())
+            .env("DOCKER_CONFIG", self.repo.path().join(".docker"))
+            .args(["--progress", "plain"])
+            .args(args)
     }
 
+    /// The standard output of a run that must succeed.
     fn ok(&self, args: &[&str]) -> String {
-        common::expect_success(args, self.baseimg(args))
+        self.baseimg(args).run().stdout
     }
 
     fn lock_text(&self) -> String {
@@ -153,13 +165,15 @@ fn lock_resolves_with_head_requests_and_mirror_copies_byte_for_byte() {
 
     // A second mirror finds everything in place and sends no request upstream.
     world.proxy.clear_log();
-    let out = world.ok(&["mirror"]);
+    world
+        .baseimg(&["mirror"])
+        .stdout_contains("(0 upstream, 0 retried)")
+        .run();
     assert!(
         world.proxy.requests().is_empty(),
         "{:?}",
         world.proxy.requests()
     );
-    assert!(out.contains("(0 upstream, 0 retried)"), "{out}");
 }
 
 #[test]
@@ -167,17 +181,20 @@ fn outdated_reports_a_moved_tag_and_update_then_mirror_pick_it_up() {
     let world = World::new();
     world.ok(&["lock"]);
     world.ok(&["mirror"]);
-    let out = world.ok(&["outdated"]);
-    assert!(out.contains("everything is up to date"), "{out}");
+    world
+        .baseimg(&["outdated"])
+        .stdout_contains("everything is up to date")
+        .run();
 
     // Upstream re-points the tag, as Docker Hub does with every rebuild.
     Layout::single(3, 3, 64 * 1024).push(&world.upstream.host, "library/redis", "7.2.4");
     let moved = manifest_digest(&world.upstream.host, "library/redis:7.2.4");
     world.proxy.clear_log();
-    let output = world.baseimg(&["outdated"]);
-    assert_eq!(output.status.code(), Some(1));
-    let out = String::from_utf8_lossy(&output.stdout);
-    assert!(out.contains("redis-upstream   moved"), "{out}");
+    world
+        .baseimg(&["outdated"])
+        .status(1)
+        .stdout_contains("redis-upstream   moved")
+        .run();
     assert_eq!(
         world.proxy.manifest_requests("GET"),
         0,
@@ -208,13 +225,11 @@ fn a_corrupted_upstream_blob_is_refused_and_nothing_is_published() {
         corrupt_blob: Some(layer.clone()),
         ..Faults::default()
     });
-    let output = world.baseimg(&["mirror", "redis-upstream"]);
-    assert_eq!(output.status.code(), Some(1));
-    let out = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        out.contains(&format!("blob {layer} from upstream hashes to sha256:")),
-        "{out}"
-    );
+    world
+        .baseimg(&["mirror", "redis-upstream"])
+        .status(1)
+        .stdout_contains(&format!("blob {layer} from upstream hashes to sha256:"))
+        .run();
     assert!(!world.private_has("base/redis-upstream:7.2.4"));
     let digest = manifest_digest(&world.upstream.host, "library/redis:7.2.4");
     assert!(!world.private_has(&format!("base/redis-upstream@{digest}")));
@@ -230,14 +245,13 @@ fn an_unreliable_upstream_still_gives_a_correct_mirror() {
         reset_every: Some(5),
         ..Faults::default()
     });
-    let out = world.ok(&["mirror", "--output", "json"]);
+    let summary = world.baseimg(&["mirror", "--output", "json"]).run().json();
     assert_same_image(&world, "library/redis:7.2.4", "base/redis-upstream:7.2.4");
     assert_same_image(
         &world,
         "library/python:3.11.9",
         "base/python-upstream:3.11.9",
     );
-    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
     let retries = summary["retries"].as_u64().unwrap();
     assert!(
         retries >= 3,
@@ -254,13 +268,11 @@ fn a_pull_budget_smaller_than_the_copy_stops_before_anything_is_copied() {
         rate_limit_remaining: Some(2),
         ..Faults::default()
     });
-    let output = world.baseimg(&["mirror"]);
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("allows 2 more pulls now; mirroring needs up to 6 manifest requests there"),
-        "{stderr}"
-    );
+    world
+        .baseimg(&["mirror"])
+        .status(2)
+        .stderr_contains("allows 2 more pulls now; mirroring needs up to 6 manifest requests there")
+        .run();
     assert_eq!(world.proxy.manifest_requests("GET"), 0);
     assert!(!world.private_has("base/redis-upstream:7.2.4"));
 
@@ -269,8 +281,10 @@ fn a_pull_budget_smaller_than_the_copy_stops_before_anything_is_copied() {
         rate_limit_remaining: Some(90),
         ..Faults::default()
     });
-    let out = world.ok(&["mirror"]);
-    assert!(out.contains("90 of 100 pulls left"), "{out}");
+    world
+        .baseimg(&["mirror"])
+        .stdout_contains("90 of 100 pulls left")
+        .run();
 }
 
 #[test]
@@ -282,25 +296,27 @@ fn credentials_from_the_docker_config_are_used_and_never_printed() {
     world.ok(&["lock"]);
 
     // Without credentials the private registry refuses, and says what to do.
-    let output = world.baseimg(&["mirror", "redis-upstream"]);
-    assert_ne!(output.status.code(), Some(0));
-    let text = common::all_output(&output);
-    assert!(text.contains("docker login"), "{text}");
+    world
+        .baseimg(&["mirror", "redis-upstream"])
+        .failure()
+        .output_contains("docker login")
+        .run();
 
     // Wrong credentials: a clear refusal, and the wrong password is not echoed either.
     world.docker_config("ci", "wrong-password-abc");
-    let output = world.baseimg(&["mirror", "redis-upstream"]);
-    assert_ne!(output.status.code(), Some(0));
-    let text = common::all_output(&output);
-    assert!(text.contains("refused the credentials"), "{text}");
-    assert!(text.contains(&world.private.host), "{text}");
-    assert!(!text.contains("wrong-password-abc"), "{text}");
+    world
+        .baseimg(&["mirror", "redis-upstream"])
+        .failure()
+        .output_contains("refused the credentials")
+        .output_contains(&world.private.host)
+        .output_lacks("wrong-password-abc")
+        .run();
 
     world.docker_config("ci", password);
-    let output = world.baseimg(&["mirror", "--output", "json"]);
-    let text = common::all_output(&output);
-    assert!(output.status.success(), "{text}");
-    assert!(!text.contains(password), "{text}");
+    world
+        .baseimg(&["mirror", "--output", "json"])
+        .output_lacks(password)
+        .run();
     let lock = world.lock_text();
     assert!(!lock.contains(password));
 }

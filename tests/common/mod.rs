@@ -1,7 +1,9 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests: the harness that runs the binary, the registries, proxy and
+//! upstream fixtures it runs against, and the file-tree helpers they share.
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod harness;
 pub mod proxy;
 pub mod registry;
 
@@ -95,43 +97,4 @@ pub fn docker_config(config_dir: &Path, registry: &str, user: &str, password: &s
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     let config = serde_json::json!({ "auths": { registry: { "auth": auth } } });
     std::fs::write(config_dir.join("config.json"), config.to_string()).unwrap();
-}
-
-/// Runs baseimg in a test repository with its own Docker configuration (`<repo>/.docker`), plain
-/// progress, and none of the caller's BASEIMG_* settings.
-pub fn baseimg_in(repo: &Path, args: &[&str]) -> std::process::Output {
-    assert_cmd::Command::cargo_bin("baseimg")
-        .unwrap()
-        .current_dir(repo)
-        .env("DOCKER_CONFIG", repo.join(".docker"))
-        .env_remove("BASEIMG_REGISTRY")
-        .env_remove("BASEIMG_CATALOG")
-        .env_remove("BASEIMG_LOCK")
-        .env_remove("BASEIMG_JOBS")
-        .args(["--progress", "plain"])
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-/// The standard output of a command that must have succeeded; everything it printed otherwise.
-pub fn expect_success(args: &[&str], output: std::process::Output) -> String {
-    assert!(
-        output.status.success(),
-        "baseimg {args:?} exited {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// Everything a command printed, standard output then standard error (for checks that a message
-/// appears, or that a secret does not, wherever it went).
-pub fn all_output(output: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
