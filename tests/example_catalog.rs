@@ -188,3 +188,55 @@ fn help_shows_examples() {
         .stdout_contains("Examples:")
         .run();
 }
+
+#[test]
+fn every_command_answers_in_json_with_its_warnings() {
+    for args in [
+        &["validate"][..],
+        &["graph"],
+        &["render", "redis"],
+        &["plan", "--offline"],
+    ] {
+        let output = Test::example()
+            .args(args)
+            .args(["--output", "json"])
+            .stderr("")
+            .run();
+        let json = output.json();
+        assert!(json["warnings"].is_array(), "{args:?}: {json:#}");
+    }
+    let graph = Test::example()
+        .args(["graph", "api-base", "--output", "json"])
+        .run()
+        .json();
+    assert_eq!(graph["images"][2]["image"], "api-base");
+    assert_eq!(graph["images"][2]["parent"], "python");
+}
+
+#[test]
+fn shell_completions_and_the_man_page_name_every_command() {
+    let bash = Test::new().args(["completions", "bash"]).run();
+    let man = Test::new()
+        .arg("man")
+        .stdout_contains(".TH baseimg 1")
+        .run();
+    for command in [
+        "validate",
+        "plan",
+        "mirror",
+        "build",
+        "outdated",
+        "completions",
+    ] {
+        assert!(
+            bash.stdout.contains(command),
+            "bash completion lacks {command}"
+        );
+        assert!(man.stdout.contains(command), "man page lacks {command}");
+    }
+    Test::new()
+        .args(["completions", "tcsh"])
+        .status(2)
+        .stderr_contains("invalid value 'tcsh'")
+        .run();
+}
