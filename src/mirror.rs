@@ -161,11 +161,6 @@ pub fn keeps(filter: &[String], available: &str) -> bool {
         .any(|wanted| platform_matches(wanted, available))
 }
 
-pub fn sha256_digest(bytes: &[u8]) -> Digest {
-    Digest::parse(&format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
-        .expect("sha256 is a digest")
-}
-
 impl Mirror<'_> {
     /// Whether the private registry already holds the locked digest (one HEAD, nothing upstream).
     pub async fn is_present(&self, image: &Image, entry: &LockEntry) -> Result<bool, MirrorError> {
@@ -216,7 +211,7 @@ impl Mirror<'_> {
             let document = top.document().map_err(MirrorError::Invalid)?;
             for child in &document.manifests {
                 // Every digest that is followed is checked to be one baseimg can verify.
-                Digest::parse(&child.digest).map_err(MirrorError::Invalid)?;
+                Digest::parse(&child.digest).map_err(|e| MirrorError::Invalid(e.to_string()))?;
                 let platform = child
                     .platform
                     .as_ref()
@@ -256,7 +251,7 @@ impl Mirror<'_> {
             } else {
                 let bytes =
                     filter_index(&top.bytes, &image.platforms).map_err(MirrorError::Invalid)?;
-                let digest = sha256_digest(&bytes);
+                let digest = Digest::sha256_of(&bytes);
                 if digest != mirror_digest {
                     return Err(MirrorError::Invalid(format!(
                         "the filtered index hashes to {digest}, the lock file expects {mirror_digest}; run `baseimg update {}`",
@@ -339,7 +334,7 @@ impl Mirror<'_> {
             .cloned()
             .collect();
         for blob in &blobs {
-            Digest::parse(&blob.digest).map_err(MirrorError::Invalid)?;
+            Digest::parse(&blob.digest).map_err(|e| MirrorError::Invalid(e.to_string()))?;
         }
         let results: Vec<BlobResult> = stream::iter(blobs)
             .map(|blob| async move {

@@ -20,7 +20,6 @@ use reqwest::header::{
 };
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
-use sha2::{Digest as _, Sha256};
 use tokio::sync::Mutex;
 
 use crate::reference::Digest;
@@ -742,8 +741,8 @@ impl Client {
                 "the registry sent no Docker-Content-Digest header".into(),
             )
         })?;
-        let digest =
-            Digest::parse(&digest).map_err(|m| self.error(repository, &action, None, m))?;
+        let digest = Digest::parse(&digest)
+            .map_err(|m| self.error(repository, &action, None, m.to_string()))?;
         let media_type = header("content-type").unwrap_or_default();
         let size = header("content-length")
             .and_then(|s| s.parse().ok())
@@ -783,8 +782,7 @@ impl Client {
             .bytes()
             .await
             .map_err(|e| self.error(repository, &action, None, describe(e)))?;
-        let digest = Digest::parse(&format!("sha256:{}", hex::encode(Sha256::digest(&bytes))))
-            .expect("a sha256 is a digest");
+        let digest = Digest::sha256_of(&bytes);
         if reference.starts_with("sha256:") && digest.as_str() != reference {
             return Err(RegistryError {
                 transient: false,

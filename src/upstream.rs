@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use crate::catalog::{Catalog, Image};
 use crate::lock::LockEntry;
-use crate::mirror::{filter_index, sha256_digest};
+use crate::mirror::filter_index;
 use crate::reference::{Digest, Reference};
 use crate::registry::{Clients, RegistryError, is_index};
 
@@ -121,14 +121,15 @@ pub async fn resolve(
                 continue;
             }
             if image.platforms.is_empty() || crate::mirror::keeps(&image.platforms, &name) {
-                let child_digest = Digest::parse(&child.digest).map_err(ResolveError::Invalid)?;
+                let child_digest = Digest::parse(&child.digest)
+                    .map_err(|e| ResolveError::Invalid(e.to_string()))?;
                 platforms.insert(name, child_digest);
             }
         }
         if !image.platforms.is_empty() {
             let filtered = filter_index(&index.bytes, &image.platforms)
                 .map_err(|m| ResolveError::Invalid(format!("`{}`: {m}", mirror.upstream)))?;
-            mirror_digest = sha256_digest(&filtered);
+            mirror_digest = Digest::sha256_of(&filtered);
         }
     }
     let mirror_reference = Reference::parse(&catalog.mirror_reference(image, &mirror_digest))
