@@ -1,8 +1,8 @@
 //! The local Docker daemon, through bollard: connecting (honouring `DOCKER_HOST`, negotiating the API
 //! version), building from a streamed context, tagging, pushing, and inspecting.
 //!
-//! Registry credentials for the daemon's pulls and pushes come from [`crate::registry::docker_credential`],
-//! the same lookup the registry client uses, and are handed to the daemon in its auth headers only.
+//! Registry credentials for the daemon's pulls and pushes come from [`crate::credentials`], the same
+//! lookup the registry client uses, and are handed to the daemon in its auth headers only.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -13,7 +13,7 @@ use bollard::query_parameters::{BuildImageOptions, PushImageOptions, TagImageOpt
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
-use crate::registry::{Credential, docker_credential};
+use crate::credentials::{self, Credential};
 
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
@@ -230,7 +230,7 @@ impl Daemon {
 
 /// Credentials in the form the daemon's auth headers take; none when the configuration has none.
 fn daemon_credentials(registry: &str) -> Option<DockerCredentials> {
-    match docker_credential(registry)? {
+    match credentials::for_registry(registry)? {
         Credential::Basic { username, password } => Some(DockerCredentials {
             username: Some(username),
             password: Some(password),

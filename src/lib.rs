@@ -8,6 +8,7 @@ pub mod build;
 pub mod catalog;
 pub mod cli;
 pub mod context;
+pub mod credentials;
 pub mod diagnostic;
 pub mod docker;
 pub mod dockerfile;

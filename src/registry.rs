@@ -3,9 +3,9 @@
 //! cross-repository mounts, retries that honour `Retry-After`).
 //!
 //! Built on reqwest. Authentication follows the registry's challenge: anonymous first, then a Bearer
-//! token from the realm it names (with credentials when the Docker configuration has some) or Basic
-//! credentials. Tokens are cached per scope. Credentials and tokens never leave this module except in
-//! the `Authorization` header; no error, log line or report contains them.
+//! token from the realm it names (with credentials from [`crate::credentials`]) or Basic credentials.
+//! Tokens are cached per scope. Credentials and tokens never leave this module except in the
+//! `Authorization` header; no error, log line or report contains them.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -23,6 +23,9 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use crate::reference::Digest;
+
+// The client takes one; re-exported so code that builds a `Client` needs one import.
+pub use crate::credentials::Credential;
 
 pub const MEDIA_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const MEDIA_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -63,41 +66,6 @@ pub fn is_plain_http(registry: &str, insecure: &[String]) -> bool {
         .parse::<std::net::IpAddr>()
         .is_ok_and(|ip| ip.is_loopback());
     host == "localhost" || loopback || insecure.iter().any(|i| i == registry)
-}
-
-/// Credentials for one registry, from the Docker client configuration.
-#[derive(Clone)]
-pub enum Credential {
-    Basic { username: String, password: String },
-    IdentityToken(String),
-}
-
-impl fmt::Debug for Credential {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Credential::Basic { username, .. } => write!(f, "Basic({username}, <redacted>)"),
-            Credential::IdentityToken(_) => f.write_str("IdentityToken(<redacted>)"),
-        }
-    }
-}
-
-/// Looks the registry up in `$DOCKER_CONFIG/config.json` (`auths`, `credsStore`, `credHelpers`), the
-/// same places `docker login` writes to. Docker Hub is stored as `https://index.docker.io/v1/`.
-pub fn docker_credential(registry: &str) -> Option<Credential> {
-    let key = if registry == crate::reference::DOCKER_HUB {
-        "https://index.docker.io/v1/"
-    } else {
-        registry
-    };
-    match docker_credential::get_credential(key) {
-        Ok(docker_credential::DockerCredential::UsernamePassword(username, password)) => {
-            Some(Credential::Basic { username, password })
-        }
-        Ok(docker_credential::DockerCredential::IdentityToken(token)) => {
-            Some(Credential::IdentityToken(token))
-        }
-        Err(_) => None,
-    }
 }
 
 /// What a registry said about its pull budget (Docker Hub: `RateLimit-Remaining: 76;w=21600`).
@@ -1128,7 +1096,8 @@ impl Clients {
         clients
             .entry(registry.to_string())
             .or_insert_with(|| {
-                let client = Client::new(registry, &self.insecure, docker_credential(registry));
+                let credential = crate::credentials::for_registry(registry);
+                let client = Client::new(registry, &self.insecure, credential);
                 Arc::new(match self.retry {
                     Some(retry) => client.with_retry(retry),
                     None => client,
