@@ -21,7 +21,7 @@ use crate::catalog::{Catalog, Image};
 use crate::lock::LockEntry;
 use crate::progress::Task;
 use crate::reference::Digest;
-use crate::registry::{Client, Clients, Manifest, RegistryError, is_index};
+use crate::registry::{Client, Clients, Manifest, RegistryError, filter_index, is_index, keeps};
 
 /// How long a blob download may stay silent before it counts as broken off.
 const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -109,58 +109,6 @@ pub fn mirror_tags(image: &Image, digest: &Digest) -> Vec<String> {
     }
 }
 
-/// The index kept when a catalog filters platforms: upstream's index with only those manifests,
-/// serialized deterministically so `lock` and `mirror` compute the same digest.
-pub fn filter_index(bytes: &[u8], platforms: &[String]) -> Result<Bytes, String> {
-    let mut document: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| format!("upstream index is not valid JSON: {e}"))?;
-    let manifests = document
-        .get_mut("manifests")
-        .and_then(|m| m.as_array_mut())
-        .ok_or("upstream index has no `manifests`")?;
-    let platform_of = |m: &serde_json::Value| -> String {
-        let p = &m["platform"];
-        let mut name = format!(
-            "{}/{}",
-            p["os"].as_str().unwrap_or(""),
-            p["architecture"].as_str().unwrap_or("")
-        );
-        if let Some(variant) = p["variant"].as_str() {
-            name = format!("{name}/{variant}");
-        }
-        name
-    };
-    let available: Vec<String> = manifests.iter().map(platform_of).collect();
-    for wanted in platforms {
-        if !available.iter().any(|a| platform_matches(wanted, a)) {
-            return Err(format!(
-                "upstream has no {wanted} image (it has {})",
-                available.join(", ")
-            ));
-        }
-    }
-    manifests.retain(|m| keeps(platforms, &platform_of(m)));
-    let text = serde_json::to_vec(&document).map_err(|e| e.to_string())?;
-    Ok(Bytes::from(text))
-}
-
-/// Whether a catalog platform names an upstream one: exactly, or without the variant upstream adds
-/// (`linux/arm64` names Docker Hub's `linux/arm64/v8`, `linux/arm` its `linux/arm/v7`).
-pub fn platform_matches(wanted: &str, available: &str) -> bool {
-    wanted == available
-        || (wanted.split('/').count() == 2
-            && available
-                .strip_prefix(wanted)
-                .is_some_and(|rest| rest.starts_with('/')))
-}
-
-/// Whether a filter (non-empty) keeps an upstream platform.
-pub fn keeps(filter: &[String], available: &str) -> bool {
-    filter
-        .iter()
-        .any(|wanted| platform_matches(wanted, available))
-}
-
 impl Mirror<'_> {
     /// Whether the private registry already holds the locked digest (one HEAD, nothing upstream).
     pub async fn is_present(&self, image: &Image, entry: &LockEntry) -> Result<bool, MirrorError> {
@@ -208,7 +156,9 @@ impl Mirror<'_> {
             bytes: 0,
         };
         let top = if is_index(&top.media_type) {
-            let document = top.document().map_err(MirrorError::Invalid)?;
+            let document = top
+                .document()
+                .map_err(|e| MirrorError::Invalid(e.to_string()))?;
             for child in &document.manifests {
                 // Every digest that is followed is checked to be one baseimg can verify.
                 Digest::parse(&child.digest).map_err(|e| MirrorError::Invalid(e.to_string()))?;
@@ -249,8 +199,8 @@ impl Mirror<'_> {
             if image.platforms.is_empty() {
                 top
             } else {
-                let bytes =
-                    filter_index(&top.bytes, &image.platforms).map_err(MirrorError::Invalid)?;
+                let bytes = filter_index(&top.bytes, &image.platforms)
+                    .map_err(|e| MirrorError::Invalid(e.to_string()))?;
                 let digest = Digest::sha256_of(&bytes);
                 if digest != mirror_digest {
                     return Err(MirrorError::Invalid(format!(
@@ -325,7 +275,9 @@ impl Mirror<'_> {
         task: &Task,
         copied: &mut Copied,
     ) -> Result<(), MirrorError> {
-        let document = manifest.document().map_err(MirrorError::Invalid)?;
+        let document = manifest
+            .document()
+            .map_err(|e| MirrorError::Invalid(e.to_string()))?;
         let blobs: Vec<_> = document
             .config
             .iter()
@@ -514,33 +466,4 @@ enum BlobResult {
     Present,
     Mounted,
     Copied(u64),
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn platforms_match_with_or_without_the_variant_upstream_adds() {
-        assert!(platform_matches("linux/arm64", "linux/arm64/v8"));
-        assert!(platform_matches("linux/arm64/v8", "linux/arm64/v8"));
-        assert!(!platform_matches("linux/arm64/v8", "linux/arm64"));
-        assert!(!platform_matches("linux/arm", "linux/arm64"));
-    }
-
-    #[test]
-    fn a_filtered_index_keeps_the_named_platforms_in_order() {
-        let index = br#"{"schemaVersion":2,"manifests":[{"digest":"sha256:a","platform":{"os":"linux","architecture":"amd64"}},{"digest":"sha256:b","platform":{"os":"linux","architecture":"arm64","variant":"v8"}}]}"#;
-        let kept = filter_index(index, &["linux/arm64".to_string()]).unwrap();
-        let text = String::from_utf8(kept.to_vec()).unwrap();
-        assert!(
-            text.contains("sha256:b") && !text.contains("sha256:a"),
-            "{text}"
-        );
-        assert!(
-            filter_index(index, &["linux/s390x".to_string()])
-                .unwrap_err()
-                .contains("upstream has no linux/s390x")
-        );
-    }
 }

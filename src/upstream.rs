@@ -9,9 +9,8 @@ use std::collections::BTreeMap;
 
 use crate::catalog::{Catalog, Image};
 use crate::lock::LockEntry;
-use crate::mirror::filter_index;
 use crate::reference::{Digest, Reference};
-use crate::registry::{Clients, RegistryError, is_index};
+use crate::registry::{Clients, RegistryError, filter_index, is_index, keeps};
 
 #[derive(Debug)]
 pub enum ResolveError {
@@ -99,7 +98,9 @@ pub async fn resolve(
         let index = client
             .get_manifest(&mirror.upstream.repository, digest.as_str())
             .await?;
-        let document = index.document().map_err(ResolveError::Invalid)?;
+        let document = index
+            .document()
+            .map_err(|e| ResolveError::Invalid(e.to_string()))?;
         upstream_platforms = Some(
             document
                 .manifests
@@ -120,7 +121,7 @@ pub async fn resolve(
             if name == "unknown/unknown" {
                 continue;
             }
-            if image.platforms.is_empty() || crate::mirror::keeps(&image.platforms, &name) {
+            if image.platforms.is_empty() || keeps(&image.platforms, &name) {
                 let child_digest = Digest::parse(&child.digest)
                     .map_err(|e| ResolveError::Invalid(e.to_string()))?;
                 platforms.insert(name, child_digest);
