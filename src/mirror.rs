@@ -20,8 +20,11 @@ use tokio::sync::Mutex;
 use crate::catalog::{Catalog, Image};
 use crate::lock::LockEntry;
 use crate::progress::Task;
-use crate::reference::Digest;
-use crate::registry::{Client, Clients, Manifest, RegistryError, filter_index, is_index, keeps};
+use crate::reference::{Digest, ReferenceError};
+use crate::registry::{
+    Client, Clients, IndexError, InvalidManifest, Manifest, RegistryError, filter_index, is_index,
+    keeps,
+};
 
 /// How long a blob download may stay silent before it counts as broken off.
 const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -48,34 +51,32 @@ pub enum Outcome {
     Copied(Copied),
 }
 
-#[derive(Debug)]
+/// Why one image could not be mirrored. Nothing of the image is published when any of these happens.
+#[derive(Debug, thiserror::Error)]
 pub enum MirrorError {
-    Registry(RegistryError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
     /// A blob's bytes did not hash to its digest: upstream served something else than it promised.
-    Corrupt {
-        digest: String,
-        actual: String,
+    #[error(
+        "blob {digest} from upstream hashes to {actual}; refused it, and nothing of this image was published"
+    )]
+    Corrupt { digest: String, actual: String },
+    #[error(transparent)]
+    Manifest(#[from] InvalidManifest),
+    /// A manifest refers to content by a digest baseimg cannot verify.
+    #[error(transparent)]
+    Digest(#[from] ReferenceError),
+    #[error(transparent)]
+    Platforms(#[from] IndexError),
+    /// Upstream's index, filtered to the catalog's platforms, is not what the lock file pinned.
+    #[error(
+        "the filtered index hashes to {actual}, the lock file expects {expected}; run `baseimg update {image}`"
+    )]
+    StaleLock {
+        actual: Digest,
+        expected: Digest,
+        image: String,
     },
-    Invalid(String),
-}
-
-impl std::fmt::Display for MirrorError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            MirrorError::Registry(error) => error.fmt(f),
-            MirrorError::Corrupt { digest, actual } => write!(
-                f,
-                "blob {digest} from upstream hashes to {actual}; refused it, and nothing of this image was published"
-            ),
-            MirrorError::Invalid(message) => f.write_str(message),
-        }
-    }
-}
-
-impl From<RegistryError> for MirrorError {
-    fn from(error: RegistryError) -> Self {
-        MirrorError::Registry(error)
-    }
 }
 
 impl MirrorError {
@@ -156,12 +157,10 @@ impl Mirror<'_> {
             bytes: 0,
         };
         let top = if is_index(&top.media_type) {
-            let document = top
-                .document()
-                .map_err(|e| MirrorError::Invalid(e.to_string()))?;
+            let document = top.document()?;
             for child in &document.manifests {
                 // Every digest that is followed is checked to be one baseimg can verify.
-                Digest::parse(&child.digest).map_err(|e| MirrorError::Invalid(e.to_string()))?;
+                Digest::parse(&child.digest)?;
                 let platform = child
                     .platform
                     .as_ref()
@@ -199,14 +198,14 @@ impl Mirror<'_> {
             if image.platforms.is_empty() {
                 top
             } else {
-                let bytes = filter_index(&top.bytes, &image.platforms)
-                    .map_err(|e| MirrorError::Invalid(e.to_string()))?;
+                let bytes = filter_index(&top.bytes, &image.platforms)?;
                 let digest = Digest::sha256_of(&bytes);
                 if digest != mirror_digest {
-                    return Err(MirrorError::Invalid(format!(
-                        "the filtered index hashes to {digest}, the lock file expects {mirror_digest}; run `baseimg update {}`",
-                        image.name
-                    )));
+                    return Err(MirrorError::StaleLock {
+                        actual: digest,
+                        expected: mirror_digest,
+                        image: image.name.clone(),
+                    });
                 }
                 Manifest {
                     bytes,
@@ -275,9 +274,7 @@ impl Mirror<'_> {
         task: &Task,
         copied: &mut Copied,
     ) -> Result<(), MirrorError> {
-        let document = manifest
-            .document()
-            .map_err(|e| MirrorError::Invalid(e.to_string()))?;
+        let document = manifest.document()?;
         let blobs: Vec<_> = document
             .config
             .iter()
@@ -286,7 +283,7 @@ impl Mirror<'_> {
             .cloned()
             .collect();
         for blob in &blobs {
-            Digest::parse(&blob.digest).map_err(|e| MirrorError::Invalid(e.to_string()))?;
+            Digest::parse(&blob.digest)?;
         }
         let results: Vec<BlobResult> = stream::iter(blobs)
             .map(|blob| async move {
