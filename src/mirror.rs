@@ -54,8 +54,10 @@ pub enum Outcome {
 /// Why one image could not be mirrored. Nothing of the image is published when any of these happens.
 #[derive(Debug, thiserror::Error)]
 pub enum MirrorError {
+    /// Boxed: a registry error carries the whole request's context, and this enum travels in every
+    /// `Result` of the mirror.
     #[error(transparent)]
-    Registry(#[from] RegistryError),
+    Registry(Box<RegistryError>),
     /// A blob's bytes did not hash to its digest: upstream served something else than it promised.
     #[error(
         "blob {digest} from upstream hashes to {actual}; refused it, and nothing of this image was published"
@@ -77,6 +79,12 @@ pub enum MirrorError {
         expected: Digest,
         image: String,
     },
+}
+
+impl From<RegistryError> for MirrorError {
+    fn from(error: RegistryError) -> Self {
+        MirrorError::Registry(Box::new(error))
+    }
 }
 
 impl MirrorError {
@@ -144,10 +152,15 @@ impl Mirror<'_> {
         }
 
         let upstream = self.clients.get(&entry.source.registry);
-        let source_repository = &entry.source.repository;
+        let route = Route {
+            upstream: &upstream,
+            source: &entry.source.repository,
+            private: &private,
+            repository: &repository,
+        };
         task.step("fetching the manifest");
         let top = upstream
-            .get_manifest(source_repository, entry.digest.as_str())
+            .get_manifest(route.source, entry.digest.as_str())
             .await?;
         let mut copied = Copied {
             manifests: 0,
@@ -157,73 +170,11 @@ impl Mirror<'_> {
             bytes: 0,
         };
         let top = if is_index(&top.media_type) {
-            let document = top.document()?;
-            for child in &document.manifests {
-                // Every digest that is followed is checked to be one baseimg can verify.
-                Digest::parse(&child.digest)?;
-                let platform = child
-                    .platform
-                    .as_ref()
-                    .map(|p| p.name())
-                    .unwrap_or_default();
-                if !image.platforms.is_empty() && !keeps(&image.platforms, &platform) {
-                    continue;
-                }
-                if private
-                    .head_manifest(&repository, &child.digest)
-                    .await?
-                    .is_some()
-                {
-                    continue;
-                }
-                task.step(&format!("copying {platform}"));
-                let manifest = upstream
-                    .get_manifest(source_repository, &child.digest)
-                    .await?;
-                self.copy_blobs(
-                    &upstream,
-                    source_repository,
-                    &private,
-                    &repository,
-                    &manifest,
-                    task,
-                    &mut copied,
-                )
+            self.copy_platforms(&route, image, &top, task, &mut copied)
                 .await?;
-                private
-                    .put_manifest(&repository, &child.digest, &manifest)
-                    .await?;
-                copied.manifests += 1;
-            }
-            if image.platforms.is_empty() {
-                top
-            } else {
-                let bytes = filter_index(&top.bytes, &image.platforms)?;
-                let digest = Digest::sha256_of(&bytes);
-                if digest != mirror_digest {
-                    return Err(MirrorError::StaleLock {
-                        actual: digest,
-                        expected: mirror_digest,
-                        image: image.name.clone(),
-                    });
-                }
-                Manifest {
-                    bytes,
-                    media_type: top.media_type.clone(),
-                    digest,
-                }
-            }
+            kept_index(image, top, &mirror_digest)?
         } else {
-            self.copy_blobs(
-                &upstream,
-                source_repository,
-                &private,
-                &repository,
-                &top,
-                task,
-                &mut copied,
-            )
-            .await?;
+            self.copy_blobs(&route, &top, task, &mut copied).await?;
             top
         };
         task.step("publishing");
@@ -234,6 +185,51 @@ impl Mirror<'_> {
         self.ensure_tags(&private, &repository, &mirror_digest, &tags, Some(&top))
             .await?;
         Ok(Outcome::Copied(copied))
+    }
+
+    /// Copies the platform manifests of an index that the catalog keeps (all, without a filter) and
+    /// the private registry lacks, each with its blobs.
+    async fn copy_platforms(
+        &self,
+        route: &Route<'_>,
+        image: &Image,
+        index: &Manifest,
+        task: &Task,
+        copied: &mut Copied,
+    ) -> Result<(), MirrorError> {
+        let document = index.document()?;
+        for child in &document.manifests {
+            // Every digest that is followed is checked to be one baseimg can verify.
+            Digest::parse(&child.digest)?;
+            let platform = child
+                .platform
+                .as_ref()
+                .map(|p| p.name())
+                .unwrap_or_default();
+            if !image.platforms.is_empty() && !keeps(&image.platforms, &platform) {
+                continue;
+            }
+            if route
+                .private
+                .head_manifest(route.repository, &child.digest)
+                .await?
+                .is_some()
+            {
+                continue;
+            }
+            task.step(&format!("copying {platform}"));
+            let manifest = route
+                .upstream
+                .get_manifest(route.source, &child.digest)
+                .await?;
+            self.copy_blobs(route, &manifest, task, copied).await?;
+            route
+                .private
+                .put_manifest(route.repository, &child.digest, &manifest)
+                .await?;
+            copied.manifests += 1;
+        }
+        Ok(())
     }
 
     /// Points each tag at the digest, re-putting the manifest only where a tag is missing or elsewhere.
@@ -263,13 +259,9 @@ impl Mirror<'_> {
         Ok(retagged)
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn copy_blobs(
         &self,
-        upstream: &Client,
-        source_repository: &str,
-        private: &Client,
-        repository: &str,
+        route: &Route<'_>,
         manifest: &Manifest,
         task: &Task,
         copied: &mut Copied,
@@ -286,18 +278,7 @@ impl Mirror<'_> {
             Digest::parse(&blob.digest)?;
         }
         let results: Vec<BlobResult> = stream::iter(blobs)
-            .map(|blob| async move {
-                self.copy_blob(
-                    upstream,
-                    source_repository,
-                    private,
-                    repository,
-                    &blob.digest,
-                    blob.size,
-                    task,
-                )
-                .await
-            })
+            .map(|blob| async move { self.copy_blob(route, &blob.digest, blob.size, task).await })
             .buffer_unordered(BLOB_CONCURRENCY)
             .try_collect()
             .await?;
@@ -314,17 +295,18 @@ impl Mirror<'_> {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn copy_blob(
         &self,
-        upstream: &Client,
-        source_repository: &str,
-        private: &Client,
-        repository: &str,
+        route: &Route<'_>,
         digest: &str,
         size: u64,
         task: &Task,
     ) -> Result<BlobResult, MirrorError> {
+        let Route {
+            private,
+            repository,
+            ..
+        } = *route;
         if private.has_blob(repository, digest).await? {
             self.remember(digest, repository).await;
             return Ok(BlobResult::Present);
@@ -341,18 +323,7 @@ impl Mirror<'_> {
             self.remember(digest, repository).await;
             return Ok(BlobResult::Mounted);
         }
-        let attempt = || async {
-            self.stream_blob(
-                upstream,
-                source_repository,
-                private,
-                repository,
-                digest,
-                size,
-                task,
-            )
-            .await
-        };
+        let attempt = || async { self.stream_blob(route, digest, size, task).await };
         attempt
             .retry(self.retry)
             .sleep(tokio::time::sleep)
@@ -367,19 +338,20 @@ impl Mirror<'_> {
 
     /// Streams one blob upstream → private, hashing on the way; a mismatch ends the upload with an
     /// error before its last byte, so the registry never commits the blob.
-    #[allow(clippy::too_many_arguments)]
     async fn stream_blob(
         &self,
-        upstream: &Client,
-        source_repository: &str,
-        private: &Client,
-        repository: &str,
+        route: &Route<'_>,
         digest: &str,
         size: u64,
         task: &Task,
     ) -> Result<(), MirrorError> {
-        type BoxError = Box<dyn std::error::Error + Send + Sync>;
-        let response = upstream.get_blob(source_repository, digest).await?;
+        let Route {
+            upstream,
+            source,
+            private,
+            repository,
+        } = *route;
+        let response = upstream.get_blob(source, digest).await?;
         let verdict: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
         let (expected, found, task, stats) = (
             digest.to_string(),
@@ -390,16 +362,7 @@ impl Mirror<'_> {
         let mut hasher = Some(Sha256::new());
         let mut seen: u64 = 0;
         // Chunks as `Some`, then one `None` that marks the end, where the digest is checked.
-        // A transfer may take minutes, but upstream going silent for a minute is a failure (retried).
-        let idle_guarded =
-            stream::unfold(Box::pin(response.bytes_stream()), |mut body| async move {
-                match tokio::time::timeout(IDLE_TIMEOUT, body.next()).await {
-                    Ok(Some(item)) => Some((item.map_err(BoxError::from), body)),
-                    Ok(None) => None,
-                    Err(_) => Some((Err(BoxError::from("upstream sent nothing for 60 s")), body)),
-                }
-            });
-        let chunks = idle_guarded
+        let chunks = idle_guarded(response)
             .map_ok(Some)
             .chain(stream::once(async { Ok(None) }));
         let body = chunks.map(move |item| -> Result<Bytes, BoxError> {
@@ -457,6 +420,53 @@ impl Mirror<'_> {
             .await
             .insert(digest.to_string(), repository.to_string());
     }
+}
+
+/// Where one image's content moves: from a repository upstream to one in the private registry.
+#[derive(Clone, Copy)]
+struct Route<'r> {
+    upstream: &'r Client,
+    source: &'r str,
+    private: &'r Client,
+    repository: &'r str,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A blob download's body, failing when upstream goes silent: a transfer may take minutes, but a
+/// minute without a byte is a broken transfer (and retried as one).
+fn idle_guarded(
+    response: reqwest::Response,
+) -> impl futures_util::Stream<Item = Result<Bytes, BoxError>> {
+    stream::unfold(Box::pin(response.bytes_stream()), |mut body| async move {
+        match tokio::time::timeout(IDLE_TIMEOUT, body.next()).await {
+            Ok(Some(item)) => Some((item.map_err(BoxError::from), body)),
+            Ok(None) => None,
+            Err(_) => Some((Err(BoxError::from("upstream sent nothing for 60 s")), body)),
+        }
+    })
+}
+
+/// The index published for a mirror: upstream's own, or, when the catalog keeps only some platforms,
+/// the filtered one, which must be the one the lock file pinned.
+fn kept_index(image: &Image, index: Manifest, locked: &Digest) -> Result<Manifest, MirrorError> {
+    if image.platforms.is_empty() {
+        return Ok(index);
+    }
+    let bytes = filter_index(&index.bytes, &image.platforms)?;
+    let digest = Digest::sha256_of(&bytes);
+    if &digest != locked {
+        return Err(MirrorError::StaleLock {
+            actual: digest,
+            expected: locked.clone(),
+            image: image.name.clone(),
+        });
+    }
+    Ok(Manifest {
+        bytes,
+        media_type: index.media_type,
+        digest,
+    })
 }
 
 enum BlobResult {
