@@ -639,8 +639,8 @@ fn check_registry(registry: &str) -> Result<String, String> {
             "`{registry}` has a URL scheme; write the host without `http://` or `https://`"
         ));
     }
-    let probe =
-        Reference::parse(&format!("{trimmed}/probe")).map_err(|e| e.replace("/probe", ""))?;
+    let probe = Reference::parse(&format!("{trimmed}/probe"))
+        .map_err(|e| e.to_string().replace("/probe", ""))?;
     if probe.tag.is_some() || probe.digest.is_some() {
         return Err(format!("`{registry}` must not carry a tag or digest"));
     }
@@ -842,7 +842,7 @@ fn convert_image(
                 match validate_tag(&tag.value.0) {
                     Ok(()) => tags.push(tag.value.0.clone()),
                     Err(message) => {
-                        report(error(message, Span::of(tag)));
+                        report(error(message.to_string(), Span::of(tag)));
                         ok = false;
                     }
                 }

@@ -1,8 +1,8 @@
 //! The local Docker daemon, through bollard: connecting (honouring `DOCKER_HOST`, negotiating the API
 //! version), building from a streamed context, tagging, pushing, and inspecting.
 //!
-//! Registry credentials for the daemon's pulls and pushes come from [`crate::registry::docker_credential`],
-//! the same lookup the registry client uses, and are handed to the daemon in its auth headers only.
+//! Registry credentials for the daemon's pulls and pushes come from [`crate::credentials`], the same
+//! lookup the registry client uses, and are handed to the daemon in its auth headers only.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -13,7 +13,7 @@ use bollard::query_parameters::{BuildImageOptions, PushImageOptions, TagImageOpt
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
-use crate::registry::{Credential, docker_credential};
+use crate::credentials::{self, Credential};
 
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
@@ -22,16 +22,39 @@ pub struct Daemon {
     pub address: String,
 }
 
-#[derive(Debug)]
-pub struct DaemonError(pub String);
-
-impl std::fmt::Display for DaemonError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+/// What the daemon refused or could not do. `detail` is the daemon's own message, without bollard's
+/// wrapping, because that is what tells a user what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(
+        "cannot reach the Docker daemon at {address}: {detail}; start it (`dockerd`, or `systemctl start docker`) or point DOCKER_HOST at a running one"
+    )]
+    Unreachable { address: String, detail: String },
+    #[error("cannot inspect {reference}: {detail}")]
+    Inspect { reference: String, detail: String },
+    #[error("cannot read the build context: {0}")]
+    Context(std::io::Error),
+    /// A build step failed, or the build's stream broke off.
+    #[error("{0}")]
+    Build(String),
+    #[error("the build finished but {tag} does not exist")]
+    BuildLost { tag: String },
+    #[error("cannot tag {image} as {repository}:{tag}: {detail}")]
+    Tag {
+        image: String,
+        repository: String,
+        tag: String,
+        detail: String,
+    },
+    #[error("push of {repository}:{tag} failed: {detail}")]
+    Push {
+        repository: String,
+        tag: String,
+        detail: String,
+    },
+    #[error("cannot remove {image}: {detail}")]
+    Remove { image: String, detail: String },
 }
-
-impl std::error::Error for DaemonError {}
 
 /// What to build: the context tar (as a file, streamed), where the Dockerfile is inside it, and the
 /// settings from the catalog.
@@ -53,20 +76,13 @@ impl Daemon {
     /// answers. One clear error says which address was tried and what to do.
     pub async fn connect() -> Result<Daemon, DaemonError> {
         let address = std::env::var("DOCKER_HOST").unwrap_or_else(|_| DEFAULT_HOST.to_string());
-        let unreachable = |detail: String| {
-            DaemonError(format!(
-                "cannot reach the Docker daemon at {address}: {detail}; start it (`dockerd`, or `systemctl start docker`) or point DOCKER_HOST at a running one"
-            ))
+        let unreachable = |error: bollard::errors::Error| DaemonError::Unreachable {
+            address: address.clone(),
+            detail: error.to_string(),
         };
-        let docker = Docker::connect_with_host(&address).map_err(|e| unreachable(e.to_string()))?;
-        let docker = docker
-            .negotiate_version()
-            .await
-            .map_err(|e| unreachable(e.to_string()))?;
-        docker
-            .ping()
-            .await
-            .map_err(|e| unreachable(e.to_string()))?;
+        let docker = Docker::connect_with_host(&address).map_err(unreachable)?;
+        let docker = docker.negotiate_version().await.map_err(unreachable)?;
+        docker.ping().await.map_err(unreachable)?;
         Ok(Daemon { docker, address })
     }
 
@@ -83,7 +99,10 @@ impl Daemon {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(None),
-            Err(error) => Err(DaemonError(format!("cannot inspect {reference}: {error}"))),
+            Err(error) => Err(DaemonError::Inspect {
+                reference: reference.to_string(),
+                detail: error.to_string(),
+            }),
         }
     }
 
@@ -113,14 +132,14 @@ impl Daemon {
             .collect();
         let body = file_stream(request.context_tar)
             .await
-            .map_err(|e| DaemonError(format!("cannot read the build context: {e}")))?;
+            .map_err(DaemonError::Context)?;
         let mut stream = self.docker.build_image(
             options,
             Some(credentials),
             Some(bollard::body_try_stream(body)),
         );
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| DaemonError(describe(e)))?;
+            let info = item.map_err(|e| DaemonError::Build(describe(e)))?;
             if let Some(text) = info.stream.as_deref().or(info.status.as_deref()) {
                 for line in text.lines().filter(|l| !l.trim().is_empty()) {
                     on_line(line);
@@ -128,15 +147,15 @@ impl Daemon {
             }
             if let Some(detail) = info.error_detail.and_then(|d| d.message) {
                 on_line(&detail);
-                return Err(DaemonError(detail));
+                return Err(DaemonError::Build(detail));
             }
         }
-        let (id, _) = self.inspect(request.tag).await?.ok_or_else(|| {
-            DaemonError(format!(
-                "the build finished but {} does not exist",
-                request.tag
-            ))
-        })?;
+        let (id, _) = self
+            .inspect(request.tag)
+            .await?
+            .ok_or_else(|| DaemonError::BuildLost {
+                tag: request.tag.to_string(),
+            })?;
         Ok(id)
     }
 
@@ -151,11 +170,11 @@ impl Daemon {
                 }),
             )
             .await
-            .map_err(|e| {
-                DaemonError(format!(
-                    "cannot tag {image} as {repository}:{tag}: {}",
-                    describe(e)
-                ))
+            .map_err(|e| DaemonError::Tag {
+                image: image.to_string(),
+                repository: repository.to_string(),
+                tag: tag.to_string(),
+                detail: describe(e),
             })
     }
 
@@ -168,6 +187,11 @@ impl Daemon {
         mut on_line: impl FnMut(&str),
     ) -> Result<(), DaemonError> {
         let credentials = daemon_credentials(registry);
+        let failed = |detail: String| DaemonError::Push {
+            repository: repository.to_string(),
+            tag: tag.to_string(),
+            detail,
+        };
         let mut stream = self.docker.push_image(
             repository,
             Some(PushImageOptions {
@@ -177,12 +201,7 @@ impl Daemon {
             credentials,
         );
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| {
-                DaemonError(format!(
-                    "push of {repository}:{tag} failed: {}",
-                    describe(e)
-                ))
-            })?;
+            let info = item.map_err(|e| failed(describe(e)))?;
             if let Some(status) = &info.status
                 && info
                     .progress_detail
@@ -193,9 +212,7 @@ impl Daemon {
                 on_line(status);
             }
             if let Some(message) = info.error_detail.and_then(|d| d.message) {
-                return Err(DaemonError(format!(
-                    "push of {repository}:{tag} failed: {message}"
-                )));
+                return Err(failed(message));
             }
         }
         Ok(())
@@ -220,17 +237,17 @@ impl Daemon {
             | Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(()),
-            Err(error) => Err(DaemonError(format!(
-                "cannot remove {image}: {}",
-                describe(error)
-            ))),
+            Err(error) => Err(DaemonError::Remove {
+                image: image.to_string(),
+                detail: describe(error),
+            }),
         }
     }
 }
 
 /// Credentials in the form the daemon's auth headers take; none when the configuration has none.
 fn daemon_credentials(registry: &str) -> Option<DockerCredentials> {
-    match docker_credential(registry)? {
+    match credentials::for_registry(registry)? {
         Credential::Basic { username, password } => Some(DockerCredentials {
             username: Some(username),
             password: Some(password),
@@ -275,4 +292,28 @@ async fn file_stream(
             }
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daemon_errors_say_what_was_attempted_in_the_daemon_s_words() {
+        let push = DaemonError::Push {
+            repository: "localhost:5000/base/redis".into(),
+            tag: "7.2".into(),
+            detail: "denied: requested access to the resource is denied".into(),
+        };
+        assert_eq!(
+            push.to_string(),
+            "push of localhost:5000/base/redis:7.2 failed: denied: requested access to the resource is denied"
+        );
+        let step =
+            DaemonError::Build("The command '/bin/sh -c false' returned a non-zero code: 1".into());
+        assert_eq!(
+            step.to_string(),
+            "The command '/bin/sh -c false' returned a non-zero code: 1"
+        );
+    }
 }

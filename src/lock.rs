@@ -150,9 +150,12 @@ impl LockFile {
                         .help(regenerate),
                 );
             };
-            let source = Reference::parse(&entry.source.value).map_err(|m| bad(&entry.source, m));
-            let digest = Digest::parse(&entry.digest.value).map_err(|m| bad(&entry.digest, m));
-            let mirror = Reference::parse(&entry.mirror.value).map_err(|m| bad(&entry.mirror, m));
+            let source = Reference::parse(&entry.source.value)
+                .map_err(|m| bad(&entry.source, m.to_string()));
+            let digest =
+                Digest::parse(&entry.digest.value).map_err(|m| bad(&entry.digest, m.to_string()));
+            let mirror = Reference::parse(&entry.mirror.value)
+                .map_err(|m| bad(&entry.mirror, m.to_string()));
             let resolved = time::OffsetDateTime::parse(
                 &entry.resolved_at.value,
                 &time::format_description::well_known::Rfc3339,
@@ -169,7 +172,7 @@ impl LockFile {
                     Ok(d) => {
                         platforms.insert(platform.clone(), d);
                     }
-                    Err(m) => bad(digest, m),
+                    Err(m) => bad(digest, m.to_string()),
                 }
             }
             if let (Ok(source), Ok(digest), Ok(mirror), Ok(_)) = (source, digest, mirror, resolved)

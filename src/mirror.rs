@@ -20,8 +20,11 @@ use tokio::sync::Mutex;
 use crate::catalog::{Catalog, Image};
 use crate::lock::LockEntry;
 use crate::progress::Task;
-use crate::reference::Digest;
-use crate::registry::{Client, Clients, Manifest, RegistryError, is_index};
+use crate::reference::{Digest, ReferenceError};
+use crate::registry::{
+    Client, Clients, IndexError, InvalidManifest, Manifest, RegistryError, filter_index, is_index,
+    keeps,
+};
 
 /// How long a blob download may stay silent before it counts as broken off.
 const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -48,33 +51,39 @@ pub enum Outcome {
     Copied(Copied),
 }
 
-#[derive(Debug)]
+/// Why one image could not be mirrored. Nothing of the image is published when any of these happens.
+#[derive(Debug, thiserror::Error)]
 pub enum MirrorError {
-    Registry(RegistryError),
+    /// Boxed: a registry error carries the whole request's context, and this enum travels in every
+    /// `Result` of the mirror.
+    #[error(transparent)]
+    Registry(Box<RegistryError>),
     /// A blob's bytes did not hash to its digest: upstream served something else than it promised.
-    Corrupt {
-        digest: String,
-        actual: String,
+    #[error(
+        "blob {digest} from upstream hashes to {actual}; refused it, and nothing of this image was published"
+    )]
+    Corrupt { digest: String, actual: String },
+    #[error(transparent)]
+    Manifest(#[from] InvalidManifest),
+    /// A manifest refers to content by a digest baseimg cannot verify.
+    #[error(transparent)]
+    Digest(#[from] ReferenceError),
+    #[error(transparent)]
+    Platforms(#[from] IndexError),
+    /// Upstream's index, filtered to the catalog's platforms, is not what the lock file pinned.
+    #[error(
+        "the filtered index hashes to {actual}, the lock file expects {expected}; run `baseimg update {image}`"
+    )]
+    StaleLock {
+        actual: Digest,
+        expected: Digest,
+        image: String,
     },
-    Invalid(String),
-}
-
-impl std::fmt::Display for MirrorError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            MirrorError::Registry(error) => error.fmt(f),
-            MirrorError::Corrupt { digest, actual } => write!(
-                f,
-                "blob {digest} from upstream hashes to {actual}; refused it, and nothing of this image was published"
-            ),
-            MirrorError::Invalid(message) => f.write_str(message),
-        }
-    }
 }
 
 impl From<RegistryError> for MirrorError {
     fn from(error: RegistryError) -> Self {
-        MirrorError::Registry(error)
+        MirrorError::Registry(Box::new(error))
     }
 }
 
@@ -107,63 +116,6 @@ pub fn mirror_tags(image: &Image, digest: &Digest) -> Vec<String> {
         Some(tag) => vec![tag.clone(), format!("{tag}-{}", digest.short())],
         None => vec![format!("pinned-{}", digest.short())],
     }
-}
-
-/// The index kept when a catalog filters platforms: upstream's index with only those manifests,
-/// serialized deterministically so `lock` and `mirror` compute the same digest.
-pub fn filter_index(bytes: &[u8], platforms: &[String]) -> Result<Bytes, String> {
-    let mut document: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| format!("upstream index is not valid JSON: {e}"))?;
-    let manifests = document
-        .get_mut("manifests")
-        .and_then(|m| m.as_array_mut())
-        .ok_or("upstream index has no `manifests`")?;
-    let platform_of = |m: &serde_json::Value| -> String {
-        let p = &m["platform"];
-        let mut name = format!(
-            "{}/{}",
-            p["os"].as_str().unwrap_or(""),
-            p["architecture"].as_str().unwrap_or("")
-        );
-        if let Some(variant) = p["variant"].as_str() {
-            name = format!("{name}/{variant}");
-        }
-        name
-    };
-    let available: Vec<String> = manifests.iter().map(platform_of).collect();
-    for wanted in platforms {
-        if !available.iter().any(|a| platform_matches(wanted, a)) {
-            return Err(format!(
-                "upstream has no {wanted} image (it has {})",
-                available.join(", ")
-            ));
-        }
-    }
-    manifests.retain(|m| keeps(platforms, &platform_of(m)));
-    let text = serde_json::to_vec(&document).map_err(|e| e.to_string())?;
-    Ok(Bytes::from(text))
-}
-
-/// Whether a catalog platform names an upstream one: exactly, or without the variant upstream adds
-/// (`linux/arm64` names Docker Hub's `linux/arm64/v8`, `linux/arm` its `linux/arm/v7`).
-pub fn platform_matches(wanted: &str, available: &str) -> bool {
-    wanted == available
-        || (wanted.split('/').count() == 2
-            && available
-                .strip_prefix(wanted)
-                .is_some_and(|rest| rest.starts_with('/')))
-}
-
-/// Whether a filter (non-empty) keeps an upstream platform.
-pub fn keeps(filter: &[String], available: &str) -> bool {
-    filter
-        .iter()
-        .any(|wanted| platform_matches(wanted, available))
-}
-
-pub fn sha256_digest(bytes: &[u8]) -> Digest {
-    Digest::parse(&format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
-        .expect("sha256 is a digest")
 }
 
 impl Mirror<'_> {
@@ -200,10 +152,15 @@ impl Mirror<'_> {
         }
 
         let upstream = self.clients.get(&entry.source.registry);
-        let source_repository = &entry.source.repository;
+        let route = Route {
+            upstream: &upstream,
+            source: &entry.source.repository,
+            private: &private,
+            repository: &repository,
+        };
         task.step("fetching the manifest");
         let top = upstream
-            .get_manifest(source_repository, entry.digest.as_str())
+            .get_manifest(route.source, entry.digest.as_str())
             .await?;
         let mut copied = Copied {
             manifests: 0,
@@ -213,73 +170,11 @@ impl Mirror<'_> {
             bytes: 0,
         };
         let top = if is_index(&top.media_type) {
-            let document = top.document().map_err(MirrorError::Invalid)?;
-            for child in &document.manifests {
-                // Every digest that is followed is checked to be one baseimg can verify.
-                Digest::parse(&child.digest).map_err(MirrorError::Invalid)?;
-                let platform = child
-                    .platform
-                    .as_ref()
-                    .map(|p| p.name())
-                    .unwrap_or_default();
-                if !image.platforms.is_empty() && !keeps(&image.platforms, &platform) {
-                    continue;
-                }
-                if private
-                    .head_manifest(&repository, &child.digest)
-                    .await?
-                    .is_some()
-                {
-                    continue;
-                }
-                task.step(&format!("copying {platform}"));
-                let manifest = upstream
-                    .get_manifest(source_repository, &child.digest)
-                    .await?;
-                self.copy_blobs(
-                    &upstream,
-                    source_repository,
-                    &private,
-                    &repository,
-                    &manifest,
-                    task,
-                    &mut copied,
-                )
+            self.copy_platforms(&route, image, &top, task, &mut copied)
                 .await?;
-                private
-                    .put_manifest(&repository, &child.digest, &manifest)
-                    .await?;
-                copied.manifests += 1;
-            }
-            if image.platforms.is_empty() {
-                top
-            } else {
-                let bytes =
-                    filter_index(&top.bytes, &image.platforms).map_err(MirrorError::Invalid)?;
-                let digest = sha256_digest(&bytes);
-                if digest != mirror_digest {
-                    return Err(MirrorError::Invalid(format!(
-                        "the filtered index hashes to {digest}, the lock file expects {mirror_digest}; run `baseimg update {}`",
-                        image.name
-                    )));
-                }
-                Manifest {
-                    bytes,
-                    media_type: top.media_type.clone(),
-                    digest,
-                }
-            }
+            kept_index(image, top, &mirror_digest)?
         } else {
-            self.copy_blobs(
-                &upstream,
-                source_repository,
-                &private,
-                &repository,
-                &top,
-                task,
-                &mut copied,
-            )
-            .await?;
+            self.copy_blobs(&route, &top, task, &mut copied).await?;
             top
         };
         task.step("publishing");
@@ -290,6 +185,51 @@ impl Mirror<'_> {
         self.ensure_tags(&private, &repository, &mirror_digest, &tags, Some(&top))
             .await?;
         Ok(Outcome::Copied(copied))
+    }
+
+    /// Copies the platform manifests of an index that the catalog keeps (all, without a filter) and
+    /// the private registry lacks, each with its blobs.
+    async fn copy_platforms(
+        &self,
+        route: &Route<'_>,
+        image: &Image,
+        index: &Manifest,
+        task: &Task,
+        copied: &mut Copied,
+    ) -> Result<(), MirrorError> {
+        let document = index.document()?;
+        for child in &document.manifests {
+            // Every digest that is followed is checked to be one baseimg can verify.
+            Digest::parse(&child.digest)?;
+            let platform = child
+                .platform
+                .as_ref()
+                .map(|p| p.name())
+                .unwrap_or_default();
+            if !image.platforms.is_empty() && !keeps(&image.platforms, &platform) {
+                continue;
+            }
+            if route
+                .private
+                .head_manifest(route.repository, &child.digest)
+                .await?
+                .is_some()
+            {
+                continue;
+            }
+            task.step(&format!("copying {platform}"));
+            let manifest = route
+                .upstream
+                .get_manifest(route.source, &child.digest)
+                .await?;
+            self.copy_blobs(route, &manifest, task, copied).await?;
+            route
+                .private
+                .put_manifest(route.repository, &child.digest, &manifest)
+                .await?;
+            copied.manifests += 1;
+        }
+        Ok(())
     }
 
     /// Points each tag at the digest, re-putting the manifest only where a tag is missing or elsewhere.
@@ -319,18 +259,14 @@ impl Mirror<'_> {
         Ok(retagged)
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn copy_blobs(
         &self,
-        upstream: &Client,
-        source_repository: &str,
-        private: &Client,
-        repository: &str,
+        route: &Route<'_>,
         manifest: &Manifest,
         task: &Task,
         copied: &mut Copied,
     ) -> Result<(), MirrorError> {
-        let document = manifest.document().map_err(MirrorError::Invalid)?;
+        let document = manifest.document()?;
         let blobs: Vec<_> = document
             .config
             .iter()
@@ -339,21 +275,10 @@ impl Mirror<'_> {
             .cloned()
             .collect();
         for blob in &blobs {
-            Digest::parse(&blob.digest).map_err(MirrorError::Invalid)?;
+            Digest::parse(&blob.digest)?;
         }
         let results: Vec<BlobResult> = stream::iter(blobs)
-            .map(|blob| async move {
-                self.copy_blob(
-                    upstream,
-                    source_repository,
-                    private,
-                    repository,
-                    &blob.digest,
-                    blob.size,
-                    task,
-                )
-                .await
-            })
+            .map(|blob| async move { self.copy_blob(route, &blob.digest, blob.size, task).await })
             .buffer_unordered(BLOB_CONCURRENCY)
             .try_collect()
             .await?;
@@ -370,17 +295,18 @@ impl Mirror<'_> {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn copy_blob(
         &self,
-        upstream: &Client,
-        source_repository: &str,
-        private: &Client,
-        repository: &str,
+        route: &Route<'_>,
         digest: &str,
         size: u64,
         task: &Task,
     ) -> Result<BlobResult, MirrorError> {
+        let Route {
+            private,
+            repository,
+            ..
+        } = *route;
         if private.has_blob(repository, digest).await? {
             self.remember(digest, repository).await;
             return Ok(BlobResult::Present);
@@ -397,18 +323,7 @@ impl Mirror<'_> {
             self.remember(digest, repository).await;
             return Ok(BlobResult::Mounted);
         }
-        let attempt = || async {
-            self.stream_blob(
-                upstream,
-                source_repository,
-                private,
-                repository,
-                digest,
-                size,
-                task,
-            )
-            .await
-        };
+        let attempt = || async { self.stream_blob(route, digest, size, task).await };
         attempt
             .retry(self.retry)
             .sleep(tokio::time::sleep)
@@ -423,19 +338,20 @@ impl Mirror<'_> {
 
     /// Streams one blob upstream → private, hashing on the way; a mismatch ends the upload with an
     /// error before its last byte, so the registry never commits the blob.
-    #[allow(clippy::too_many_arguments)]
     async fn stream_blob(
         &self,
-        upstream: &Client,
-        source_repository: &str,
-        private: &Client,
-        repository: &str,
+        route: &Route<'_>,
         digest: &str,
         size: u64,
         task: &Task,
     ) -> Result<(), MirrorError> {
-        type BoxError = Box<dyn std::error::Error + Send + Sync>;
-        let response = upstream.get_blob(source_repository, digest).await?;
+        let Route {
+            upstream,
+            source,
+            private,
+            repository,
+        } = *route;
+        let response = upstream.get_blob(source, digest).await?;
         let verdict: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
         let (expected, found, task, stats) = (
             digest.to_string(),
@@ -446,16 +362,7 @@ impl Mirror<'_> {
         let mut hasher = Some(Sha256::new());
         let mut seen: u64 = 0;
         // Chunks as `Some`, then one `None` that marks the end, where the digest is checked.
-        // A transfer may take minutes, but upstream going silent for a minute is a failure (retried).
-        let idle_guarded =
-            stream::unfold(Box::pin(response.bytes_stream()), |mut body| async move {
-                match tokio::time::timeout(IDLE_TIMEOUT, body.next()).await {
-                    Ok(Some(item)) => Some((item.map_err(BoxError::from), body)),
-                    Ok(None) => None,
-                    Err(_) => Some((Err(BoxError::from("upstream sent nothing for 60 s")), body)),
-                }
-            });
-        let chunks = idle_guarded
+        let chunks = idle_guarded(response)
             .map_ok(Some)
             .chain(stream::once(async { Ok(None) }));
         let body = chunks.map(move |item| -> Result<Bytes, BoxError> {
@@ -515,37 +422,55 @@ impl Mirror<'_> {
     }
 }
 
+/// Where one image's content moves: from a repository upstream to one in the private registry.
+#[derive(Clone, Copy)]
+struct Route<'r> {
+    upstream: &'r Client,
+    source: &'r str,
+    private: &'r Client,
+    repository: &'r str,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A blob download's body, failing when upstream goes silent: a transfer may take minutes, but a
+/// minute without a byte is a broken transfer (and retried as one).
+fn idle_guarded(
+    response: reqwest::Response,
+) -> impl futures_util::Stream<Item = Result<Bytes, BoxError>> {
+    stream::unfold(Box::pin(response.bytes_stream()), |mut body| async move {
+        match tokio::time::timeout(IDLE_TIMEOUT, body.next()).await {
+            Ok(Some(item)) => Some((item.map_err(BoxError::from), body)),
+            Ok(None) => None,
+            Err(_) => Some((Err(BoxError::from("upstream sent nothing for 60 s")), body)),
+        }
+    })
+}
+
+/// The index published for a mirror: upstream's own, or, when the catalog keeps only some platforms,
+/// the filtered one, which must be the one the lock file pinned.
+fn kept_index(image: &Image, index: Manifest, locked: &Digest) -> Result<Manifest, MirrorError> {
+    if image.platforms.is_empty() {
+        return Ok(index);
+    }
+    let bytes = filter_index(&index.bytes, &image.platforms)?;
+    let digest = Digest::sha256_of(&bytes);
+    if &digest != locked {
+        return Err(MirrorError::StaleLock {
+            actual: digest,
+            expected: locked.clone(),
+            image: image.name.clone(),
+        });
+    }
+    Ok(Manifest {
+        bytes,
+        media_type: index.media_type,
+        digest,
+    })
+}
+
 enum BlobResult {
     Present,
     Mounted,
     Copied(u64),
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn platforms_match_with_or_without_the_variant_upstream_adds() {
-        assert!(platform_matches("linux/arm64", "linux/arm64/v8"));
-        assert!(platform_matches("linux/arm64/v8", "linux/arm64/v8"));
-        assert!(!platform_matches("linux/arm64/v8", "linux/arm64"));
-        assert!(!platform_matches("linux/arm", "linux/arm64"));
-    }
-
-    #[test]
-    fn a_filtered_index_keeps_the_named_platforms_in_order() {
-        let index = br#"{"schemaVersion":2,"manifests":[{"digest":"sha256:a","platform":{"os":"linux","architecture":"amd64"}},{"digest":"sha256:b","platform":{"os":"linux","architecture":"arm64","variant":"v8"}}]}"#;
-        let kept = filter_index(index, &["linux/arm64".to_string()]).unwrap();
-        let text = String::from_utf8(kept.to_vec()).unwrap();
-        assert!(
-            text.contains("sha256:b") && !text.contains("sha256:a"),
-            "{text}"
-        );
-        assert!(
-            filter_index(index, &["linux/s390x".to_string()])
-                .unwrap_err()
-                .contains("upstream has no linux/s390x")
-        );
-    }
 }

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use sha2::{Digest as _, Sha256};
+
 pub const DOCKER_HUB: &str = "docker.io";
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -20,24 +22,66 @@ pub struct Reference {
 #[serde(transparent)]
 pub struct Digest(String);
 
+/// Why a reference, digest, tag or repository name was refused. The messages quote the text as the
+/// user wrote it, because they end up in diagnostics that point at that text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReferenceError {
+    #[error("empty image reference")]
+    Empty,
+    #[error("`{text}` contains white space")]
+    WhiteSpace { text: String },
+    #[error("`{text}` has no repository name")]
+    NoRepository { text: String },
+    #[error("`{text}` is not a digest (expected `sha256:<64 hex digits>`)")]
+    NotADigest { text: String },
+    #[error("unsupported digest algorithm `{algorithm}` (baseimg verifies sha256)")]
+    UnsupportedAlgorithm { algorithm: String },
+    #[error("`{text}` is not a valid sha256 digest (expected 64 lowercase hex digits)")]
+    InvalidSha256 { text: String },
+    #[error(
+        "invalid tag `{tag}` (a tag is up to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`)"
+    )]
+    InvalidTag { tag: String },
+    #[error("invalid repository path component `{component}`{}", lowercase_hint(*.uppercase))]
+    InvalidComponent { component: String, uppercase: bool },
+    /// A tag or path component of a whole reference was refused: names the reference it came from.
+    #[error("`{text}`: {error}")]
+    Within {
+        text: String,
+        error: Box<ReferenceError>,
+    },
+}
+
+fn lowercase_hint(uppercase: bool) -> &'static str {
+    if uppercase {
+        " (repository names must be lowercase)"
+    } else {
+        ""
+    }
+}
+
 impl Digest {
     /// Accepts `sha256:<64 hex>`, lowercase: the algorithm registries use, and the one baseimg
     /// verifies content with (a digest it could not verify is refused, not trusted).
-    pub fn parse(text: &str) -> Result<Digest, String> {
-        let (algorithm, hex) = text.split_once(':').ok_or_else(|| {
-            format!("`{text}` is not a digest (expected `sha256:<64 hex digits>`)")
-        })?;
+    pub fn parse(text: &str) -> Result<Digest, ReferenceError> {
+        let (algorithm, hex) = text
+            .split_once(':')
+            .ok_or_else(|| ReferenceError::NotADigest { text: text.into() })?;
         if algorithm != "sha256" {
-            return Err(format!(
-                "unsupported digest algorithm `{algorithm}` (baseimg verifies sha256)"
-            ));
+            return Err(ReferenceError::UnsupportedAlgorithm {
+                algorithm: algorithm.into(),
+            });
         }
         if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return Err(format!(
-                "`{text}` is not a valid sha256 digest (expected 64 lowercase hex digits)"
-            ));
+            return Err(ReferenceError::InvalidSha256 { text: text.into() });
         }
         Ok(Digest(text.to_string()))
+    }
+
+    /// The digest of content baseimg holds whole (a manifest, a filtered index): what a registry
+    /// computes for the same bytes.
+    pub fn sha256_of(bytes: &[u8]) -> Digest {
+        Digest(format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
     }
 
     pub fn as_str(&self) -> &str {
@@ -60,13 +104,17 @@ impl fmt::Display for Digest {
 impl Reference {
     /// Parses a reference as `docker pull` would accept it. Tag and digest are both optional here;
     /// callers that need one say so.
-    pub fn parse(text: &str) -> Result<Reference, String> {
+    pub fn parse(text: &str) -> Result<Reference, ReferenceError> {
         if text.is_empty() {
-            return Err("empty image reference".into());
+            return Err(ReferenceError::Empty);
         }
         if text.trim() != text || text.contains(char::is_whitespace) {
-            return Err(format!("`{text}` contains white space"));
+            return Err(ReferenceError::WhiteSpace { text: text.into() });
         }
+        let within = |error| ReferenceError::Within {
+            text: text.into(),
+            error: Box::new(error),
+        };
         let (rest, digest) = match text.split_once('@') {
             Some((rest, digest)) => (rest, Some(Digest::parse(digest)?)),
             None => (text, None),
@@ -78,14 +126,14 @@ impl Reference {
             None => (rest, None),
         };
         if let Some(tag) = tag {
-            validate_tag(tag).map_err(|e| format!("`{text}`: {e}"))?;
+            validate_tag(tag).map_err(within)?;
         }
         let (registry, repository) = split_registry(name);
         if repository.is_empty() {
-            return Err(format!("`{text}` has no repository name"));
+            return Err(ReferenceError::NoRepository { text: text.into() });
         }
         for component in repository.split('/') {
-            validate_component(component).map_err(|e| format!("`{text}`: {e}"))?;
+            validate_component(component).map_err(within)?;
         }
         let (registry, repository) = match registry {
             None | Some("docker.io" | "index.docker.io" | "registry-1.docker.io") => {
@@ -146,7 +194,8 @@ fn split_registry(name: &str) -> (Option<&str>, &str) {
     }
 }
 
-fn validate_component(component: &str) -> Result<(), String> {
+/// One path component of a repository name: lowercase letters, digits and `.`, `_`, `-` inside.
+pub fn validate_component(component: &str) -> Result<(), ReferenceError> {
     let valid_chars = component
         .bytes()
         .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-'));
@@ -156,29 +205,23 @@ fn validate_component(component: &str) -> Result<(), String> {
         .zip(component.bytes().last())
         .is_some_and(|(first, last)| first.is_ascii_alphanumeric() && last.is_ascii_alphanumeric());
     if component.is_empty() || !valid_chars || !edges_ok {
-        let hint = if component.bytes().any(|b| b.is_ascii_uppercase()) {
-            " (repository names must be lowercase)"
-        } else {
-            ""
-        };
-        return Err(format!(
-            "invalid repository path component `{component}`{hint}"
-        ));
+        return Err(ReferenceError::InvalidComponent {
+            component: component.into(),
+            uppercase: component.bytes().any(|b| b.is_ascii_uppercase()),
+        });
     }
     Ok(())
 }
 
 /// Tags are `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-pub fn validate_tag(tag: &str) -> Result<(), String> {
+pub fn validate_tag(tag: &str) -> Result<(), ReferenceError> {
     let mut bytes = tag.bytes();
     let first_ok = bytes
         .next()
         .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_');
     let rest_ok = bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
     if !first_ok || !rest_ok || tag.len() > 128 {
-        return Err(format!(
-            "invalid tag `{tag}` (a tag is up to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`)"
-        ));
+        return Err(ReferenceError::InvalidTag { tag: tag.into() });
     }
     Ok(())
 }
@@ -228,5 +271,41 @@ mod tests {
         ] {
             assert!(Reference::parse(bad).is_err(), "{bad} should be rejected");
         }
+    }
+
+    #[test]
+    fn refusals_name_the_reference_and_the_part_at_fault() {
+        let message = |text: &str| Reference::parse(text).unwrap_err().to_string();
+        assert_eq!(message(""), "empty image reference");
+        assert_eq!(
+            message("Python:3"),
+            "`Python:3`: invalid repository path component `Python` (repository names must be lowercase)"
+        );
+        assert_eq!(
+            message("python:-x"),
+            "`python:-x`: invalid tag `-x` (a tag is up to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`)"
+        );
+        assert_eq!(
+            message("python@md5:abc"),
+            "unsupported digest algorithm `md5` (baseimg verifies sha256)"
+        );
+        assert_eq!(
+            message("python@sha256:abc"),
+            "`sha256:abc` is not a valid sha256 digest (expected 64 lowercase hex digits)"
+        );
+        assert_eq!(
+            validate_component("a-").unwrap_err().to_string(),
+            "invalid repository path component `a-`"
+        );
+    }
+
+    #[test]
+    fn sha256_of_is_the_digest_registries_compute() {
+        // `printf '' | sha256sum`
+        assert_eq!(
+            Digest::sha256_of(b"").as_str(),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert!(Digest::parse(Digest::sha256_of(b"{}").as_str()).is_ok());
     }
 }

@@ -9,33 +9,33 @@ use std::collections::BTreeMap;
 
 use crate::catalog::{Catalog, Image};
 use crate::lock::LockEntry;
-use crate::mirror::{filter_index, sha256_digest};
-use crate::reference::{Digest, Reference};
-use crate::registry::{Clients, RegistryError, is_index};
+use crate::reference::{Digest, Reference, ReferenceError};
+use crate::registry::{
+    Clients, IndexError, InvalidManifest, RegistryError, filter_index, is_index, keeps,
+};
 
-#[derive(Debug)]
+/// Why an upstream reference could not be resolved to a lock entry.
+#[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
-    Registry(RegistryError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("`{reference}` does not exist upstream")]
     NotFound { reference: String },
-    Invalid(String),
-}
-
-impl std::fmt::Display for ResolveError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ResolveError::Registry(error) => error.fmt(f),
-            ResolveError::NotFound { reference } => {
-                write!(f, "`{reference}` does not exist upstream")
-            }
-            ResolveError::Invalid(message) => f.write_str(message),
-        }
-    }
-}
-
-impl From<RegistryError> for ResolveError {
-    fn from(error: RegistryError) -> Self {
-        ResolveError::Registry(error)
-    }
+    /// Only a tag or a digest can be looked up.
+    #[error("`{reference}` has neither tag nor digest")]
+    Unpinned { reference: String },
+    #[error(transparent)]
+    Manifest(#[from] InvalidManifest),
+    /// Upstream's index names a platform manifest by a digest baseimg cannot verify.
+    #[error(transparent)]
+    Digest(#[from] ReferenceError),
+    #[error("`{reference}`: {error}")]
+    Platforms {
+        reference: String,
+        error: IndexError,
+    },
+    #[error("cannot form the mirror reference: {0}")]
+    MirrorReference(ReferenceError),
 }
 
 /// Where an upstream reference points now: its digest and media type (one HEAD request).
@@ -48,9 +48,9 @@ pub async fn current_digest(
         (Some(digest), _) => digest.to_string(),
         (None, Some(tag)) => tag.clone(),
         (None, None) => {
-            return Err(ResolveError::Invalid(format!(
-                "`{upstream}` has neither tag nor digest"
-            )));
+            return Err(ResolveError::Unpinned {
+                reference: upstream.to_string(),
+            });
         }
     };
     match client
@@ -99,7 +99,7 @@ pub async fn resolve(
         let index = client
             .get_manifest(&mirror.upstream.repository, digest.as_str())
             .await?;
-        let document = index.document().map_err(ResolveError::Invalid)?;
+        let document = index.document()?;
         upstream_platforms = Some(
             document
                 .manifests
@@ -120,19 +120,23 @@ pub async fn resolve(
             if name == "unknown/unknown" {
                 continue;
             }
-            if image.platforms.is_empty() || crate::mirror::keeps(&image.platforms, &name) {
-                let child_digest = Digest::parse(&child.digest).map_err(ResolveError::Invalid)?;
+            if image.platforms.is_empty() || keeps(&image.platforms, &name) {
+                let child_digest = Digest::parse(&child.digest)?;
                 platforms.insert(name, child_digest);
             }
         }
         if !image.platforms.is_empty() {
-            let filtered = filter_index(&index.bytes, &image.platforms)
-                .map_err(|m| ResolveError::Invalid(format!("`{}`: {m}", mirror.upstream)))?;
-            mirror_digest = sha256_digest(&filtered);
+            let filtered = filter_index(&index.bytes, &image.platforms).map_err(|error| {
+                ResolveError::Platforms {
+                    reference: mirror.upstream.to_string(),
+                    error,
+                }
+            })?;
+            mirror_digest = Digest::sha256_of(&filtered);
         }
     }
     let mirror_reference = Reference::parse(&catalog.mirror_reference(image, &mirror_digest))
-        .map_err(|m| ResolveError::Invalid(format!("cannot form the mirror reference: {m}")))?;
+        .map_err(ResolveError::MirrorReference)?;
     Ok(Resolution {
         entry: LockEntry {
             source: mirror.upstream.clone(),
@@ -154,4 +158,30 @@ pub fn now_rfc3339() -> String {
         .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
     now.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_errors_name_the_upstream_reference() {
+        let index = br#"{"manifests":[{"platform":{"os":"linux","architecture":"amd64"}}]}"#;
+        let error = filter_index(index, &["linux/arm64".to_string()]).unwrap_err();
+        let platforms = ResolveError::Platforms {
+            reference: "docker.io/library/redis:7".into(),
+            error,
+        };
+        assert_eq!(
+            platforms.to_string(),
+            "`docker.io/library/redis:7`: upstream has no linux/arm64 image (it has linux/amd64)"
+        );
+        let unpinned = ResolveError::Unpinned {
+            reference: "docker.io/library/redis".into(),
+        };
+        assert_eq!(
+            unpinned.to_string(),
+            "`docker.io/library/redis` has neither tag nor digest"
+        );
+    }
 }

@@ -1,0 +1,173 @@
+//! Blobs (layers and configs): asking whether the registry has one, linking one across repositories,
+//! and moving one as a stream.
+//!
+//! Blobs can be hundreds of megabytes, so these requests never hold one in memory: a download hands
+//! its response to the caller to stream, an upload takes a stream. An upload is one monolithic PUT
+//! carrying the digest, so the registry checks the content too and refuses a mismatch. Because a
+//! stream cannot be replayed, uploads are not retried here; the mirror retries a whole blob copy.
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION};
+use reqwest::{Method, StatusCode};
+
+use super::auth::scope;
+use super::client::{Access, Call, Client};
+use super::error::{Failure, RegistryError};
+
+impl Client {
+    /// Whether the registry has a blob in this repository.
+    pub async fn has_blob(&self, repository: &str, digest: &str) -> Result<bool, RegistryError> {
+        self.stats.blob_heads.fetch_add(1, Ordering::Relaxed);
+        let response = self
+            .send(
+                Call {
+                    method: Method::HEAD,
+                    url: &self.url(repository, "blobs", digest),
+                    repository,
+                    access: Access::Pull,
+                    action: &format!("HEAD blob {digest}"),
+                },
+                HeaderMap::new(),
+                None,
+                &[StatusCode::OK, StatusCode::NOT_FOUND],
+            )
+            .await?;
+        Ok(response.status() == StatusCode::OK)
+    }
+
+    /// Asks the registry to link a blob it already holds in `from` into `repository`: no bytes move.
+    /// Returns false when the registry would rather have the blob uploaded.
+    pub async fn mount_blob(
+        &self,
+        repository: &str,
+        digest: &str,
+        from: &str,
+    ) -> Result<bool, RegistryError> {
+        self.stats.blob_mounts.fetch_add(1, Ordering::Relaxed);
+        let url = format!(
+            "{}/v2/{repository}/blobs/uploads/?mount={digest}&from={from}",
+            self.base
+        );
+        let response = self
+            .send(
+                Call {
+                    method: Method::POST,
+                    url: &url,
+                    repository,
+                    access: Access::Push,
+                    action: &format!("mount blob {digest}"),
+                },
+                HeaderMap::new(),
+                Some(Bytes::new()),
+                &[StatusCode::CREATED, StatusCode::ACCEPTED],
+            )
+            .await?;
+        if response.status() == StatusCode::ACCEPTED {
+            // The registry opened an upload instead; close it so it does not linger.
+            if let Some(location) = self.location(&response) {
+                let _ = self
+                    .request(
+                        Method::DELETE,
+                        &location,
+                        self.authorization(&scope(repository, Access::Push)).await,
+                        HeaderMap::new(),
+                        None,
+                    )
+                    .await;
+            }
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// Starts a blob download; the caller streams the body.
+    pub async fn get_blob(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<reqwest::Response, RegistryError> {
+        self.stats.blob_gets.fetch_add(1, Ordering::Relaxed);
+        self.send(
+            Call {
+                method: Method::GET,
+                url: &self.url(repository, "blobs", digest),
+                repository,
+                access: Access::Pull,
+                action: &format!("GET blob {digest}"),
+            },
+            HeaderMap::new(),
+            None,
+            &[StatusCode::OK],
+        )
+        .await
+    }
+
+    /// Uploads a blob from a stream in one PUT (a monolithic upload): the registry checks the digest
+    /// too and refuses a mismatch.
+    pub async fn push_blob(
+        &self,
+        repository: &str,
+        digest: &str,
+        size: u64,
+        body: reqwest::Body,
+    ) -> Result<(), RegistryError> {
+        self.stats.blob_puts.fetch_add(1, Ordering::Relaxed);
+        let action = format!("PUT blob {digest}");
+        let start = self
+            .send(
+                Call {
+                    method: Method::POST,
+                    url: &format!("{}/v2/{repository}/blobs/uploads/", self.base),
+                    repository,
+                    access: Access::Push,
+                    action: &format!("start upload of {digest}"),
+                },
+                HeaderMap::new(),
+                Some(Bytes::new()),
+                &[StatusCode::ACCEPTED],
+            )
+            .await?;
+        let location = self
+            .location(&start)
+            .ok_or_else(|| self.error(repository, &action, Failure::NoUploadLocation))?;
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let url = format!("{location}{separator}digest={digest}");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            "application/octet-stream".parse().expect("static"),
+        );
+        headers.insert(CONTENT_LENGTH, size.into());
+        let response = self
+            .send_once(
+                Call {
+                    method: Method::PUT,
+                    url: &url,
+                    repository,
+                    access: Access::Push,
+                    action: &action,
+                },
+                headers,
+                Some(body),
+            )
+            .await?;
+        if response.status() != StatusCode::CREATED {
+            return Err(self.status_error(repository, &action, response).await);
+        }
+        Ok(())
+    }
+
+    /// Where an upload continues: registries answer with a path or a full URL.
+    fn location(&self, response: &reqwest::Response) -> Option<String> {
+        let location = response.headers().get(LOCATION)?.to_str().ok()?;
+        Some(
+            if location.starts_with("http://") || location.starts_with("https://") {
+                location.to_string()
+            } else {
+                format!("{}{location}", self.base)
+            },
+        )
+    }
+}
