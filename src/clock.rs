@@ -14,3 +14,13 @@ pub fn run_id() -> String {
         now.second()
     )
 }
+
+/// The current UTC time in RFC 3339, to the second (what the lock file and the `created` label
+/// record).
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

@@ -79,8 +79,15 @@ pub enum BuildError {
     Failed { error: DaemonError, tail: String },
     #[error("{0}")]
     Daemon(#[from] DaemonError),
+    /// Boxed: a registry error carries the request it was about, and would make every result large.
     #[error("{0}")]
-    Registry(#[from] RegistryError),
+    Registry(Box<RegistryError>),
+}
+
+impl From<RegistryError> for BuildError {
+    fn from(error: RegistryError) -> Self {
+        BuildError::Registry(Box::new(error))
+    }
 }
 
 /// Builds the images of one run: the plan's pins, the daemon, the private registry.

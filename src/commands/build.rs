@@ -156,7 +156,7 @@ pub async fn run(
             .join(crate::clock::run_id()),
         progress: &progress,
         revision: build::git_revision(catalog.root_dir()),
-        created: crate::upstream::now_rfc3339(),
+        created: crate::clock::now_rfc3339(),
     };
     let parents = build::parents_of(&workspace.graph, &selected);
     let started = Instant::now();

@@ -69,7 +69,7 @@ pub async fn run(settings: &Settings, scope: Scope) -> Result<Finished<LockRepor
     let catalog = &workspace.catalog;
     let clients = Clients::new(&catalog.insecure_registries);
     let progress = Progress::new(settings.progress);
-    let now = upstream::now_rfc3339();
+    let now = crate::clock::now_rfc3339();
     let mirrors = catalog.images.values().filter(|i| i.as_mirror().is_some());
     let results: Vec<(&Image, Resolved)> = stream::iter(mirrors)
         .map(|image| {
