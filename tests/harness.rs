@@ -76,7 +76,7 @@ fn files_written_by_the_test_are_what_baseimg_reads() {
 #[test]
 fn the_callers_settings_do_not_reach_baseimg() {
     let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "callers_settings_inner"])
+        .args(["--exact", "baseimg_settings_of_the_caller_are_not_seen"])
         .env("BASEIMG_CATALOG", "/nonexistent/base-images.yaml")
         .env("BASEIMG_REGISTRY", "leaked.example.com/base")
         .env("BASEIMG_JOBS", "0")
@@ -91,10 +91,10 @@ fn the_callers_settings_do_not_reach_baseimg() {
     );
 }
 
+/// Passes in any environment; `the_callers_settings_do_not_reach_baseimg` runs it again in one full
+/// of `BASEIMG_*` settings that would change its output if they reached baseimg.
 #[test]
-#[ignore = "run by the_callers_settings_do_not_reach_baseimg, in a polluted environment"]
-fn callers_settings_inner() {
-    assert!(std::env::var_os("BASEIMG_REGISTRY").is_some());
+fn baseimg_settings_of_the_caller_are_not_seen() {
     Test::example()
         .args(["render", "redis"])
         .stdout_contains("FROM localhost:5000/base/")

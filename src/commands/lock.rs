@@ -184,10 +184,6 @@ async fn resolve_one(
         )),
         _ => None,
     };
-    task.finish(&format!(
-        "{} {}",
-        crate::report::word(&status),
-        entry.digest.short()
-    ));
+    task.finish(&format!("resolved to {}", entry.digest.short()));
     Ok((locked(status, &entry, note), entry))
 }
