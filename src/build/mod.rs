@@ -20,7 +20,6 @@ use serde::Serialize;
 
 use crate::catalog::{Build, Catalog, Image};
 use crate::context::{DOCKERFILE_IN_CONTEXT, write_tar};
-use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::docker::{BuildRequest, Daemon, DaemonError};
 use crate::dockerfile;
 use crate::fingerprint;
@@ -389,33 +388,6 @@ pub fn parents_of(graph: &Graph, selection: &[String]) -> HashMap<String, Vec<St
             (name.clone(), parents.collect())
         })
         .collect()
-}
-
-/// Checks up front that every selected mirror is in the private registry, so a build never reaches
-/// for upstream (and fails early, saying which command fixes it).
-pub async fn check_mirrors(
-    catalog: &Catalog,
-    pins: &IndexMap<String, Pin>,
-    clients: &Clients,
-) -> Diagnostics {
-    let mut diagnostics = Diagnostics::default();
-    for (name, pin) in pins {
-        let Pin::Mirror { digest, .. } = pin else {
-            continue;
-        };
-        let image = &catalog.images[name];
-        let (host, repository) = catalog.private_location(image);
-        match clients.get(&host).head_manifest(&repository, digest.as_str()).await {
-            Ok(Some(_)) => {}
-            Ok(None) => diagnostics.push(
-                Diagnostic::error(format!("`{name}` ({digest}) is not in the private registry yet"))
-                    .image(name)
-                    .help("run `baseimg mirror` first: builds read their bases only from the private registry"),
-            ),
-            Err(error) => diagnostics.push(Diagnostic::error(format!("cannot check `{name}`: {error}")).image(name)),
-        }
-    }
-    diagnostics
 }
 
 #[cfg(test)]

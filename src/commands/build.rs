@@ -7,6 +7,7 @@ use std::time::Instant;
 use indexmap::IndexMap;
 use serde::Serialize;
 
+use super::failure::diagnose;
 use super::{Finished, Outcome, Selection, Settings, Workspace};
 use crate::build::{self, Builder, Node, NodeResult, Promoted};
 use crate::catalog::Catalog;
@@ -135,13 +136,13 @@ pub async fn run(
     let pins = plan::resolve(catalog, &workspace.lock, &selected, Unlocked::Unpin)?;
     check_pinned(catalog, &pins)?;
     let clients = Clients::new(&catalog.insecure_registries);
-    let missing = build::check_mirrors(catalog, &pins, &clients).await;
+    let missing = check_mirrors(catalog, &pins, &clients).await;
     if missing.has_errors() {
         return Err(missing);
     }
     let daemon = Daemon::connect()
         .await
-        .map_err(|e| Diagnostics::from(Diagnostic::error(e.to_string())))?;
+        .map_err(|e| Diagnostic::error(e.to_string()))?;
 
     let progress = Progress::new(settings.progress);
     let builder = Builder {
@@ -205,6 +206,33 @@ fn check_pinned(catalog: &Catalog, pins: &IndexMap<String, Pin>) -> Result<(), D
         }
     }
     unpinned.into_result().map(drop)
+}
+
+/// Checks up front that every selected mirror is in the private registry, so a build never reaches
+/// for upstream (and fails early, saying which command fixes it).
+async fn check_mirrors(
+    catalog: &Catalog,
+    pins: &IndexMap<String, Pin>,
+    clients: &Clients,
+) -> Diagnostics {
+    let mut diagnostics = Diagnostics::default();
+    for (name, pin) in pins {
+        let Pin::Mirror { digest, .. } = pin else {
+            continue;
+        };
+        let image = &catalog.images[name];
+        let (host, repository) = catalog.private_location(image);
+        match clients.get(&host).head_manifest(&repository, digest.as_str()).await {
+            Ok(Some(_)) => {}
+            Ok(None) => diagnostics.push(
+                Diagnostic::error(format!("`{name}` ({digest}) is not in the private registry yet"))
+                    .image(name)
+                    .help("run `baseimg mirror` first: builds read their bases only from the private registry"),
+            ),
+            Err(error) => diagnostics.push(diagnose(format!("check `{name}`"), &error).image(name)),
+        }
+    }
+    diagnostics
 }
 
 /// Moving tags move only when every image of the run succeeded.

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use futures_util::{StreamExt, stream};
 use serde::Serialize;
 
+use super::failure::diagnose;
 use super::{Budget, Finished, Outcome, Settings, Workspace, io_error};
 use crate::catalog::Image;
 use crate::diagnostic::{Diagnostic, Diagnostics};
@@ -94,10 +95,10 @@ pub async fn run(settings: &Settings, scope: Scope) -> Result<Finished<LockRepor
                 new_lock.images.insert(image.name.clone(), entry);
             }
             Err(error) => failures.push(
-                Diagnostic::error(format!("cannot resolve `{}`: {error}", image.name))
+                diagnose(format!("resolve `{}`", image.name), &error)
                     .at(catalog.locate(image.as_mirror().expect("mirror").span))
                     .image(&image.name)
-                    .help("check the reference and that the registry is reachable; the lock file was not changed"),
+                    .note("the lock file was not changed"),
             ),
         }
     }

@@ -12,6 +12,7 @@ use std::time::Instant;
 use futures_util::{StreamExt, stream};
 use serde::Serialize;
 
+use super::failure::diagnose;
 use super::{Budget, Finished, Outcome, Selection, Settings, Workspace};
 use crate::catalog::{Catalog, Image};
 use crate::diagnostic::{Diagnostic, Diagnostics};
@@ -191,10 +192,10 @@ async fn private_presence(
         match found {
             Ok(found) => present.push(found),
             Err(error) => failures.push(
-                Diagnostic::error(format!(
-                    "cannot check `{}` in the private registry: {error}",
-                    image.name
-                ))
+                diagnose(
+                    format!("check `{}` in the private registry", image.name),
+                    &error,
+                )
                 .image(&image.name),
             ),
         }

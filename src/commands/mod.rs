@@ -8,6 +8,7 @@
 //! `report::Text` implementation for its report, and one match arm in `cli`.
 
 pub mod build;
+mod failure;
 pub mod graph;
 pub mod lock;
 pub mod mirror;

@@ -5,8 +5,9 @@
 use futures_util::{StreamExt, stream};
 use serde::Serialize;
 
+use super::failure::diagnose;
 use super::{Finished, Outcome, Settings, Workspace};
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::Diagnostics;
 use crate::reference::Digest;
 use crate::registry::Clients;
 use crate::upstream;
@@ -71,10 +72,8 @@ pub async fn run(settings: &Settings) -> Result<Finished<OutdatedReport>, Diagno
         let (current, _) = match current {
             Ok(found) => found,
             Err(error) => {
-                failures.push(
-                    Diagnostic::error(format!("cannot check `{}`: {error}", image.name))
-                        .image(&image.name),
-                );
+                failures
+                    .push(diagnose(format!("check `{}`", image.name), &error).image(&image.name));
                 continue;
             }
         };

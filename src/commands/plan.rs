@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::failure::diagnose;
 use super::{Finished, Outcome, Selection, Settings, Workspace};
 use crate::diagnostic::Diagnostics;
 use crate::plan::{self, Action, Offline, Snapshot, Step, Unlocked};
@@ -53,7 +54,12 @@ pub async fn run(
         plan::plan(catalog, &pins, &Offline)
     } else {
         let clients = Clients::new(&catalog.insecure_registries);
-        let snapshot = Snapshot::look_up(catalog, &pins, &clients, settings.jobs).await?;
+        let snapshot = Snapshot::look_up(catalog, &pins, &clients, settings.jobs)
+            .await
+            .map_err(|error| {
+                diagnose("look into the private registry", &error)
+                    .note("to plan without it: `baseimg plan --offline`")
+            })?;
         plan::plan(catalog, &pins, &snapshot)
     };
     Ok(Finished::new(

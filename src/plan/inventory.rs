@@ -12,7 +12,6 @@ use indexmap::IndexMap;
 
 use super::Pin;
 use crate::catalog::{Catalog, Image};
-use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::fingerprint::{self, Fingerprint};
 use crate::reference::Digest;
 use crate::registry::{Client, Clients, RegistryError};
@@ -81,7 +80,7 @@ impl Snapshot {
         pins: &IndexMap<String, Pin>,
         clients: &Clients,
         jobs: usize,
-    ) -> Result<Snapshot, Diagnostics> {
+    ) -> Result<Snapshot, RegistryError> {
         let results: Vec<(String, Result<Found, RegistryError>)> = stream::iter(pins.iter())
             .map(|(name, pin)| async move {
                 let image = &catalog.images[name];
@@ -94,28 +93,18 @@ impl Snapshot {
             .collect()
             .await;
         let mut snapshot = Snapshot::default();
-        let mut failures = Diagnostics::default();
         for (name, result) in results {
-            match result {
-                Ok(found) => {
-                    if let Some(present) = found.mirror {
-                        snapshot.mirrors.insert(name.clone(), present);
-                    }
-                    if let Some(present) = found.build {
-                        snapshot.builds.insert(name.clone(), present);
-                    }
-                    if let Some(previous) = found.previous {
-                        snapshot.previous.insert(name, previous);
-                    }
-                }
-                Err(error) => failures.push(
-                    Diagnostic::error(format!("cannot look into the private registry: {error}"))
-                        .help("check that it is reachable, or plan without it: `baseimg plan --offline`"),
-                ),
+            // The first failure stands for all: they are about the same registry.
+            let found = result?;
+            if let Some(present) = found.mirror {
+                snapshot.mirrors.insert(name.clone(), present);
             }
-        }
-        if failures.has_errors() {
-            return Err(failures.dedupe());
+            if let Some(present) = found.build {
+                snapshot.builds.insert(name.clone(), present);
+            }
+            if let Some(previous) = found.previous {
+                snapshot.previous.insert(name, previous);
+            }
         }
         Ok(snapshot)
     }

@@ -1,0 +1,128 @@
+//! The one place where the domains' typed errors become diagnostics: what went wrong (the error's own
+//! message), what the command was doing, and — where the kind of error tells — what to do about it.
+//!
+//! Domain modules know nothing of diagnostics or of the command that called them; a command knows
+//! which image and which step an error belongs to. This file joins the two, so a new error variant
+//! gets its advice here and every command that meets it says the same thing.
+
+use std::fmt::Display;
+
+use crate::build::BuildError;
+use crate::diagnostic::Diagnostic;
+use crate::docker::DaemonError;
+use crate::mirror::MirrorError;
+use crate::registry::{Failure, RegistryError};
+use crate::upstream::ResolveError;
+
+/// Advice for an error, where its kind says what a user can do.
+pub trait Advice: Display {
+    fn advice(&self) -> Option<String>;
+}
+
+/// `cannot <what>: <error>`, with the error's advice as help.
+pub fn diagnose(what: impl Display, error: &impl Advice) -> Diagnostic {
+    let diagnostic = Diagnostic::error(format!("cannot {what}: {error}"));
+    match error.advice() {
+        Some(advice) => diagnostic.help(advice),
+        None => diagnostic,
+    }
+}
+
+impl Advice for RegistryError {
+    fn advice(&self) -> Option<String> {
+        match &self.failure {
+            Failure::Transport(_) => Some(format!(
+                "check that `{}` is reachable from here (its address, the network, a proxy)",
+                self.registry
+            )),
+            Failure::Status { status: 429, .. } => {
+                Some("the registry limits requests: run again later".into())
+            }
+            Failure::Status { status, .. } if *status >= 500 => {
+                Some("the registry failed to answer: run again later".into())
+            }
+            Failure::ContentMismatch { .. } | Failure::StoredAs { .. } => Some(format!(
+                "`{}` served or stored other content than its digest names; nothing was trusted or published",
+                self.registry
+            )),
+            // The message of an authentication failure already says to run `docker login`.
+            _ => None,
+        }
+    }
+}
+
+impl Advice for ResolveError {
+    fn advice(&self) -> Option<String> {
+        match self {
+            ResolveError::Registry(error) => error.advice(),
+            ResolveError::NotFound { .. } => Some(
+                "check the reference in the catalog: the tag may be misspelt, or removed upstream"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+impl Advice for MirrorError {
+    fn advice(&self) -> Option<String> {
+        match self {
+            MirrorError::Registry(error) => error.advice(),
+            MirrorError::Corrupt { .. } => Some(
+                "run `baseimg mirror` again; if it happens again, upstream serves a damaged blob"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+impl Advice for DaemonError {
+    fn advice(&self) -> Option<String> {
+        match self {
+            DaemonError::Push { .. } => Some(
+                "check the credentials for the private registry in the Docker configuration (`docker login`)"
+                    .into(),
+            ),
+            // Unreachable already says how to start the daemon; the others carry the daemon's words.
+            _ => None,
+        }
+    }
+}
+
+impl Advice for BuildError {
+    fn advice(&self) -> Option<String> {
+        match self {
+            BuildError::Daemon(error) => error.advice(),
+            BuildError::Registry(error) => error.advice(),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_upstream_tag_says_where_to_look() {
+        let error = ResolveError::NotFound {
+            reference: "docker.io/library/redis:7.2.99".into(),
+        };
+        let diagnostic = diagnose("resolve `redis`", &error);
+        assert_eq!(
+            diagnostic.message,
+            "cannot resolve `redis`: `docker.io/library/redis:7.2.99` does not exist upstream"
+        );
+        assert!(diagnostic.help.unwrap().contains("removed upstream"));
+    }
+
+    #[test]
+    fn a_corrupt_blob_says_to_try_again() {
+        let error = MirrorError::Corrupt {
+            digest: "sha256:a".into(),
+            actual: "sha256:b".into(),
+        };
+        assert!(error.advice().unwrap().contains("baseimg mirror"));
+    }
+}
