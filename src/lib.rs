@@ -24,3 +24,4 @@ pub mod render;
 pub mod schedule;
 pub mod sync;
 pub mod upstream;
+pub mod yaml;

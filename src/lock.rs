@@ -12,10 +12,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::catalog::{Catalog, Image, parse_yaml};
-use crate::diagnostic::{Diagnostic, Diagnostics, SourceLocation};
+use crate::catalog::{Catalog, Image};
+use crate::diagnostic::{Diagnostic, Diagnostics, SourceText};
 use crate::fsutil::write_atomic;
 use crate::reference::{Digest, Reference};
+use crate::yaml;
 
 pub const DEFAULT_LOCK: &str = "base-images.lock";
 const LOCK_VERSION: u32 = 1;
@@ -108,33 +109,18 @@ impl LockFile {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<LockFile, Diagnostics> {
-        let raw: LockFileRaw = parse_yaml(path, text, "lock file")?;
+        let lock_text = SourceText::from(text);
+        let raw: LockFileRaw = yaml::parse(path, &lock_text, "lock file")?;
         let mut diagnostics = Diagnostics::default();
-        let at = |spanned: &Spanned<String>| {
-            let l = spanned.referenced;
-            Some(SourceLocation::new(
-                path,
-                text,
-                l.line(),
-                l.column(),
-                l.span().len().max(1),
-            ))
-        };
+        let at = |spanned: &Spanned<String>| Some(yaml::location(path, &lock_text, spanned));
         let regenerate = "the lock file is written by baseimg; restore it from version control or run `baseimg update` to rewrite it";
         if raw.version.value != LOCK_VERSION {
-            let l = raw.version.referenced;
             diagnostics.push(
                 Diagnostic::error(format!(
                     "unsupported lock file version {}",
                     raw.version.value
                 ))
-                .at(Some(SourceLocation::new(
-                    path,
-                    text,
-                    l.line(),
-                    l.column(),
-                    1,
-                )))
+                .at(Some(yaml::location(path, &lock_text, &raw.version)))
                 .help(format!(
                     "this baseimg reads lock file version {LOCK_VERSION}"
                 )),
@@ -150,9 +136,12 @@ impl LockFile {
                         .help(regenerate),
                 );
             };
-            let source = Reference::parse(&entry.source.value).map_err(|m| bad(&entry.source, m));
-            let digest = Digest::parse(&entry.digest.value).map_err(|m| bad(&entry.digest, m));
-            let mirror = Reference::parse(&entry.mirror.value).map_err(|m| bad(&entry.mirror, m));
+            let source = Reference::parse(&entry.source.value)
+                .map_err(|m| bad(&entry.source, m.to_string()));
+            let digest =
+                Digest::parse(&entry.digest.value).map_err(|m| bad(&entry.digest, m.to_string()));
+            let mirror = Reference::parse(&entry.mirror.value)
+                .map_err(|m| bad(&entry.mirror, m.to_string()));
             let resolved = time::OffsetDateTime::parse(
                 &entry.resolved_at.value,
                 &time::format_description::well_known::Rfc3339,
@@ -169,7 +158,7 @@ impl LockFile {
                     Ok(d) => {
                         platforms.insert(platform.clone(), d);
                     }
-                    Err(m) => bad(digest, m),
+                    Err(m) => bad(digest, m.to_string()),
                 }
             }
             if let (Ok(source), Ok(digest), Ok(mirror), Ok(_)) = (source, digest, mirror, resolved)

@@ -146,7 +146,7 @@ fn split_registry(name: &str) -> (Option<&str>, &str) {
     }
 }
 
-fn validate_component(component: &str) -> Result<(), String> {
+pub fn validate_component(component: &str) -> Result<(), String> {
     let valid_chars = component
         .bytes()
         .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-'));
