@@ -182,11 +182,18 @@ fn report_failure(cli: &Cli, failure: Diagnostics) {
         return;
     }
     let mut stderr = std::io::stderr().lock();
-    let _ = write!(stderr, "{failure}");
+    let _ = write!(stderr, "{}", failure.render(stderr_color()));
     let errors = failure.error_count();
     if errors > 1 {
         let _ = writeln!(stderr, "\nerror: aborting due to {errors} errors");
     }
+}
+
+/// Diagnostics on stderr are coloured when a person is likely to read them there: stderr is a terminal
+/// and `NO_COLOR` (<https://no-color.org>) is unset or empty.
+fn stderr_color() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 fn run(cli: &Cli) -> Result<i32, Diagnostics> {
@@ -296,9 +303,10 @@ impl Workspace {
     }
 
     fn print_warnings(&self, extra: &Diagnostics) {
+        let color = stderr_color();
         let mut stderr = std::io::stderr().lock();
         for warning in self.warnings.0.iter().chain(&extra.0) {
-            let _ = writeln!(stderr, "{warning}");
+            let _ = writeln!(stderr, "{}", warning.render(color));
         }
     }
 }
@@ -353,9 +361,10 @@ fn validate(cli: &Cli) -> Result<i32, Diagnostics> {
         });
         println!("{}", serde_json::to_string_pretty(&json).expect("json"));
     } else {
+        let color = stderr_color();
         let mut stderr = std::io::stderr().lock();
         for warning in &diagnostics.0 {
-            let _ = writeln!(stderr, "{warning}");
+            let _ = writeln!(stderr, "{}", warning.render(color));
         }
         println!(
             "{}: {} images ({} mirrored, {} built), no errors",
