@@ -69,6 +69,8 @@ struct Entry<'a> {
 }
 
 impl Checker<'_> {
+    /// Runs every check of one entry, so all its problems are reported at once; the image when all
+    /// of them pass.
     fn convert(&self, entry: &Entry, diagnostics: &mut Diagnostics) -> Option<Image> {
         let name_ok = self.name(entry, diagnostics);
         let repository = self.repository(entry, diagnostics);
