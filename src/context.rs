@@ -36,59 +36,24 @@ pub enum EntryKind {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a build context cannot be listed. The text of each is the first line a user reads; where it
+/// applies, the caller adds the catalog location and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContextError {
+    #[error("build context `{}` does not exist", .0.display())]
     Missing(PathBuf),
+    #[error("build context `{}` is not a directory", .0.display())]
     NotADirectory(PathBuf),
     /// The context directory itself lies outside the repository.
-    OutsideRoot {
-        context: PathBuf,
-    },
+    #[error("build context `{}` lies outside the repository", context.display())]
+    OutsideRoot { context: PathBuf },
     /// A symlink inside the context points outside it.
-    EscapingLink {
-        link: String,
-        target: String,
-    },
-    BadIgnorePattern {
-        pattern: String,
-        message: String,
-    },
-    Io {
-        path: PathBuf,
-        message: String,
-    },
-}
-
-impl std::fmt::Display for ContextError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ContextError::Missing(path) => {
-                write!(f, "build context `{}` does not exist", path.display())
-            }
-            ContextError::NotADirectory(path) => {
-                write!(f, "build context `{}` is not a directory", path.display())
-            }
-            ContextError::OutsideRoot { context } => {
-                write!(
-                    f,
-                    "build context `{}` lies outside the repository",
-                    context.display()
-                )
-            }
-            ContextError::EscapingLink { link, target } => {
-                write!(
-                    f,
-                    "symlink `{link}` in the build context points outside it (to `{target}`)"
-                )
-            }
-            ContextError::BadIgnorePattern { pattern, message } => {
-                write!(f, "invalid .dockerignore pattern `{pattern}`: {message}")
-            }
-            ContextError::Io { path, message } => {
-                write!(f, "cannot read `{}`: {message}", path.display())
-            }
-        }
-    }
+    #[error("symlink `{link}` in the build context points outside it (to `{target}`)")]
+    EscapingLink { link: String, target: String },
+    #[error("invalid .dockerignore pattern `{pattern}`: {message}")]
+    BadIgnorePattern { pattern: String, message: String },
+    #[error("cannot read `{}`: {message}", path.display())]
+    Io { path: PathBuf, message: String },
 }
 
 /// Lists a context directory. `root` is the repository the context must stay inside. A missing

@@ -43,19 +43,10 @@ impl Graph {
             let is_cycle = component.len() > 1 || graph.contains_edge(component[0], component[0]);
             // A self-reference is already reported by the catalog with its exact position.
             if component.len() > 1 && is_cycle {
-                let cycle = cycle_path(&graph, &component, catalog);
-                let first = &catalog.images[&cycle[0]];
-                let mut diagnostic = Diagnostic::error(format!(
-                    "dependency cycle: {}",
-                    cycle.join(" → ")
-                ))
-                .image(&first.name)
-                .note("each image is built `from` the next one; none of them can be built first")
-                .help("break the cycle by changing one `from`");
-                if let Some(build) = first.as_build() {
-                    diagnostic = diagnostic.at(catalog.locate(build.parent_span));
-                }
-                diagnostics.push(diagnostic);
+                diagnostics.push(cycle_diagnostic(
+                    catalog,
+                    &cycle_path(&graph, &component, catalog),
+                ));
             }
         }
         if diagnostics.has_errors() {
@@ -177,6 +168,28 @@ impl Graph {
             .cloned()
             .collect()
     }
+}
+
+/// A cycle `a → c → b → a`, drawn at every `from:` on it: each image is built from the next one.
+fn cycle_diagnostic(catalog: &Catalog, cycle: &[String]) -> Diagnostic {
+    let mut diagnostic = Diagnostic::error(format!("dependency cycle: {}", cycle.join(" → ")))
+        .image(&cycle[0])
+        .note("each image is built `from` the next one; none of them can be built first")
+        .help("break the cycle by changing one `from`");
+    for (index, pair) in cycle.windows(2).enumerate() {
+        let (child, parent) = (&pair[0], &pair[1]);
+        let Some(build) = catalog.images.get(child).and_then(|i| i.as_build()) else {
+            continue;
+        };
+        let at = catalog.locate(build.parent_span);
+        let label = format!("`{child}` is built from `{parent}`");
+        diagnostic = if index == 0 {
+            diagnostic.at(at).label(label)
+        } else {
+            diagnostic.related(at, label)
+        };
+    }
+    diagnostic
 }
 
 /// Kahn's algorithm, always taking the ready image that comes first in the catalog.
@@ -393,6 +406,15 @@ mod tests {
         let errors = Graph::build(&catalog).unwrap_err();
         assert_eq!(errors.0.len(), 1);
         assert_eq!(errors.0[0].message, "dependency cycle: a → c → b → a");
+        let rendered = errors.to_string();
+        for (line, label) in [
+            ("4 |     from: c", "^ `a` is built from `c`"),
+            ("8 |     from: b", "- `c` is built from `b`"),
+            ("6 |     from: a", "- `b` is built from `a`"),
+        ] {
+            assert!(rendered.contains(line), "{rendered}");
+            assert!(rendered.contains(label), "{rendered}");
+        }
     }
 
     #[test]

@@ -30,3 +30,4 @@ pub mod render;
 pub mod report;
 pub mod schedule;
 pub mod upstream;
+pub mod yaml;

@@ -12,10 +12,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use crate::catalog::{Catalog, Image, parse_yaml};
-use crate::diagnostic::{Diagnostic, Diagnostics, SourceLocation};
+use crate::catalog::{Catalog, Image};
+use crate::diagnostic::{Diagnostic, Diagnostics, SourceText};
 use crate::fsutil::write_atomic;
 use crate::reference::{Digest, Reference};
+use crate::yaml;
 
 pub const DEFAULT_LOCK: &str = "base-images.lock";
 const LOCK_VERSION: u32 = 1;
@@ -108,33 +109,18 @@ impl LockFile {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<LockFile, Diagnostics> {
-        let raw: LockFileRaw = parse_yaml(path, text, "lock file")?;
+        let lock_text = SourceText::from(text);
+        let raw: LockFileRaw = yaml::parse(path, &lock_text, "lock file")?;
         let mut diagnostics = Diagnostics::default();
-        let at = |spanned: &Spanned<String>| {
-            let l = spanned.referenced;
-            Some(SourceLocation::new(
-                path,
-                text,
-                l.line(),
-                l.column(),
-                l.span().len().max(1),
-            ))
-        };
+        let at = |spanned: &Spanned<String>| Some(yaml::location(path, &lock_text, spanned));
         let regenerate = "the lock file is written by baseimg; restore it from version control or run `baseimg update` to rewrite it";
         if raw.version.value != LOCK_VERSION {
-            let l = raw.version.referenced;
             diagnostics.push(
                 Diagnostic::error(format!(
                     "unsupported lock file version {}",
                     raw.version.value
                 ))
-                .at(Some(SourceLocation::new(
-                    path,
-                    text,
-                    l.line(),
-                    l.column(),
-                    1,
-                )))
+                .at(Some(yaml::location(path, &lock_text, &raw.version)))
                 .help(format!(
                     "this baseimg reads lock file version {LOCK_VERSION}"
                 )),

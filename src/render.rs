@@ -13,7 +13,7 @@ use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value, context};
 
 use crate::catalog::{Build, Catalog, Image};
 use crate::context::Entry;
-use crate::diagnostic::{Diagnostic, Diagnostics, SourceLocation};
+use crate::diagnostic::{Diagnostic, Diagnostics, SourceLocation, SourceText};
 use crate::dockerfile;
 
 /// The parent an image is rendered on top of.
@@ -137,32 +137,15 @@ impl Renderer {
     fn template_error(&self, image: &Image, error: &minijinja::Error) -> Diagnostic {
         let name = error.name().unwrap_or("?").to_string();
         let path = self.templates_dir.join(&name);
-        let source = std::fs::read_to_string(&path).unwrap_or_default();
-        let snippet = error.range().and_then(|range| {
-            source
-                .get(range.clone())
-                .map(|text| (range.start, text.trim()))
-        });
-        let location = match (error.line(), snippet) {
-            (Some(line), Some((start, text))) => {
-                let line_start = source[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
-                let column = source[line_start..start].chars().count() as u64 + 1;
-                let rest_of_line = source[start..]
-                    .split('\n')
-                    .next()
-                    .unwrap_or_default()
-                    .chars()
-                    .count();
-                let width = text.chars().count().min(rest_of_line).max(1) as u64;
-                Some(SourceLocation::new(
-                    &path,
-                    &source,
-                    line as u64,
-                    column,
-                    width,
-                ))
+        let source = SourceText::from(std::fs::read_to_string(&path).unwrap_or_default());
+        let snippet = error
+            .range()
+            .and_then(|range| source.get(range.clone()).map(|text| (range, text.trim())));
+        let location = match (error.line(), &snippet) {
+            (Some(_), Some((range, _))) => {
+                Some(SourceLocation::new(&path, &source, trimmed(&source, range)))
             }
-            (Some(line), None) => Some(SourceLocation::file_line(&path, line as u64)),
+            (Some(line), None) => Some(SourceLocation::line_of(&path, &source, line as u64)),
             _ => None,
         };
         let (message, help) = match error.kind() {
@@ -241,7 +224,8 @@ pub fn check_rendered(
         "{} (rendered)",
         catalog.templates_dir.join(&build.template).display()
     ));
-    let at = |line: usize| Some(SourceLocation::new(&shown, dockerfile, line as u64, 0, 0));
+    let rendered = SourceText::from(dockerfile);
+    let at = |line: usize| Some(SourceLocation::line_of(&shown, &rendered, line as u64));
     let instructions = dockerfile::instructions(dockerfile);
     let froms = dockerfile::froms(&instructions);
     if froms.is_empty() {
@@ -349,4 +333,13 @@ fn source_exists(entries: &[Entry], source: &str) -> bool {
     entries
         .iter()
         .any(|e| e.path == cleaned || e.path.starts_with(&below))
+}
+
+/// The part of `range` in `source` on the line where it starts, without white space around it: what
+/// minijinja's error range covers, without the spaces around an expression or the lines after it
+/// (an error at the end of the input ranges over everything that follows).
+fn trimmed(source: &str, range: &std::ops::Range<usize>) -> std::ops::Range<usize> {
+    let first_line = source[range.clone()].split('\n').next().unwrap_or_default();
+    let start = range.start + (first_line.len() - first_line.trim_start().len());
+    start..start + first_line.trim().len()
 }

@@ -80,11 +80,7 @@ fn print_diagnostics(diagnostics: &Diagnostics) {
         return;
     }
     let mut stderr = std::io::stderr().lock();
-    let _ = write!(stderr, "{}", draw(diagnostics, color_on_stderr()));
-}
-
-fn draw(diagnostics: &Diagnostics, _color: bool) -> String {
-    diagnostics.to_string()
+    let _ = write!(stderr, "{}", diagnostics.render(color_on_stderr()));
 }
 
 /// Colour on a terminal, unless `NO_COLOR` is set (<https://no-color.org>).

@@ -147,7 +147,11 @@ pub struct Test {
     current_dir: PathBuf,
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
+    /// Variables the test wants absent even though the clean environment sets them (`NO_COLOR`).
+    unset: Vec<OsString>,
     stdin: Option<Vec<u8>>,
+    /// Run on a pseudo-terminal instead of pipes.
+    terminal: bool,
     expected: Expected,
 }
 
@@ -178,7 +182,9 @@ impl Test {
             current_dir: PathBuf::new(),
             args: Vec::new(),
             env: Vec::new(),
+            unset: Vec::new(),
             stdin: None,
+            terminal: false,
             expected: Expected {
                 status: Status::Code(0),
                 stdout: Vec::new(),
@@ -255,6 +261,19 @@ impl Test {
     pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Test {
         self.env
             .push((key.as_ref().to_os_string(), value.as_ref().to_os_string()));
+        self
+    }
+
+    /// Removes a variable the clean environment would set (`NO_COLOR`, to see colour).
+    pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Test {
+        self.unset.push(key.as_ref().to_os_string());
+        self
+    }
+
+    /// Runs baseimg on a pseudo-terminal, as a person at a terminal would: what it writes to
+    /// standard output and standard error arrives together on `stdout`.
+    pub fn terminal(mut self) -> Test {
+        self.terminal = true;
         self
     }
 
@@ -357,10 +376,27 @@ impl Test {
     /// Starts baseimg in the clean environment, with a Docker configuration of its own unless the
     /// test set `DOCKER_CONFIG` (returned, to live as long as the process).
     fn start(&self) -> (Child, Option<tempfile::TempDir>) {
-        let mut command = Command::new(BINARY.expect("the harness runs in integration tests"));
+        let binary = BINARY.expect("the harness runs in integration tests");
+        let mut command = if self.terminal {
+            // util-linux `script` gives the program a pseudo-terminal and copies what it shows
+            // there, standard output and error alike, to its own standard output.
+            let quote =
+                |word: &OsStr| format!("'{}'", word.to_string_lossy().replace('\'', r"'\''"));
+            let mut line = quote(OsStr::new(binary));
+            for arg in &self.args {
+                line.push(' ');
+                line.push_str(&quote(arg));
+            }
+            let mut script = Command::new("script");
+            script.args(["-qec", &line, "/dev/null"]);
+            script
+        } else {
+            let mut direct = Command::new(binary);
+            direct.args(&self.args);
+            direct
+        };
         command
             .current_dir(self.root().join(&self.current_dir))
-            .args(&self.args)
             .stdin(if self.stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -385,6 +421,9 @@ impl Test {
             Some(dir)
         };
         command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        for key in &self.unset {
+            command.env_remove(key);
+        }
         let mut child = command.spawn().expect("the baseimg binary starts");
         if let Some(text) = &self.stdin {
             let mut stdin = child.stdin.take().unwrap();

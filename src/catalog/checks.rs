@@ -1,0 +1,247 @@
+//! Checks of the catalog as a whole: schema version, the private registry, variable names, platform
+//! names, and tags no two images may share. The checks of one image entry live in `image.rs`.
+//!
+//! Each check reports what it finds into the load's [`Diagnostics`] and returns what is usable, so
+//! that one run reports every problem. The small validators at the bottom return typed errors whose
+//! text is the explanation a user reads.
+
+use std::collections::HashMap;
+
+use indexmap::IndexMap;
+use serde_saphyr::Spanned;
+
+use super::file::{CatalogFile, Key};
+use super::load::LoadOptions;
+use super::model::{Catalog, Image, ImageKind, Span};
+use super::{RESERVED_VARS, SCHEMA_VERSION};
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::reference::Reference;
+
+const REGISTRY_HELP: &str =
+    "write it as `host[:port]/namespace`, for example `registry.example.com/base`";
+
+/// The catalog's `version:`, when written, must be one this baseimg reads.
+pub(super) fn version(catalog: &Catalog, file: &CatalogFile, diagnostics: &mut Diagnostics) {
+    if let Some(version) = &file.version
+        && version.value != SCHEMA_VERSION
+    {
+        diagnostics.push(
+            Diagnostic::error(format!("unsupported catalog version {}", version.value))
+                .at(catalog.locate(catalog.span_of(version)))
+                .help(format!(
+                    "this baseimg reads catalog version {SCHEMA_VERSION}"
+                )),
+        );
+    }
+}
+
+/// The private registry: `--registry` / `BASEIMG_REGISTRY` first, then the file's `registry:`.
+/// Empty when it is missing or malformed (and reported).
+pub(super) fn registry(
+    catalog: &Catalog,
+    file: &CatalogFile,
+    options: &LoadOptions,
+    diagnostics: &mut Diagnostics,
+) -> String {
+    let checked = match (&options.registry, &file.registry) {
+        (Some(registry), _) => check_registry(registry).map_err(|error| {
+            Diagnostic::error(format!(
+                "invalid registry from --registry/BASEIMG_REGISTRY: {error}"
+            ))
+        }),
+        (None, Some(registry)) => check_registry(&registry.value).map_err(|error| {
+            Diagnostic::error(format!("invalid registry: {error}"))
+                .at(catalog.locate(catalog.span_of(registry)))
+        }),
+        (None, None) => Err(Diagnostic::error("the catalog names no private registry")
+            .at(catalog.locate(start_of_file(catalog)))
+            .help("add `registry: host[:port]/namespace` at the top, or pass `--registry`")),
+    };
+    checked.unwrap_or_else(|diagnostic| {
+        let diagnostic = match diagnostic.help {
+            Some(_) => diagnostic,
+            None => diagnostic.help(REGISTRY_HELP),
+        };
+        diagnostics.push(diagnostic);
+        String::new()
+    })
+}
+
+/// The first character of the catalog, for problems that belong to no particular line.
+pub(super) fn start_of_file(catalog: &Catalog) -> Span {
+    let first = catalog.text.chars().next().map_or(0, char::len_utf8);
+    Span {
+        start: 0,
+        end: first,
+    }
+}
+
+/// Template variables (the catalog's, or `image`'s own) must not use the names baseimg fills in.
+/// Returns whether all of them are free to use.
+pub(super) fn reserved_vars(
+    catalog: &Catalog,
+    vars: &IndexMap<Key, serde_json::Value>,
+    image: Option<&str>,
+    diagnostics: &mut Diagnostics,
+) -> bool {
+    let mut free = true;
+    for key in vars.keys().filter(|k| RESERVED_VARS.contains(&k.name())) {
+        let diagnostic =
+            Diagnostic::error(format!("template variable `{}` is reserved", key.name()))
+                .at(catalog.locate(catalog.span_of(&key.0)))
+                .note(format!(
+                    "baseimg itself provides {}",
+                    RESERVED_VARS.join(", ")
+                ))
+                .help("rename the variable");
+        diagnostics.push(match image {
+            Some(image) => diagnostic.image(image),
+            None => diagnostic,
+        });
+        free = false;
+    }
+    free
+}
+
+/// The platforms of `list` that are well formed; each other one is reported (for `image`, or for the
+/// catalog's defaults).
+pub(super) fn platforms(
+    catalog: &Catalog,
+    list: &[Spanned<String>],
+    image: Option<&str>,
+    diagnostics: &mut Diagnostics,
+) -> Vec<String> {
+    let mut valid = Vec::new();
+    for platform in list {
+        match check_platform(&platform.value) {
+            Ok(()) => valid.push(platform.value.clone()),
+            Err(error) => {
+                let diagnostic = Diagnostic::error(error.to_string())
+                    .at(catalog.locate(catalog.span_of(platform)))
+                    .help(
+                        "name a platform as Docker does, such as `linux/amd64` or `linux/arm64/v8`",
+                    );
+                diagnostics.push(match image {
+                    Some(image) => diagnostic.image(image),
+                    None => diagnostic,
+                });
+            }
+        }
+    }
+    valid
+}
+
+/// Two images must never claim the same tag in the same repository: the second push would silently
+/// replace the first. Both claims are shown.
+pub(super) fn tags_unique(catalog: &Catalog, file: &CatalogFile, diagnostics: &mut Diagnostics) {
+    let mut owners: HashMap<(&str, String), &Image> = HashMap::new();
+    for image in catalog.images.values() {
+        for tag in image.claimed_tags() {
+            let key = (image.repository.as_str(), tag.clone());
+            let Some(owner) = owners.get(&key) else {
+                owners.insert(key, image);
+                continue;
+            };
+            diagnostics.push(
+                Diagnostic::error(format!(
+                    "images `{}` and `{}` both claim `{}/{}:{tag}`",
+                    owner.name, image.name, catalog.registry, image.repository
+                ))
+                .at(catalog.locate(claim_span(catalog, file, image, &tag)))
+                .label(format!("claimed by `{}` too", image.name))
+                .related(
+                    catalog.locate(claim_span(catalog, file, owner, &tag)),
+                    format!("claimed by `{}` first", owner.name),
+                )
+                .image(&image.name)
+                .help("give one of them another tag, or another `repository`"),
+            );
+        }
+    }
+}
+
+/// Where an image claims a tag: the tag in its `tags:`, its upstream reference for a mirror, or its
+/// name when the claim is the implied `latest`.
+fn claim_span(catalog: &Catalog, file: &CatalogFile, image: &Image, tag: &str) -> Span {
+    if let ImageKind::Mirror(mirror) = &image.kind {
+        return mirror.span;
+    }
+    file.images
+        .iter()
+        .find(|(key, _)| key.name() == image.name)
+        .and_then(|(_, entry)| entry.value.tags.iter().find(|t| t.value.0 == tag))
+        .map_or(image.span, |written| catalog.span_of(written))
+}
+
+/// Why a private registry was refused.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum RegistryError {
+    #[error("`{0}` has a URL scheme; write the host without `http://` or `https://`")]
+    Scheme(String),
+    #[error("{0}")]
+    Malformed(String),
+    #[error("`{0}` must not carry a tag or digest")]
+    TagOrDigest(String),
+}
+
+/// A private registry is `host[:port]/namespace` (the namespace may be empty); returns it without a
+/// trailing `/`.
+pub(super) fn check_registry(registry: &str) -> Result<String, RegistryError> {
+    let trimmed = registry.trim_end_matches('/');
+    if trimmed.contains("://") {
+        return Err(RegistryError::Scheme(registry.to_string()));
+    }
+    // A registry is a reference without its last component; a probe component lets the reference
+    // parser judge host and namespace, and is taken out of its explanation again.
+    let probe = Reference::parse(&format!("{trimmed}/probe"))
+        .map_err(|e| RegistryError::Malformed(e.to_string().replace("/probe", "")))?;
+    if probe.tag.is_some() || probe.digest.is_some() {
+        return Err(RegistryError::TagOrDigest(registry.to_string()));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// Why a platform was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid platform `{0}` (expected `os/arch` or `os/arch/variant`, like `linux/arm64`)")]
+pub(super) struct PlatformError(String);
+
+pub(super) fn check_platform(platform: &str) -> Result<(), PlatformError> {
+    let parts: Vec<&str> = platform.split('/').collect();
+    let well_formed = (2..=3).contains(&parts.len())
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+    if well_formed {
+        Ok(())
+    } else {
+        Err(PlatformError(platform.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registries_are_host_and_namespace() {
+        assert_eq!(
+            check_registry("localhost:5000/base/").unwrap(),
+            "localhost:5000/base"
+        );
+        assert!(matches!(
+            check_registry("https://r.example/x"),
+            Err(RegistryError::Scheme(_))
+        ));
+        assert!(check_registry("r.example/x:1").is_err());
+        let malformed = check_registry("r.example/X").unwrap_err().to_string();
+        assert!(!malformed.contains("probe"), "{malformed}");
+    }
+
+    #[test]
+    fn platforms_are_os_arch_and_variant() {
+        assert!(check_platform("linux/arm64/v8").is_ok());
+        assert!(check_platform("linux").is_err());
+        assert!(check_platform("linux//amd64").is_err());
+    }
+}

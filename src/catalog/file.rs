@@ -1,0 +1,149 @@
+//! The catalog file as serde sees it: one struct per mapping, field names exactly the keys README
+//! documents.
+//!
+//! These types only say what may be written where and with which type; serde-saphyr refuses unknown
+//! keys, wrong types and duplicate keys with their position while reading them. Whether what was
+//! written makes sense (references, names, parents) is the business of the checks, which turn these
+//! structs into the model in `model.rs`. Values whose position a diagnostic may need are `Spanned`.
+
+use std::hash::{Hash, Hasher};
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::model::RunSpec;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CatalogFile {
+    pub version: Option<Spanned<u32>>,
+    pub registry: Option<Spanned<String>>,
+    #[serde(default)]
+    pub insecure_registries: Vec<Spanned<String>>,
+    pub templates: Option<Spanned<String>>,
+    pub source: Option<String>,
+    #[serde(default)]
+    pub labels: IndexMap<String, Scalar>,
+    #[serde(default)]
+    pub vars: IndexMap<Key, serde_json::Value>,
+    #[serde(default)]
+    pub defaults: DefaultsFile,
+    pub images: IndexMap<Key, Spanned<ImageFile>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DefaultsFile {
+    #[serde(default)]
+    pub platforms: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub build_args: IndexMap<String, Scalar>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ImageFile {
+    pub description: Option<String>,
+    pub mirror: Option<Spanned<String>>,
+    pub from: Option<Spanned<String>>,
+    pub repository: Option<Spanned<String>>,
+    #[serde(default)]
+    pub platforms: Vec<Spanned<String>>,
+    pub template: Option<Spanned<String>>,
+    pub context: Option<Spanned<String>>,
+    #[serde(default)]
+    pub vars: IndexMap<Key, serde_json::Value>,
+    #[serde(default)]
+    pub build_args: IndexMap<String, Scalar>,
+    #[serde(default)]
+    pub labels: IndexMap<String, Scalar>,
+    #[serde(default)]
+    pub tags: Vec<Spanned<Scalar>>,
+    pub version: Option<Spanned<Scalar>>,
+    pub target: Option<String>,
+    pub network: Option<String>,
+    pub run: Option<RunSpec>,
+}
+
+impl ImageFile {
+    /// The keys written that only a built image uses, for refusing them on a mirror.
+    pub fn build_only_keys(&self) -> impl Iterator<Item = &'static str> {
+        [
+            ("template", self.template.is_some()),
+            ("context", self.context.is_some()),
+            ("vars", !self.vars.is_empty()),
+            ("build_args", !self.build_args.is_empty()),
+            ("labels", !self.labels.is_empty()),
+            ("tags", !self.tags.is_empty()),
+            ("version", self.version.is_some()),
+            ("target", self.target.is_some()),
+            ("network", self.network.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, present)| present.then_some(key))
+    }
+}
+
+/// A mapping key that remembers where it was written, so errors about an image point at its name.
+#[derive(Debug, Deserialize)]
+pub(super) struct Key(pub Spanned<String>);
+
+impl Key {
+    pub fn name(&self) -> &str {
+        &self.0.value
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.value == other.0.value
+    }
+}
+impl Eq for Key {}
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.value.hash(state)
+    }
+}
+
+/// A scalar written as string, number or boolean, kept as the text a Dockerfile would see:
+/// `PORT: 6379` and `PORT: "6379"` mean the same build argument.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(transparent)]
+pub struct Scalar(pub String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// String values of a scalar map, sorted by key: how build arguments and labels are kept.
+pub(super) fn scalars(
+    map: &IndexMap<String, Scalar>,
+) -> std::collections::BTreeMap<String, String> {
+    map.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect()
+}

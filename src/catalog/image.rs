@@ -1,0 +1,380 @@
+//! Checks of one image entry, and its conversion from the file schema into the model.
+//!
+//! Every check of an entry runs even when an earlier one failed, so that all problems of an image are
+//! reported together; an entry with any error is left out of the model. Each function here checks
+//! one thing (the name, the repository, the platforms, the mirror reference, the parent, the tags…)
+//! and returns what it found usable.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde_saphyr::Spanned;
+
+use super::checks;
+use super::file::{CatalogFile, ImageFile, Key, scalars};
+use super::model::{Build, Catalog, Image, ImageKind, Mirror, Span};
+use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
+use crate::reference::{Reference, validate_component, validate_tag};
+
+/// Checks every image of the file and returns the sound ones, in the file's order.
+pub(super) fn convert_all(
+    catalog: &Catalog,
+    file: &CatalogFile,
+    diagnostics: &mut Diagnostics,
+) -> IndexMap<String, Image> {
+    let platforms = checks::platforms(catalog, &file.defaults.platforms, None, diagnostics);
+    if file.images.is_empty() {
+        diagnostics.push(
+            Diagnostic::warning("the catalog has no images")
+                .at(catalog.locate(checks::start_of_file(catalog)))
+                .help("add images under `images:`; README.md describes mirrors and built images"),
+        );
+    }
+    let names: Vec<&str> = file.images.keys().map(Key::name).collect();
+    let checker = Checker {
+        catalog,
+        names: &names,
+        default_platforms: platforms,
+        default_build_args: scalars(&file.defaults.build_args),
+    };
+    let mut images = IndexMap::new();
+    for (key, entry) in &file.images {
+        let entry = Entry {
+            name: key.name(),
+            span: catalog.span_of(&key.0),
+            file: &entry.value,
+        };
+        if let Some(image) = checker.convert(&entry, diagnostics) {
+            images.insert(entry.name.to_string(), image);
+        }
+    }
+    images
+}
+
+/// What every image's checks need to know besides the image itself.
+struct Checker<'a> {
+    catalog: &'a Catalog,
+    /// Every image name of the file, for checking parents.
+    names: &'a [&'a str],
+    default_platforms: Vec<String>,
+    default_build_args: BTreeMap<String, String>,
+}
+
+/// One image as written: its name, where the name is, and its mapping.
+struct Entry<'a> {
+    name: &'a str,
+    span: Span,
+    file: &'a ImageFile,
+}
+
+impl Checker<'_> {
+    /// Runs every check of one entry, so all its problems are reported at once; the image when all
+    /// of them pass.
+    fn convert(&self, entry: &Entry, diagnostics: &mut Diagnostics) -> Option<Image> {
+        let name_ok = self.name(entry, diagnostics);
+        let repository = self.repository(entry, diagnostics);
+        let platforms = self.platforms(entry, diagnostics);
+        let kind = match (&entry.file.mirror, &entry.file.from) {
+            (Some(mirror), Some(from)) => {
+                diagnostics.push(
+                    self.error(entry, format!("image `{}` has both `mirror` and `from`", entry.name), from)
+                        .label("built from another catalog image")
+                        .related(self.locate(mirror), "or a copy of an upstream image")
+                        .help("an image either mirrors an upstream reference or is built from another catalog image"),
+                );
+                None
+            }
+            (None, None) => {
+                diagnostics.push(
+                    self.error_at(entry, format!("image `{}` has neither `mirror` nor `from`", entry.name), entry.span)
+                        .help("add `mirror: <upstream reference>` to copy an image, or `from: <catalog image>` to build one"),
+                );
+                None
+            }
+            (Some(mirror), None) => self.mirror(entry, mirror, diagnostics),
+            (None, Some(from)) => self.build(entry, from, diagnostics),
+        };
+        let (true, Some(repository), Some(platforms), Some(kind)) =
+            (name_ok, repository, platforms, kind)
+        else {
+            return None;
+        };
+        Some(Image {
+            name: entry.name.to_string(),
+            span: entry.span,
+            description: entry.file.description.clone(),
+            repository,
+            platforms,
+            run: entry.file.run.clone(),
+            kind,
+        })
+    }
+
+    fn locate<T>(&self, spanned: &Spanned<T>) -> Option<crate::diagnostic::SourceLocation> {
+        self.catalog.locate(self.catalog.span_of(spanned))
+    }
+
+    /// An error about `entry` at a value written in it.
+    fn error<T>(&self, entry: &Entry, message: impl Into<String>, at: &Spanned<T>) -> Diagnostic {
+        Diagnostic::error(message)
+            .at(self.locate(at))
+            .image(entry.name)
+    }
+
+    /// An error about `entry` at a span of the catalog.
+    fn error_at(&self, entry: &Entry, message: impl Into<String>, at: Span) -> Diagnostic {
+        Diagnostic::error(message)
+            .at(self.catalog.locate(at))
+            .image(entry.name)
+    }
+
+    /// Image names become repository names by default, so they follow the same rules.
+    fn name(&self, entry: &Entry, diagnostics: &mut Diagnostics) -> bool {
+        if validate_component(entry.name).is_ok() {
+            return true;
+        }
+        diagnostics.push(
+            self.error_at(
+                entry,
+                format!("invalid image name `{}`", entry.name),
+                entry.span,
+            )
+            .help("image names are lowercase letters, digits, `.`, `_` and `-`"),
+        );
+        false
+    }
+
+    /// The repository under the registry's namespace: as written, or the image's name.
+    fn repository(&self, entry: &Entry, diagnostics: &mut Diagnostics) -> Option<String> {
+        let Some(repository) = &entry.file.repository else {
+            return Some(entry.name.to_string());
+        };
+        match repository.value.split('/').try_for_each(validate_component) {
+            Ok(()) => Some(repository.value.clone()),
+            Err(reason) => {
+                diagnostics.push(
+                    self.error(entry, format!("invalid repository `{}`: {reason}", repository.value), repository)
+                        .help("a repository is one or more `/`-separated names of lowercase letters, digits, `.`, `_` and `-`"),
+                );
+                None
+            }
+        }
+    }
+
+    /// The image's platforms; a built image gets the catalog's defaults and may have only one.
+    fn platforms(&self, entry: &Entry, diagnostics: &mut Diagnostics) -> Option<Vec<String>> {
+        let written = &entry.file.platforms;
+        let own = checks::platforms(self.catalog, written, Some(entry.name), diagnostics);
+        let mut sound = own.len() == written.len();
+        let built = entry.file.from.is_some();
+        // Defaults are build platforms: a mirror keeps every upstream platform (and so the upstream
+        // index digest) unless it names its own filter.
+        let (platforms, count) = if written.is_empty() && built {
+            (self.default_platforms.clone(), self.default_platforms.len())
+        } else {
+            (own, written.len())
+        };
+        if built && count > 1 {
+            let at = written
+                .first()
+                .map_or(entry.span, |p| self.catalog.span_of(p));
+            diagnostics.push(
+                self.error_at(entry, format!("built image `{}` lists {count} platforms; baseimg builds one", entry.name), at)
+                    .note("the classic builder builds one platform per image; several need buildx and an index")
+                    .help("keep one platform here (mirrors may keep several)"),
+            );
+            sound = false;
+        }
+        sound.then_some(platforms)
+    }
+
+    /// A mirror: a pinned upstream reference, and none of the keys only a build uses.
+    fn mirror(
+        &self,
+        entry: &Entry,
+        mirror: &Spanned<String>,
+        diagnostics: &mut Diagnostics,
+    ) -> Option<ImageKind> {
+        let mut sound = true;
+        for key in entry.file.build_only_keys() {
+            diagnostics.push(
+                self.error_at(entry, format!("`{key}` has no effect on mirrored image `{}`", entry.name), entry.span)
+                    .help(format!("a mirror is copied as it is; build a customized image with `from: {}` and put `{key}` there", entry.name)),
+            );
+            sound = false;
+        }
+        let upstream = match Reference::parse(&mirror.value) {
+            Ok(upstream) => upstream,
+            Err(reason) => {
+                diagnostics.push(self.error(
+                    entry,
+                    format!("malformed upstream reference: {reason}"),
+                    mirror,
+                ).help("write the reference as `docker pull` accepts it, for example `docker.io/library/redis:7.2.4`"));
+                return None;
+            }
+        };
+        if upstream.tag.is_none() && upstream.digest.is_none() {
+            diagnostics.push(
+                self.error(
+                    entry,
+                    format!(
+                        "upstream reference `{}` has neither tag nor digest",
+                        mirror.value
+                    ),
+                    mirror,
+                )
+                .help(format!(
+                    "pin a tag (`{}:<exact version>`); baseimg then locks it to a digest",
+                    mirror.value
+                )),
+            );
+            return None;
+        }
+        if upstream.tag.as_deref() == Some("latest") {
+            diagnostics.push(
+                Diagnostic::warning(format!(
+                    "`{}` follows `latest`, which moves with every upstream release",
+                    mirror.value
+                ))
+                .at(self.locate(mirror))
+                .image(entry.name)
+                .help("mirror an exact version tag so `baseimg outdated` reports meaningful drift"),
+            );
+        }
+        sound.then(|| {
+            ImageKind::Mirror(Mirror {
+                upstream,
+                span: self.catalog.span_of(mirror),
+            })
+        })
+    }
+
+    /// A built image: its parent, variables, tags and version, with the catalog's defaults applied.
+    fn build(
+        &self,
+        entry: &Entry,
+        from: &Spanned<String>,
+        diagnostics: &mut Diagnostics,
+    ) -> Option<ImageKind> {
+        let file = entry.file;
+        let parent_ok = self.parent(entry, from, diagnostics);
+        let vars_ok =
+            checks::reserved_vars(self.catalog, &file.vars, Some(entry.name), diagnostics);
+        let tags = self.tags(entry, diagnostics);
+        let version = self.version(entry, tags.as_deref(), diagnostics);
+        let (true, true, Some(tags), Some(version)) = (parent_ok, vars_ok, tags, version) else {
+            return None;
+        };
+        let mut vars = self.catalog.vars.clone();
+        vars.extend(
+            file.vars
+                .iter()
+                .map(|(k, v)| (k.name().to_string(), v.clone())),
+        );
+        let mut build_args = self.default_build_args.clone();
+        build_args.extend(scalars(&file.build_args));
+        let mut labels = self.catalog.labels.clone();
+        labels.extend(scalars(&file.labels));
+        Some(ImageKind::Build(Box::new(Build {
+            parent: from.value.clone(),
+            parent_span: self.catalog.span_of(from),
+            template: file.template.as_ref().map_or_else(
+                || format!("{}.Dockerfile.j2", entry.name),
+                |t| t.value.clone(),
+            ),
+            template_span: file.template.as_ref().map(|t| self.catalog.span_of(t)),
+            context: file.context.as_ref().map_or_else(
+                || Path::new("images").join(entry.name),
+                |c| PathBuf::from(&c.value),
+            ),
+            context_span: file.context.as_ref().map(|c| self.catalog.span_of(c)),
+            vars,
+            build_args,
+            labels,
+            tags,
+            version,
+            target: file.target.clone(),
+            network: file.network.clone(),
+        })))
+    }
+
+    /// `from` must name another image of this catalog.
+    fn parent(&self, entry: &Entry, from: &Spanned<String>, diagnostics: &mut Diagnostics) -> bool {
+        let parent = from.value.as_str();
+        if parent == entry.name {
+            diagnostics.push(
+                self.error(
+                    entry,
+                    format!("dependency cycle: {parent} → {parent}"),
+                    from,
+                )
+                .help("an image cannot be built from itself"),
+            );
+            return false;
+        }
+        if self.names.contains(&parent) {
+            return true;
+        }
+        let diagnostic = self.error(
+            entry,
+            format!(
+                "image `{}` is built from `{parent}`, which is not in the catalog",
+                entry.name
+            ),
+            from,
+        );
+        diagnostics.push(match did_you_mean(parent, self.names.iter().copied()) {
+            Some(hint) => diagnostic.help(hint),
+            None => diagnostic.help(format!(
+                "`from` names another image of this catalog; to use an upstream image, add it as a mirror first (`{parent}-upstream: {{ mirror: <reference> }}`)"
+            )),
+        });
+        false
+    }
+
+    /// The moving tags as written (`latest` when none is), each usable as a Docker tag.
+    fn tags(&self, entry: &Entry, diagnostics: &mut Diagnostics) -> Option<Vec<String>> {
+        if entry.file.tags.is_empty() {
+            return Some(vec!["latest".to_string()]);
+        }
+        let mut sound = true;
+        for tag in &entry.file.tags {
+            if let Err(reason) = validate_tag(&tag.value.0) {
+                diagnostics.push(
+                    self.error(entry, reason.to_string(), tag)
+                        .help("change the tag to one Docker accepts, such as `7.2`"),
+                );
+                sound = false;
+            }
+        }
+        sound.then(|| entry.file.tags.iter().map(|t| t.value.0.clone()).collect())
+    }
+
+    /// The version of the immutable tag: as written, or the first moving tag.
+    fn version(
+        &self,
+        entry: &Entry,
+        tags: Option<&[String]>,
+        diagnostics: &mut Diagnostics,
+    ) -> Option<String> {
+        let Some(version) = &entry.file.version else {
+            // With invalid tags (already reported) the image is refused; any placeholder will do.
+            return Some(
+                tags.and_then(|t| t.first().cloned())
+                    .unwrap_or_else(|| "latest".to_string()),
+            );
+        };
+        match validate_tag(&version.value.0) {
+            Ok(()) => Some(version.value.0.clone()),
+            Err(reason) => {
+                diagnostics.push(
+                    self.error(entry, format!("`version` must be usable in a tag: {reason}"), version)
+                        .help("write the version as letters, digits, `_`, `.` and `-`, for example `7.2.4`"),
+                );
+                None
+            }
+        }
+    }
+}

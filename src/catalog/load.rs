@@ -1,0 +1,146 @@
+//! Loading a catalog: read the file, parse it into the file schema, run every check, and hand back the
+//! model together with everything that was found.
+//!
+//! Checks report into one [`Diagnostics`] instead of stopping at the first problem, so that a user
+//! fixes a catalog in one round trip. [`Catalog::load_partial`] goes one step further for `validate`:
+//! it also returns the images that passed, so their templates and contexts can be checked in the
+//! same run.
+
+use std::path::Path;
+
+use indexmap::IndexMap;
+
+use super::file::{CatalogFile, scalars};
+use super::model::Catalog;
+use super::{DEFAULT_TEMPLATES_DIR, checks, image};
+use crate::diagnostic::{Diagnostic, Diagnostics, SourceText};
+
+/// Settings that come from outside the file (flags and environment).
+#[derive(Debug, Default, Clone)]
+pub struct LoadOptions {
+    /// `--registry` / `BASEIMG_REGISTRY`: replaces the catalog's `registry`.
+    pub registry: Option<String>,
+}
+
+impl Catalog {
+    /// Reads and checks a catalog file. All problems found are returned together.
+    pub fn load(path: &Path, options: &LoadOptions) -> Result<(Catalog, Diagnostics), Diagnostics> {
+        let (catalog, diagnostics) = Catalog::load_partial(path, options);
+        match catalog {
+            Some(catalog) if !diagnostics.has_errors() => Ok((catalog, diagnostics)),
+            _ => Err(diagnostics),
+        }
+    }
+
+    /// Like [`Catalog::load`], but when the file parses and only some images are wrong, also returns
+    /// the catalog of the sound ones (an image whose parent was refused is left out too), so
+    /// `validate` can go on to check their templates and contexts in the same run.
+    pub fn load_partial(path: &Path, options: &LoadOptions) -> (Option<Catalog>, Diagnostics) {
+        let text = match read(path) {
+            Ok(text) => text,
+            Err(diagnostics) => return (None, diagnostics),
+        };
+        let file: CatalogFile = match crate::yaml::parse(path, &text, "catalog") {
+            Ok(file) => file,
+            Err(diagnostics) => return (None, diagnostics),
+        };
+        let (mut catalog, diagnostics) = from_file(path, text, &file, options);
+        drop_orphans(&mut catalog);
+        (Some(catalog), diagnostics)
+    }
+
+    /// Checks catalog text as if it had been read from `path`.
+    pub fn parse(
+        path: &Path,
+        text: String,
+        options: &LoadOptions,
+    ) -> Result<(Catalog, Diagnostics), Diagnostics> {
+        let text = SourceText::from(text);
+        let file: CatalogFile = crate::yaml::parse(path, &text, "catalog")?;
+        let (catalog, diagnostics) = from_file(path, text, &file, options);
+        diagnostics
+            .into_result()
+            .map(|warnings| (catalog, warnings))
+    }
+}
+
+fn read(path: &Path) -> Result<SourceText, Diagnostics> {
+    std::fs::read_to_string(path)
+        .map(SourceText::from)
+        .map_err(|error| {
+            let hint = if error.kind() == std::io::ErrorKind::NotFound {
+                "run baseimg in the directory that holds base-images.yaml, or name the file with `-f PATH`"
+            } else {
+                "check the file's permissions"
+            };
+            Diagnostic::error(format!("cannot read catalog `{}`: {error}", path.display()))
+                .help(hint)
+                .into()
+        })
+}
+
+/// The model of a parsed file, with every problem its checks found. Images that fail a check are
+/// left out of the model.
+fn from_file(
+    path: &Path,
+    text: SourceText,
+    file: &CatalogFile,
+    options: &LoadOptions,
+) -> (Catalog, Diagnostics) {
+    // Paths inside the repository are shown relative to where the user stands when the catalog is
+    // in the current directory (`templates/x.j2`, not `./templates/x.j2`).
+    let root = path.parent().unwrap_or(Path::new("")).to_path_buf();
+    let templates = file
+        .templates
+        .as_ref()
+        .map(|t| t.value.as_str())
+        .unwrap_or(DEFAULT_TEMPLATES_DIR);
+    let mut catalog = Catalog {
+        path: path.to_path_buf(),
+        root: root.clone(),
+        text,
+        registry: String::new(),
+        insecure_registries: file
+            .insecure_registries
+            .iter()
+            .map(|r| r.value.clone())
+            .collect(),
+        templates_dir: root.join(templates),
+        source_url: file.source.clone(),
+        labels: scalars(&file.labels),
+        vars: IndexMap::new(),
+        images: IndexMap::new(),
+    };
+    let mut diagnostics = Diagnostics::default();
+    checks::version(&catalog, file, &mut diagnostics);
+    catalog.registry = checks::registry(&catalog, file, options, &mut diagnostics);
+    checks::reserved_vars(&catalog, &file.vars, None, &mut diagnostics);
+    catalog.vars = file
+        .vars
+        .iter()
+        .map(|(key, value)| (key.name().to_string(), value.clone()))
+        .collect();
+    let images = image::convert_all(&catalog, file, &mut diagnostics);
+    catalog.images = images;
+    checks::tags_unique(&catalog, file, &mut diagnostics);
+    (catalog, diagnostics)
+}
+
+/// Removes, until none is left, every image whose parent is not in the catalog (because it was
+/// refused, or is itself such an orphan).
+fn drop_orphans(catalog: &mut Catalog) {
+    loop {
+        let orphans: Vec<String> = catalog
+            .images
+            .values()
+            .filter(|i| i.parent().is_some_and(|p| !catalog.images.contains_key(p)))
+            .map(|i| i.name.clone())
+            .collect();
+        if orphans.is_empty() {
+            return;
+        }
+        for orphan in orphans {
+            catalog.images.shift_remove(&orphan);
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The catalog: `base-images.yaml`, its schema, and everything that can be checked from the file alone.
+//!
+//! Loading happens in two stages. serde-saphyr turns the YAML into the raw schema of `file.rs`,
+//! rejecting syntax errors, unknown keys, wrong types and duplicate keys with their line and column.
+//! Then the checks (`checks.rs` for the catalog as a whole, `image.rs` for each image) judge the
+//! meaning of what was written (references, names, tags, parents), collect every problem they find in
+//! one pass, so a user fixes a catalog in one round trip, and build the model of `model.rs` that the
+//! rest of baseimg works with. `load.rs` ties the stages together.
+
+mod checks;
+mod file;
+mod image;
+mod load;
+mod model;
+
+pub use file::Scalar;
+pub use load::LoadOptions;
+pub use model::{Build, Catalog, Image, ImageKind, Mirror, RunSpec, Span};
+
+pub const DEFAULT_CATALOG: &str = "base-images.yaml";
+pub const DEFAULT_TEMPLATES_DIR: &str = "templates";
+/// Names a template may not use for its own variables: baseimg fills them in.
+pub const RESERVED_VARS: &[&str] = &["from", "parent", "image", "registry", "labels"];
+const SCHEMA_VERSION: u32 = 1;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::Diagnostics;
+    use std::path::Path;
+
+    fn parse(text: &str) -> Result<(Catalog, Diagnostics), Diagnostics> {
+        Catalog::parse(
+            Path::new("base-images.yaml"),
+            text.to_string(),
+            &LoadOptions::default(),
+        )
+    }
+
+    #[test]
+    fn loads_mirrors_and_builds() {
+        let (catalog, warnings) = parse(
+            "registry: localhost:5000/base\nimages:\n  redis-upstream:\n    mirror: redis:7.2.4\n  redis:\n    from: redis-upstream\n    tags: [7.2.4, \"7.2\"]\n    build_args: { PORT: 6379 }\n",
+        )
+        .unwrap();
+        assert!(warnings.is_empty());
+        let redis = catalog.images["redis"].as_build().unwrap();
+        assert_eq!(redis.parent, "redis-upstream");
+        assert_eq!(redis.version, "7.2.4");
+        assert_eq!(redis.build_args["PORT"], "6379");
+        assert_eq!(redis.template, "redis.Dockerfile.j2");
+        assert_eq!(
+            catalog.images["redis-upstream"]
+                .as_mirror()
+                .unwrap()
+                .upstream
+                .to_string(),
+            "docker.io/library/redis:7.2.4"
+        );
+    }
+
+    #[test]
+    fn reports_every_problem_at_once() {
+        let errors = parse(
+            "registry: localhost:5000/base\nimages:\n  a:\n    mirror: python\n  b:\n    from: nope\n  c: {}\n",
+        )
+        .unwrap_err();
+        assert_eq!(errors.error_count(), 3, "{errors}");
+    }
+
+    #[test]
+    fn a_duplicate_tag_points_at_both_claims() {
+        let errors = parse(
+            "registry: r.example/b\nimages:\n  up:\n    mirror: redis:7\n  a:\n    from: up\n    repository: x\n    tags: [\"1\"]\n  b:\n    from: up\n    repository: x\n    tags: [\"2\", \"1\"]\n",
+        )
+        .unwrap_err();
+        assert_eq!(errors.0.len(), 1, "{errors}");
+        let duplicate = &errors.0[0];
+        assert_eq!(
+            duplicate.message,
+            "images `a` and `b` both claim `r.example/b/x:1`"
+        );
+        let at = duplicate.location.as_ref().unwrap();
+        assert_eq!((at.line, at.column), (12, 17));
+        assert_eq!(duplicate.related.len(), 1);
+        let first = &duplicate.related[0].location;
+        assert_eq!((first.line, first.column), (8, 12));
+    }
+
+    #[test]
+    fn registry_override_wins() {
+        let options = LoadOptions {
+            registry: Some("registry.example.com/team".into()),
+        };
+        let (catalog, _) = Catalog::parse(
+            Path::new("c.yaml"),
+            "registry: localhost:5000/base\nimages: {}\n".into(),
+            &options,
+        )
+        .unwrap();
+        assert_eq!(catalog.registry, "registry.example.com/team");
+    }
+
+    #[test]
+    fn unknown_key_suggests_the_right_one() {
+        let errors = parse("registry: r.example/x\nimages:\n  a:\n    mirorr: x:1\n").unwrap_err();
+        let text = errors.to_string();
+        assert!(text.contains("unknown key `mirorr`"), "{text}");
+        assert!(text.contains("did you mean `mirror`?"), "{text}");
+        assert!(text.contains("base-images.yaml:4:5"), "{text}");
+    }
+}

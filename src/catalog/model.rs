@@ -1,0 +1,210 @@
+//! The checked catalog: what the rest of baseimg works with once the file has been read and every
+//! check has passed.
+//!
+//! Everything here is known to be well formed (references parse, names are valid, parents exist), so
+//! users of the model do not re-check. What was written keeps its [`Span`], a byte range of the
+//! catalog's text, so that later stages (templates, contexts, the lock file) can still point at the
+//! line a problem comes from.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::file::Scalar;
+use crate::diagnostic::{SourceLocation, SourceText};
+use crate::reference::{Digest, Reference};
+
+/// Where something was written in the catalog: a byte range of its text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    pub fn range(self) -> Range<usize> {
+        self.start..self.end
+    }
+}
+
+impl From<Range<usize>> for Span {
+    fn from(range: Range<usize>) -> Self {
+        Span {
+            start: range.start,
+            end: range.end,
+        }
+    }
+}
+
+/// What `baseimg run IMAGE` starts: the replacement for `make redis`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSpec {
+    /// Container name; defaults to `baseimg-<image>`.
+    pub name: Option<String>,
+    #[serde(default)]
+    pub ports: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, Scalar>,
+    #[serde(default)]
+    pub volumes: Vec<String>,
+    #[serde(default)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    /// The catalog file as the user named it (used in messages).
+    pub path: PathBuf,
+    /// The directory holding the catalog: the repository root that contexts must stay inside. Empty
+    /// when the catalog is in the current directory; use [`Catalog::root_dir`] for file system calls.
+    pub root: PathBuf,
+    pub(super) text: SourceText,
+    /// `host[:port]/namespace` that every image is pushed under.
+    pub registry: String,
+    pub insecure_registries: Vec<String>,
+    /// Absolute path of the templates directory.
+    pub templates_dir: PathBuf,
+    /// Where the catalog's repository lives (for `org.opencontainers.image.source`).
+    pub source_url: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub vars: IndexMap<String, serde_json::Value>,
+    pub images: IndexMap<String, Image>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub name: String,
+    pub span: Span,
+    pub description: Option<String>,
+    /// Repository under the private registry's namespace (defaults to the image name).
+    pub repository: String,
+    pub platforms: Vec<String>,
+    pub run: Option<RunSpec>,
+    pub kind: ImageKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum ImageKind {
+    Mirror(Mirror),
+    Build(Box<Build>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Mirror {
+    /// The upstream reference, normalized (`docker.io/library/python:3.11.9-slim-bookworm`).
+    pub upstream: Reference,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct Build {
+    pub parent: String,
+    pub parent_span: Span,
+    /// Template file name, relative to the templates directory.
+    pub template: String,
+    /// Where `template:` was written; `None` when the default `<image>.Dockerfile.j2` applies.
+    pub template_span: Option<Span>,
+    /// Build context directory, relative to the catalog's directory.
+    pub context: PathBuf,
+    /// Where `context:` was written; `None` when the default `images/<image>` applies.
+    pub context_span: Option<Span>,
+    /// Template variables: the catalog's `vars`, overridden by the image's own.
+    pub vars: IndexMap<String, serde_json::Value>,
+    pub build_args: BTreeMap<String, String>,
+    /// Labels written into the image: the catalog's, overridden by the image's own.
+    pub labels: BTreeMap<String, String>,
+    /// Moving tags (`7.2`, `latest`), promoted after a successful run.
+    pub tags: Vec<String>,
+    /// The version part of the immutable tag `<version>-<fingerprint12>`.
+    pub version: String,
+    pub target: Option<String>,
+    pub network: Option<String>,
+}
+
+impl Image {
+    pub fn parent(&self) -> Option<&str> {
+        match &self.kind {
+            ImageKind::Build(build) => Some(&build.parent),
+            ImageKind::Mirror(_) => None,
+        }
+    }
+
+    pub fn as_build(&self) -> Option<&Build> {
+        match &self.kind {
+            ImageKind::Build(build) => Some(build),
+            ImageKind::Mirror(_) => None,
+        }
+    }
+
+    pub fn as_mirror(&self) -> Option<&Mirror> {
+        match &self.kind {
+            ImageKind::Mirror(mirror) => Some(mirror),
+            ImageKind::Build(_) => None,
+        }
+    }
+
+    /// The tags this image claims in its private repository: a mirror keeps its upstream tag, a built
+    /// image its moving tags.
+    pub fn claimed_tags(&self) -> Vec<String> {
+        match &self.kind {
+            ImageKind::Mirror(mirror) => mirror.upstream.tag.iter().cloned().collect(),
+            ImageKind::Build(build) => build.tags.clone(),
+        }
+    }
+}
+
+impl Catalog {
+    /// A location in the catalog file, for diagnostics.
+    pub fn locate(&self, span: Span) -> Option<SourceLocation> {
+        Some(SourceLocation::new(&self.path, &self.text, span.range()))
+    }
+
+    /// Where a value of the catalog file was written.
+    pub(super) fn span_of<T>(&self, spanned: &Spanned<T>) -> Span {
+        crate::yaml::range(&self.text, spanned.referenced).into()
+    }
+
+    /// The repository root as a path the file system accepts (`.` rather than empty).
+    pub fn root_dir(&self) -> &Path {
+        if self.root.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            &self.root
+        }
+    }
+
+    /// Registry host and repository path of an image in the private registry:
+    /// (`localhost:5000`, `base/upstream/python`).
+    pub fn private_location(&self, image: &Image) -> (String, String) {
+        let full = self.private_repository(image);
+        match Reference::parse(&full) {
+            Ok(reference) => (reference.registry, reference.repository),
+            // Registry and repository were both checked on load; keep a sensible split regardless.
+            Err(_) => match full.split_once('/') {
+                Some((host, path)) => (host.to_string(), path.to_string()),
+                None => (full.clone(), String::new()),
+            },
+        }
+    }
+
+    /// Where a mirror lives in the private registry, pinned: `<registry>/<repository>:<upstream tag>@<digest>`
+    /// (no tag when upstream was named by digest alone).
+    pub fn mirror_reference(&self, image: &Image, digest: &Digest) -> String {
+        let tag = image
+            .as_mirror()
+            .and_then(|m| m.upstream.tag.as_ref())
+            .map(|t| format!(":{t}"))
+            .unwrap_or_default();
+        format!("{}{tag}@{digest}", self.private_repository(image))
+    }
+
+    /// The private registry reference of an image's repository: `localhost:5000/base/redis`.
+    pub fn private_repository(&self, image: &Image) -> String {
+        format!("{}/{}", self.registry, image.repository)
+    }
+}
