@@ -12,9 +12,9 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use serde::Serialize;
 
 use crate::catalog::DEFAULT_CATALOG;
+use crate::commands::graph::GraphFormat;
 use crate::commands::{self, Finished, Outcome, Selection, Settings, lock::Scope};
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::graph::GraphFormat;
 use crate::progress::Mode;
 use crate::report::{self, Format, Text};
 

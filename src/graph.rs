@@ -4,14 +4,13 @@
 //! independent images follows the catalog, which keeps every listing and plan deterministic.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fmt::Write as _;
 
 use petgraph::Direction;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Dfs, Reversed};
 
-use crate::catalog::{Catalog, ImageKind};
+use crate::catalog::Catalog;
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 
 #[derive(Debug, Clone)]
@@ -260,101 +259,6 @@ fn cycle_path(
     path
 }
 
-/// The graph in Graphviz, Mermaid or indented text, parents before children.
-pub fn render_graph(
-    graph: &Graph,
-    catalog: &Catalog,
-    selection: &[String],
-    format: GraphFormat,
-) -> String {
-    let label = |name: &str| -> String {
-        match &catalog.images[name].kind {
-            ImageKind::Mirror(mirror) => format!("{name}\\n(mirror {})", mirror.upstream),
-            ImageKind::Build(build) => format!("{name}\\n({})", build.tags.join(", ")),
-        }
-    };
-    let selected = |name: &str| selection.iter().any(|s| s == name);
-    let mut out = String::new();
-    match format {
-        GraphFormat::Dot => {
-            out.push_str(
-                "digraph baseimg {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n",
-            );
-            for name in selection {
-                let shape = if catalog.images[name].as_mirror().is_some() {
-                    ", style=dashed"
-                } else {
-                    ""
-                };
-                let _ = writeln!(out, "  \"{name}\" [label=\"{}\"{shape}];", label(name));
-            }
-            for name in selection {
-                for child in graph.children(name) {
-                    if selected(child) {
-                        let _ = writeln!(out, "  \"{name}\" -> \"{child}\";");
-                    }
-                }
-            }
-            out.push_str("}\n");
-        }
-        GraphFormat::Mermaid => {
-            out.push_str("flowchart LR\n");
-            let id = |name: &str| name.replace(['.', '-'], "_");
-            for name in selection {
-                let text = label(name).replace("\\n", "<br/>");
-                let (open, close) = if catalog.images[name].as_mirror().is_some() {
-                    ("[/", "/]")
-                } else {
-                    ("[", "]")
-                };
-                let _ = writeln!(out, "  {}{open}\"{text}\"{close}", id(name));
-            }
-            for name in selection {
-                for child in graph.children(name) {
-                    if selected(child) {
-                        let _ = writeln!(out, "  {} --> {}", id(name), id(child));
-                    }
-                }
-            }
-        }
-        GraphFormat::Text => {
-            fn walk(
-                out: &mut String,
-                graph: &Graph,
-                catalog: &Catalog,
-                selection: &[String],
-                name: &str,
-                depth: usize,
-            ) {
-                let detail = match &catalog.images[name].kind {
-                    ImageKind::Mirror(mirror) => format!("mirror of {}", mirror.upstream),
-                    ImageKind::Build(build) => format!("built, tags {}", build.tags.join(", ")),
-                };
-                let _ = writeln!(out, "{}{name} ({detail})", "  ".repeat(depth));
-                for child in graph.children(name) {
-                    if selection.iter().any(|s| s == child) {
-                        walk(out, graph, catalog, selection, child, depth + 1);
-                    }
-                }
-            }
-            for name in selection {
-                let has_selected_parent = graph.parents(name).iter().any(|p| selected(p));
-                if !has_selected_parent {
-                    walk(&mut out, graph, catalog, selection, name, 0);
-                }
-            }
-        }
-    }
-    out
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum GraphFormat {
-    Dot,
-    Mermaid,
-    Text,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -415,13 +319,5 @@ mod tests {
             assert!(rendered.contains(line), "{rendered}");
             assert!(rendered.contains(label), "{rendered}");
         }
-    }
-
-    #[test]
-    fn text_graph_nests_children() {
-        let catalog = catalog(CHAIN);
-        let graph = Graph::build(&catalog).unwrap();
-        let text = render_graph(&graph, &catalog, graph.order(), GraphFormat::Text);
-        assert!(text.starts_with("up (mirror of docker.io/library/python:3.11)\n  python (built, tags latest)\n    app (built, tags latest)\n"), "{text}");
     }
 }

@@ -219,7 +219,6 @@ pub fn check_rendered(
     parent: &ParentRef,
     context: Option<&[Entry]>,
 ) -> Diagnostics {
-    let mut diagnostics = Diagnostics::default();
     let shown = PathBuf::from(format!(
         "{} (rendered)",
         catalog.templates_dir.join(&build.template).display()
@@ -228,6 +227,25 @@ pub fn check_rendered(
     let at = |line: usize| Some(SourceLocation::line_of(&shown, &rendered, line as u64));
     let instructions = dockerfile::instructions(dockerfile);
     let froms = dockerfile::froms(&instructions);
+    let mut diagnostics = check_froms(image, &froms, parent, &at);
+    diagnostics.extend(check_copy_froms(catalog, image, &instructions, &froms, &at));
+    if let Some(entries) = context {
+        diagnostics.extend(check_sources(image, build, &instructions, entries, &at));
+    }
+    diagnostics
+}
+
+/// Where a rendered line is, for a diagnostic.
+type At<'a> = dyn Fn(usize) -> Option<SourceLocation> + 'a;
+
+/// Every `FROM` is the pinned parent, an earlier stage, or `scratch`.
+fn check_froms(
+    image: &Image,
+    froms: &[dockerfile::From],
+    parent: &ParentRef,
+    at: &At,
+) -> Diagnostics {
+    let mut diagnostics = Diagnostics::default();
     if froms.is_empty() {
         diagnostics.push(
             Diagnostic::error(format!(
@@ -239,7 +257,7 @@ pub fn check_rendered(
         );
     }
     let mut stages: Vec<String> = Vec::new();
-    for from in &froms {
+    for from in froms {
         let pinned = from.image == parent.reference
             || stages.iter().any(|s| s.eq_ignore_ascii_case(&from.image))
             || from.image == "scratch";
@@ -257,16 +275,24 @@ pub fn check_rendered(
         }
         stages.extend(from.stage.clone());
     }
+    diagnostics
+}
 
-    // `COPY --from` may name an earlier stage (by name or index) or an image pinned by digest in the
-    // private registry; anything else would fetch from elsewhere, unpinned.
-    let stage_names: Vec<(usize, Option<String>)> =
-        froms.iter().map(|f| (f.line, f.stage.clone())).collect();
-    for (line, source) in dockerfile::copy_froms(&instructions) {
-        let earlier: Vec<&(usize, Option<String>)> =
-            stage_names.iter().filter(|(l, _)| *l < line).collect();
-        let is_stage = earlier.iter().any(|(_, name)| {
-            name.as_deref()
+/// `COPY --from` may name an earlier stage (by name or index) or an image pinned by digest in the
+/// private registry; anything else would fetch from elsewhere, unpinned.
+fn check_copy_froms(
+    catalog: &Catalog,
+    image: &Image,
+    instructions: &[dockerfile::Instruction],
+    froms: &[dockerfile::From],
+    at: &At,
+) -> Diagnostics {
+    let mut diagnostics = Diagnostics::default();
+    for (line, source) in dockerfile::copy_froms(instructions) {
+        let earlier: Vec<&dockerfile::From> = froms.iter().filter(|f| f.line < line).collect();
+        let is_stage = earlier.iter().any(|from| {
+            from.stage
+                .as_deref()
                 .is_some_and(|n| n.eq_ignore_ascii_case(&source))
         }) || source
             .parse::<usize>()
@@ -286,27 +312,36 @@ pub fn check_rendered(
             );
         }
     }
+    diagnostics
+}
 
-    if let Some(entries) = context {
-        for (line, source) in dockerfile::local_sources(&instructions) {
-            if !source_exists(entries, &source) {
-                diagnostics.push(
-                    Diagnostic::error(format!(
-                        "`{source}` is copied into `{}` but is not in its build context `{}`",
-                        image.name,
-                        build.context.display()
-                    ))
-                    .at(at(line))
-                    .image(&image.name)
-                    .help(format!(
-                        "create `{}`, or check `.dockerignore` there",
-                        build
-                            .context
-                            .join(source.trim_start_matches("./"))
-                            .display()
-                    )),
-                );
-            }
+/// Every local `COPY`/`ADD` source is in the build context, or the build would fail much later.
+fn check_sources(
+    image: &Image,
+    build: &Build,
+    instructions: &[dockerfile::Instruction],
+    entries: &[Entry],
+    at: &At,
+) -> Diagnostics {
+    let mut diagnostics = Diagnostics::default();
+    for (line, source) in dockerfile::local_sources(instructions) {
+        if !source_exists(entries, &source) {
+            diagnostics.push(
+                Diagnostic::error(format!(
+                    "`{source}` is copied into `{}` but is not in its build context `{}`",
+                    image.name,
+                    build.context.display()
+                ))
+                .at(at(line))
+                .image(&image.name)
+                .help(format!(
+                    "create `{}`, or check `.dockerignore` there",
+                    build
+                        .context
+                        .join(source.trim_start_matches("./"))
+                        .display()
+                )),
+            );
         }
     }
     diagnostics

@@ -1,18 +1,19 @@
-//! `baseimg graph`: which image is built from which, as text, Graphviz or Mermaid.
+//! `baseimg graph`: which image is built from which, drawn by the report stage as text, Graphviz or
+//! Mermaid.
 
 use serde::Serialize;
 
 use super::{Finished, Outcome, Selection, Settings, Workspace};
+use crate::catalog::ImageKind;
 use crate::diagnostic::Diagnostics;
-use crate::graph::{GraphFormat, render_graph};
 
 #[derive(Debug, Serialize)]
 pub struct GraphReport {
-    /// The selected images in build order, each with its parent.
+    /// The selected images in build order (parents first).
     pub images: Vec<GraphNode>,
-    /// The drawing in the requested format (what the text output shows).
+    /// How the text output draws it.
     #[serde(skip)]
-    pub drawing: String,
+    pub format: GraphFormat,
 }
 
 #[derive(Debug, Serialize)]
@@ -21,6 +22,28 @@ pub struct GraphNode {
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
+    /// A mirror's upstream reference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    /// A built image's moving tags.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
+    Text,
+}
+
+impl GraphReport {
+    /// The selected images that are built directly on `name`.
+    pub fn children<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a GraphNode> {
+        self.images
+            .iter()
+            .filter(move |node| node.parent.as_deref() == Some(name))
+    }
 }
 
 pub fn run(
@@ -30,24 +53,30 @@ pub fn run(
 ) -> Result<Finished<GraphReport>, Diagnostics> {
     let workspace = Workspace::open(settings)?;
     let selected = workspace.select(selection)?;
-    let drawing = render_graph(&workspace.graph, &workspace.catalog, &selected, format);
     let images = selected
         .iter()
         .map(|name| {
             let image = &workspace.catalog.images[name];
-            GraphNode {
+            let mut node = GraphNode {
                 image: name.clone(),
-                kind: if image.as_mirror().is_some() {
-                    "mirror"
-                } else {
-                    "build"
-                },
-                parent: image.parent().map(str::to_string),
+                kind: "mirror",
+                parent: None,
+                upstream: None,
+                tags: Vec::new(),
+            };
+            match &image.kind {
+                ImageKind::Mirror(mirror) => node.upstream = Some(mirror.upstream.to_string()),
+                ImageKind::Build(build) => {
+                    node.kind = "build";
+                    node.parent = Some(build.parent.clone());
+                    node.tags = build.tags.clone();
+                }
             }
+            node
         })
         .collect();
     Ok(Finished::new(
-        GraphReport { images, drawing },
+        GraphReport { images, format },
         workspace.warnings,
         Outcome::Success,
     ))

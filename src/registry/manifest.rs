@@ -168,6 +168,25 @@ fn accept_manifests() -> HeaderMap {
 }
 
 impl Client {
+    /// A HEAD or GET of a manifest, accepting every manifest type baseimg reads.
+    async fn read_manifest(
+        &self,
+        method: Method,
+        repository: &str,
+        reference: &str,
+        action: &str,
+        expected: &[StatusCode],
+    ) -> Result<reqwest::Response, RegistryError> {
+        let call = Call {
+            method,
+            url: &self.url(repository, "manifests", reference),
+            repository,
+            access: Access::Pull,
+            action,
+        };
+        self.send(call, accept_manifests(), None, expected).await
+    }
+
     /// HEAD of a manifest: its digest and media type, or `None` when the registry does not have it.
     /// A HEAD does not count against Docker Hub's pull limit.
     pub async fn head_manifest(
@@ -178,16 +197,11 @@ impl Client {
         self.stats.manifest_heads.fetch_add(1, Ordering::Relaxed);
         let action = format!("HEAD manifest {reference}");
         let response = self
-            .send(
-                Call {
-                    method: Method::HEAD,
-                    url: &self.url(repository, "manifests", reference),
-                    repository,
-                    access: Access::Pull,
-                    action: &action,
-                },
-                accept_manifests(),
-                None,
+            .read_manifest(
+                Method::HEAD,
+                repository,
+                reference,
+                &action,
                 &[StatusCode::OK, StatusCode::NOT_FOUND],
             )
             .await?;
@@ -221,16 +235,11 @@ impl Client {
         self.stats.manifest_gets.fetch_add(1, Ordering::Relaxed);
         let action = format!("GET manifest {reference}");
         let response = self
-            .send(
-                Call {
-                    method: Method::GET,
-                    url: &self.url(repository, "manifests", reference),
-                    repository,
-                    access: Access::Pull,
-                    action: &action,
-                },
-                accept_manifests(),
-                None,
+            .read_manifest(
+                Method::GET,
+                repository,
+                reference,
+                &action,
                 &[StatusCode::OK],
             )
             .await?;

@@ -2,7 +2,6 @@
 //! and `plan`.
 
 use super::{Text, table};
-use crate::commands::graph::GraphReport;
 use crate::commands::plan::PlanReport;
 use crate::commands::render::RenderReport;
 use crate::commands::validate::ValidateReport;
@@ -16,12 +15,6 @@ impl Text for ValidateReport {
             self.mirrors,
             self.built
         )
-    }
-}
-
-impl Text for GraphReport {
-    fn text(&self) -> String {
-        self.drawing.clone()
     }
 }
 

@@ -12,6 +12,7 @@
 
 mod build;
 mod catalog;
+mod graph;
 mod registry;
 
 use std::io::{IsTerminal, Write};
