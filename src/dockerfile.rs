@@ -1,6 +1,7 @@
 //! Just enough Dockerfile reading to check a rendered file: its `FROM` lines (contract: every base comes
 //! from the private registry, pinned) and the local sources of its `COPY`/`ADD` lines (they must exist
-//! in the build context, or the build would fail much later on the daemon).
+//! in the build context, or the build would fail much later on the daemon). And one rewrite: pinning a
+//! built parent's digest into the `FROM` lines once the parent is pushed ([`pin_base`]).
 
 /// One instruction with its continuation lines joined, and the line it starts on (1-based).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,35 +138,42 @@ pub fn local_sources(instructions: &[Instruction]) -> Vec<(usize, String)> {
     sources
 }
 
-/// The Dockerfile with every `FROM` of `reference` (and every `COPY --from=` of it) pinned to
-/// `reference@digest`, and nothing else changed.
+/// The Dockerfile with its `FROM` lines that name `reference` pinned to `reference@digest`, and
+/// nothing else changed; `None` if a `FROM` naming `reference` is left over (the text was not what
+/// the plan checked), so the caller never builds on a tag it meant to pin.
 ///
 /// A built parent's digest exists only once it has been pushed, after the child was planned. The build
 /// adds it here instead of rendering the template again, so what is built is what the plan rendered,
 /// checked and fingerprinted, with the base made exact.
-pub fn pin_base(text: &str, reference: &str, digest: &str) -> String {
+pub fn pin_base(text: &str, reference: &str, digest: &str) -> Option<String> {
     let pinned = format!("{reference}@{digest}");
-    let mut out = String::with_capacity(text.len() + pinned.len());
-    let mut continuing = false;
-    for line in text.split_inclusive('\n') {
-        let body = line.trim_end_matches(['\n', '\r']);
-        let trimmed = body.trim_start();
-        let keyword = trimmed.split_whitespace().next().unwrap_or_default();
-        let starts = !continuing
-            && (keyword.eq_ignore_ascii_case("FROM") || keyword.eq_ignore_ascii_case("COPY"));
-        if starts || continuing {
-            out.push_str(&pin_words(body, reference, &pinned));
-            out.push_str(&line[body.len()..]);
-        } else {
-            out.push_str(line);
+    let mut lines: Vec<String> = text.split_inclusive('\n').map(str::to_string).collect();
+    for from in instructions(text).iter().filter(|i| i.keyword == "FROM") {
+        // The instruction's own lines: from its first line through the one that does not continue,
+        // comment lines inside it included (they hold no image and are left as they are).
+        let mut index = from.line - 1;
+        while let Some(line) = lines.get_mut(index) {
+            let body = line.trim_end_matches(['\n', '\r']);
+            let comment = index + 1 != from.line && body.trim_start().starts_with('#');
+            let continues = comment || body.trim_end().ends_with('\\');
+            if !comment {
+                let ending = line[body.len()..].to_string();
+                *line = pin_words(body, reference, &pinned) + &ending;
+            }
+            if !continues {
+                break;
+            }
+            index += 1;
         }
-        continuing = (starts || continuing) && body.trim_end().ends_with('\\');
     }
-    out
+    let result = lines.concat();
+    let left = froms(&instructions(&result))
+        .iter()
+        .any(|from| from.image == reference);
+    (!left).then_some(result)
 }
 
-/// `line` with each whitespace-separated word equal to `reference` (alone, or as `--from=reference`)
-/// replaced, keeping the spacing as it was.
+/// `line` with each whitespace-separated word equal to `reference` replaced, keeping the spacing.
 fn pin_words(line: &str, reference: &str, pinned: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut rest = line;
@@ -175,14 +183,7 @@ fn pin_words(line: &str, reference: &str, pinned: &str) -> String {
         rest = &rest[space..];
         let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
         let word = &rest[..end];
-        if word == reference {
-            out.push_str(pinned);
-        } else if word.strip_prefix("--from=") == Some(reference) {
-            out.push_str("--from=");
-            out.push_str(pinned);
-        } else {
-            out.push_str(word);
-        }
+        out.push_str(if word == reference { pinned } else { word });
         rest = &rest[end..];
     }
     out
@@ -232,17 +233,22 @@ mod tests {
     }
 
     #[test]
-    fn pins_the_base_continuing_and_copy_from_only() {
-        let text = "FROM reg/app:1-abc AS base\nENV BASE=reg/app:1-abc\nCOPY --from=reg/app:1-abc /x /x\nFROM \\\n  reg/app:1-abc\nRUN echo reg/app:1-abc\n";
+    fn pins_the_base_in_every_from_and_nowhere_else() {
+        let text = "FROM reg/app:1-abc AS base\nENV BASE=reg/app:1-abc\nFROM \\\n  # the parent\n  reg/app:1-abc\nRUN echo reg/app:1-abc\n";
         assert_eq!(
-            pin_base(text, "reg/app:1-abc", "sha256:d"),
-            "FROM reg/app:1-abc@sha256:d AS base\nENV BASE=reg/app:1-abc\nCOPY --from=reg/app:1-abc@sha256:d /x /x\nFROM \\\n  reg/app:1-abc@sha256:d\nRUN echo reg/app:1-abc\n"
+            pin_base(text, "reg/app:1-abc", "sha256:d").as_deref(),
+            Some(
+                "FROM reg/app:1-abc@sha256:d AS base\nENV BASE=reg/app:1-abc\nFROM \\\n  # the parent\n  reg/app:1-abc@sha256:d\nRUN echo reg/app:1-abc\n"
+            )
         );
     }
 
     #[test]
     fn leaves_other_images_and_longer_names_alone() {
         let text = "FROM reg/app:1-abcdef\nFROM reg/app:1-abc@sha256:e\n";
-        assert_eq!(pin_base(text, "reg/app:1-abc", "sha256:d"), text);
+        assert_eq!(
+            pin_base(text, "reg/app:1-abc", "sha256:d").as_deref(),
+            Some(text)
+        );
     }
 }

@@ -247,6 +247,15 @@ fn builds_pushes_promotes_and_then_rebuilds_only_what_changed() {
             .unwrap()
             .ends_with(&format!("@{app_digest}"))
     );
+    // What was built stands at the top of the image's log: the planned Dockerfile, its FROM pinned
+    // to the digest the parent was pushed under, the rest as the plan rendered it.
+    let logs = world.repo.path().join(json["logs"].as_str().unwrap());
+    let log = std::fs::read_to_string(logs.join("app-plus.log")).unwrap();
+    let app_tag = app.split('@').next().unwrap();
+    assert!(
+        log.contains(&format!("\n# | FROM {app_tag}@{app_digest}\n")),
+        "{log}"
+    );
 
     // Moving tags were promoted to the immutable ones.
     assert_eq!(

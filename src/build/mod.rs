@@ -58,6 +58,11 @@ pub enum BuildError {
     Unpinned { why: String, fix: String },
     #[error("the parent did not finish")]
     NoParent,
+    /// A `FROM` of the built parent that the build could not pin to the parent's pushed digest.
+    #[error(
+        "a FROM line still names `{reference}` after pinning it to its digest; refusing to build on a moving tag"
+    )]
+    NotPinned { reference: String },
     #[error("cannot create the context archive: {0}")]
     Archive(#[source] std::io::Error),
     #[error("cannot pack the build context `{}`: {source}", dir.display())]
@@ -144,7 +149,7 @@ impl Builder<'_> {
         let build = image
             .as_build()
             .expect("a built pin belongs to a built image");
-        let (dockerfile, labels) = self.dockerfile(image, build, built, parent);
+        let (dockerfile, labels) = self.dockerfile(image, build, built, parent)?;
         let tar = self.pack(build, built, &dockerfile).await?;
 
         let mut log = self.log(image, built, &dockerfile)?;
@@ -227,14 +232,17 @@ impl Builder<'_> {
         build: &Build,
         built: &BuiltPin,
         parent: &Node,
-    ) -> (String, HashMap<String, String>) {
+    ) -> Result<(String, HashMap<String, String>), BuildError> {
         let mut dockerfile = built.dockerfile.clone();
         let mut parent_ref = built.parent.clone();
         if let Some(digest) = &parent.digest
             && parent.reference != built.parent.reference
         {
             dockerfile =
-                dockerfile::pin_base(&dockerfile, &built.parent.reference, digest.as_str());
+                dockerfile::pin_base(&dockerfile, &built.parent.reference, digest.as_str())
+                    .ok_or_else(|| BuildError::NotPinned {
+                        reference: built.parent.reference.clone(),
+                    })?;
             parent_ref.reference = parent.reference.clone();
         }
         let mut labels: HashMap<String, String> =
@@ -263,7 +271,7 @@ impl Builder<'_> {
             dockerfile = format!("{dockerfile}\n{}", label_instruction(&labels));
             labels.clear();
         }
-        (dockerfile, labels)
+        Ok((dockerfile, labels))
     }
 
     /// The build context as a tar file holding exactly the files the fingerprint covers.
