@@ -1,4 +1,4 @@
-//! The command line: arguments, the one async runtime, and the map from a command's outcome to the
+//! The command line: arguments, the async runtime, and the map from a command's outcome to the
 //! process exit code. Everything a command does is in [`crate::commands`]; everything it says is in
 //! [`crate::report`].
 //!
@@ -207,58 +207,48 @@ fn exit_code(outcome: Outcome) -> i32 {
 
 /// Runs the command and writes its report; bad input comes back as diagnostics.
 fn dispatch(cli: &Cli) -> Result<Outcome, Diagnostics> {
-    let settings = cli.global.settings();
+    let settings = &cli.global.settings();
     let format = cli.global.output;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Diagnostic::error(format!("cannot start the async runtime: {e}")))?;
     match &cli.command {
-        Command::Validate => emit(commands::validate::run(&settings)?, format),
+        Command::Validate => emit(commands::validate::run(settings)?, format),
         Command::Graph {
             selection,
             format: drawing,
         } => emit(
-            commands::graph::run(&settings, &selection.selection(), *drawing)?,
+            commands::graph::run(settings, &selection.selection(), *drawing)?,
             format,
         ),
         Command::Render { selection, out } => emit(
-            commands::render::run(&settings, &selection.selection(), out.as_deref())?,
+            commands::render::run(settings, &selection.selection(), out.as_deref())?,
             format,
         ),
         Command::Plan { selection, offline } => emit(
-            runtime.block_on(commands::plan::run(
-                &settings,
+            block_on(commands::plan::run(
+                settings,
                 &selection.selection(),
                 *offline,
-            ))?,
+            ))??,
             format,
         ),
         Command::Lock => emit(
-            runtime.block_on(commands::lock::run(&settings, Scope::Lock))?,
+            block_on(commands::lock::run(settings, Scope::Lock))??,
             format,
         ),
         Command::Update { images } => emit(
-            runtime.block_on(commands::lock::run(
-                &settings,
-                Scope::Update(images.clone()),
-            ))?,
+            block_on(commands::lock::run(settings, Scope::Update(images.clone())))??,
             format,
         ),
         Command::Mirror { selection } => emit(
-            runtime.block_on(commands::mirror::run(&settings, &selection.selection()))?,
+            block_on(commands::mirror::run(settings, &selection.selection()))??,
             format,
         ),
-        Command::Outdated => emit(
-            runtime.block_on(commands::outdated::run(&settings))?,
-            format,
-        ),
+        Command::Outdated => emit(block_on(commands::outdated::run(settings))??, format),
         Command::Build { selection, push } => emit(
-            runtime.block_on(commands::build::run(
-                &settings,
+            block_on(commands::build::run(
+                settings,
                 &selection.selection(),
                 *push,
-            ))?,
+            ))??,
             format,
         ),
         // Generated into memory first: written straight to a closed pipe, clap_complete panics.
@@ -277,6 +267,16 @@ fn dispatch(cli: &Cli) -> Result<Outcome, Diagnostics> {
             Ok(Outcome::Success)
         }
     }
+}
+
+/// Runs a command that talks to registries or the daemon on the one async runtime, made here and
+/// only for such commands.
+fn block_on<F: std::future::Future>(command: F) -> Result<F::Output, Diagnostics> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Diagnostic::error(format!("cannot start the async runtime: {e}")))?;
+    Ok(runtime.block_on(command))
 }
 
 fn emit<R: Serialize + Text>(

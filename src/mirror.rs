@@ -43,7 +43,7 @@ pub struct Copied {
 
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
-pub enum Outcome {
+pub enum Mirrored {
     /// The private registry had the digest already; only its tags were checked.
     Present {
         retagged: usize,
@@ -137,7 +137,7 @@ impl Mirror<'_> {
         entry: &LockEntry,
         present: bool,
         task: &Task,
-    ) -> Result<Outcome, MirrorError> {
+    ) -> Result<Mirrored, MirrorError> {
         let (host, repository) = self.catalog.private_location(image);
         let private = self.clients.get(&host);
         let mirror_digest = entry.mirror_digest().clone();
@@ -148,7 +148,7 @@ impl Mirror<'_> {
             let retagged = self
                 .ensure_tags(&private, &repository, &mirror_digest, &tags, None)
                 .await?;
-            return Ok(Outcome::Present { retagged });
+            return Ok(Mirrored::Present { retagged });
         }
 
         let upstream = self.clients.get(&entry.source.registry);
@@ -184,7 +184,7 @@ impl Mirror<'_> {
         copied.manifests += 1;
         self.ensure_tags(&private, &repository, &mirror_digest, &tags, Some(&top))
             .await?;
-        Ok(Outcome::Copied(copied))
+        Ok(Mirrored::Copied(copied))
     }
 
     /// Copies the platform manifests of an index that the catalog keeps (all, without a filter) and

@@ -45,16 +45,6 @@ impl Progress {
             bar,
         }
     }
-
-    /// A line that is not about one image (a summary, a warning), printed above any bars.
-    pub fn println(&self, line: &str) {
-        match &self.multi {
-            Some(multi) => {
-                let _ = multi.println(line);
-            }
-            None => eprintln!("{line}"),
-        }
-    }
 }
 
 #[derive(Clone)]

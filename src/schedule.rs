@@ -10,14 +10,15 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 use indexmap::IndexMap;
 
+/// How one node of a run ended.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome<T> {
+pub enum Ended<T, E> {
     Done {
         value: T,
         elapsed: Duration,
     },
     Failed {
-        error: String,
+        error: E,
         elapsed: Duration,
     },
     /// Not started because `because` (an ancestor) failed, or the run was interrupted.
@@ -28,20 +29,20 @@ pub enum Outcome<T> {
     Interrupted,
 }
 
-impl<T> Outcome<T> {
+impl<T, E> Ended<T, E> {
     pub fn value(&self) -> Option<&T> {
         match self {
-            Outcome::Done { value, .. } => Some(value),
+            Ended::Done { value, .. } => Some(value),
             _ => None,
         }
     }
 
     fn blocker(&self, name: &str) -> Option<String> {
         match self {
-            Outcome::Done { .. } => None,
-            Outcome::Failed { .. } => Some(name.to_string()),
-            Outcome::NotAttempted { because } => Some(because.clone()),
-            Outcome::Interrupted => Some("interrupted".to_string()),
+            Ended::Done { .. } => None,
+            Ended::Failed { .. } => Some(name.to_string()),
+            Ended::NotAttempted { because } => Some(because.clone()),
+            Ended::Interrupted => Some("interrupted".to_string()),
         }
     }
 }
@@ -59,15 +60,14 @@ pub async fn run<T, E, F, Fut>(
     jobs: usize,
     mut work: F,
     cancel: impl Future<Output = ()>,
-) -> IndexMap<String, Outcome<T>>
+) -> IndexMap<String, Ended<T, E>>
 where
     T: Clone,
-    E: std::fmt::Display,
     F: FnMut(String, Vec<(String, T)>) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
     let selected: HashSet<&String> = order.iter().collect();
-    let mut outcomes: HashMap<String, Outcome<T>> = HashMap::new();
+    let mut outcomes: HashMap<String, Ended<T, E>> = HashMap::new();
     let mut waiting: Vec<&String> = order.iter().collect();
     let mut running = FuturesUnordered::new();
     let mut cancel = std::pin::pin!(cancel.fuse());
@@ -85,20 +85,20 @@ where
                 .iter()
                 .find_map(|p| outcomes.get(*p).and_then(|o| o.blocker(p)))
             {
-                outcomes.insert(name.clone(), Outcome::NotAttempted { because });
+                outcomes.insert(name.clone(), Ended::NotAttempted { because });
                 waiting.remove(index);
                 continue;
             }
             let ready = needs
                 .iter()
-                .all(|p| matches!(outcomes.get(*p), Some(Outcome::Done { .. })));
+                .all(|p| matches!(outcomes.get(*p), Some(Ended::Done { .. })));
             if ready {
                 let values: Vec<(String, T)> = needs
                     .iter()
                     .filter_map(|p| {
                         outcomes
                             .get(*p)
-                            .and_then(Outcome::value)
+                            .and_then(Ended::value)
                             .map(|v| ((*p).clone(), v.clone()))
                     })
                     .collect();
@@ -121,8 +121,8 @@ where
             finished = running.select_next_some() => {
                 let (name, result, elapsed) = finished;
                 let outcome = match result {
-                    Ok(value) => Outcome::Done { value, elapsed },
-                    Err(error) => Outcome::Failed { error: error.to_string(), elapsed },
+                    Ok(value) => Ended::Done { value, elapsed },
+                    Err(error) => Ended::Failed { error, elapsed },
                 };
                 outcomes.insert(name, outcome);
             }
@@ -133,9 +133,9 @@ where
                     if !outcomes.contains_key(name) {
                         let interrupted = !waiting.contains(&name);
                         outcomes.insert(name.clone(), if interrupted {
-                            Outcome::Interrupted
+                            Ended::Interrupted
                         } else {
-                            Outcome::NotAttempted { because: "interrupted".into() }
+                            Ended::NotAttempted { because: "interrupted".into() }
                         });
                     }
                 }
@@ -146,7 +146,7 @@ where
     order
         .iter()
         .map(|name| {
-            let outcome = outcomes.remove(name).unwrap_or(Outcome::NotAttempted {
+            let outcome = outcomes.remove(name).unwrap_or(Ended::NotAttempted {
                 because: "a parent did not finish".into(),
             });
             (name.clone(), outcome)
@@ -216,10 +216,10 @@ mod tests {
             std::future::pending(),
         )
         .await;
-        assert!(matches!(&outcomes["b"], Outcome::Failed { error, .. } if error == "boom"));
+        assert!(matches!(&outcomes["b"], Ended::Failed { error, .. } if error == "boom"));
         assert_eq!(
             outcomes["c"],
-            Outcome::NotAttempted {
+            Ended::NotAttempted {
                 because: "b".into()
             }
         );
@@ -244,7 +244,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)),
         )
         .await;
-        assert_eq!(outcomes["a"], Outcome::Interrupted);
-        assert!(matches!(outcomes["e"], Outcome::NotAttempted { .. }));
+        assert_eq!(outcomes["a"], Ended::Interrupted);
+        assert!(matches!(outcomes["e"], Ended::NotAttempted { .. }));
     }
 }

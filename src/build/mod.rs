@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indexmap::IndexMap;
-use serde::Serialize;
 
 use crate::catalog::{Build, Catalog, Image};
 use crate::context::{DOCKERFILE_IN_CONTEXT, write_tar};
@@ -33,7 +32,7 @@ use crate::render::static_labels;
 use log::LogFile;
 
 /// What one image became in this run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Node {
     /// The reference children build on: pinned by digest when it is known.
     pub reference: String,
@@ -41,8 +40,7 @@ pub struct Node {
     pub result: NodeResult,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeResult {
     /// A mirror, present in the private registry.
     Mirrored,

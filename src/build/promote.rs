@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{BuildError, Builder, Node};
 use crate::plan::{BuiltPin, Pin};
-use crate::schedule::Outcome;
+use crate::schedule::Ended;
 
 /// An image whose moving tags now point at this run's build.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -19,9 +19,9 @@ pub struct Promoted {
 impl Builder<'_> {
     /// Moves the moving tags of every built image of `outcomes`. A tag already on the right digest
     /// costs one HEAD; images are promoted concurrently. Returns the images whose tags moved.
-    pub async fn promote(
+    pub async fn promote<E>(
         &self,
-        outcomes: &IndexMap<String, Outcome<Node>>,
+        outcomes: &IndexMap<String, Ended<Node, E>>,
     ) -> Result<Vec<Promoted>, BuildError> {
         let work: Vec<(&String, &Node, &BuiltPin)> = outcomes
             .iter()

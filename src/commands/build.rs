@@ -7,9 +7,9 @@ use std::time::Instant;
 use indexmap::IndexMap;
 use serde::Serialize;
 
-use super::failure::diagnose;
+use super::failure::{Advice, diagnose, explain};
 use super::{Finished, Outcome, Selection, Settings, Workspace};
-use crate::build::{self, Builder, Node, NodeResult, Promoted};
+use crate::build::{self, BuildError, Builder, Node, NodeResult, Promoted};
 use crate::catalog::Catalog;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::docker::Daemon;
@@ -31,6 +31,7 @@ pub struct BuildReport {
     pub counts: Counts,
     pub promotion: Promotion,
     /// Where this run's build logs are.
+    #[serde(serialize_with = "super::path_text")]
     pub logs: PathBuf,
     pub seconds: f64,
 }
@@ -49,6 +50,9 @@ pub struct ImageResult {
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What to do about the failure, where the kind of error says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
     /// Why it was not attempted: the image that failed before it, or `interrupted`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub because: Option<String>,
@@ -140,9 +144,7 @@ pub async fn run(
     if missing.has_errors() {
         return Err(missing);
     }
-    let daemon = Daemon::connect()
-        .await
-        .map_err(|e| Diagnostic::error(e.to_string()))?;
+    let daemon = Daemon::connect().await.map_err(|e| explain(&e))?;
 
     let progress = Progress::new(settings.progress);
     let builder = Builder {
@@ -238,7 +240,7 @@ async fn check_mirrors(
 /// Moving tags move only when every image of the run succeeded.
 async fn promote(
     builder: &Builder<'_>,
-    outcomes: &IndexMap<String, schedule::Outcome<Node>>,
+    outcomes: &IndexMap<String, schedule::Ended<Node, BuildError>>,
 ) -> Promotion {
     if !outcomes.values().all(|o| o.value().is_some()) {
         return Promotion::NotPromoted;
@@ -252,7 +254,7 @@ async fn promote(
     }
 }
 
-fn image_result(name: &str, outcome: &schedule::Outcome<Node>) -> ImageResult {
+fn image_result(name: &str, outcome: &schedule::Ended<Node, BuildError>) -> ImageResult {
     let result = ImageResult {
         image: name.to_string(),
         status: BuildStatus::Interrupted,
@@ -260,10 +262,11 @@ fn image_result(name: &str, outcome: &schedule::Outcome<Node>) -> ImageResult {
         digest: None,
         seconds: None,
         error: None,
+        help: None,
         because: None,
     };
     match outcome {
-        schedule::Outcome::Done { value, elapsed } => ImageResult {
+        schedule::Ended::Done { value, elapsed } => ImageResult {
             status: match value.result {
                 NodeResult::Mirrored => BuildStatus::Mirrored,
                 NodeResult::Built => BuildStatus::Built,
@@ -274,17 +277,18 @@ fn image_result(name: &str, outcome: &schedule::Outcome<Node>) -> ImageResult {
             seconds: Some(elapsed.as_secs_f64()),
             ..result
         },
-        schedule::Outcome::Failed { error, elapsed } => ImageResult {
+        schedule::Ended::Failed { error, elapsed } => ImageResult {
             status: BuildStatus::Failed,
-            error: Some(error.clone()),
+            error: Some(error.to_string()),
+            help: error.advice(),
             seconds: Some(elapsed.as_secs_f64()),
             ..result
         },
-        schedule::Outcome::NotAttempted { because } => ImageResult {
+        schedule::Ended::NotAttempted { because } => ImageResult {
             status: BuildStatus::NotAttempted,
             because: Some(because.clone()),
             ..result
         },
-        schedule::Outcome::Interrupted => result,
+        schedule::Ended::Interrupted => result,
     }
 }

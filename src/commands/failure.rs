@@ -19,6 +19,15 @@ pub trait Advice: Display {
     fn advice(&self) -> Option<String>;
 }
 
+/// The error as it is (its message says what was being done), with its advice as help.
+pub fn explain(error: &impl Advice) -> Diagnostic {
+    let diagnostic = Diagnostic::error(error.to_string());
+    match error.advice() {
+        Some(advice) => diagnostic.help(advice),
+        None => diagnostic,
+    }
+}
+
 /// `cannot <what>: <error>`, with the error's advice as help.
 pub fn diagnose(what: impl Display, error: &impl Advice) -> Diagnostic {
     let diagnostic = Diagnostic::error(format!("cannot {what}: {error}"));

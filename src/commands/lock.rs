@@ -19,6 +19,7 @@ use crate::upstream::{self, ResolveError};
 
 #[derive(Debug, Serialize)]
 pub struct LockReport {
+    #[serde(serialize_with = "super::path_text")]
     pub lock_file: PathBuf,
     /// Whether the file changed (an unchanged upstream rewrites nothing).
     pub written: bool,

@@ -12,7 +12,7 @@ use std::time::Instant;
 use futures_util::{StreamExt, stream};
 use serde::Serialize;
 
-use super::failure::diagnose;
+use super::failure::{Advice, diagnose};
 use super::{Budget, Finished, Outcome, Selection, Settings, Workspace};
 use crate::catalog::{Catalog, Image};
 use crate::diagnostic::{Diagnostic, Diagnostics};
@@ -23,7 +23,7 @@ use crate::registry::Clients;
 
 #[derive(Debug, Serialize)]
 pub struct MirrorReport {
-    pub images: Vec<Mirrored>,
+    pub images: Vec<MirrorResult>,
     pub seconds: f64,
     /// Requests made to every registry, upstream and private.
     pub requests: u64,
@@ -34,7 +34,7 @@ pub struct MirrorReport {
 
 /// What happened to one mirror.
 #[derive(Debug, Serialize)]
-pub struct Mirrored {
+pub struct MirrorResult {
     pub image: String,
     pub status: MirroredStatus,
     /// `<private registry>/<repository>`.
@@ -46,6 +46,9 @@ pub struct Mirrored {
     pub copied: Option<Copied>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What to do about the failure, where the kind of error says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -99,7 +102,7 @@ pub async fn run(
     check_budget(&clients, &to_copy).await?;
 
     let progress = Progress::new(settings.progress);
-    let images: Vec<Mirrored> = stream::iter(work.iter().zip(present))
+    let images: Vec<MirrorResult> = stream::iter(work.iter().zip(present))
         .map(|((image, entry), present)| {
             let (mirror, progress) = (&mirror, &progress);
             async move { copy_one(catalog, mirror, progress, image, entry, present).await }
@@ -256,29 +259,30 @@ async fn copy_one(
     image: &Image,
     entry: &LockEntry,
     present: bool,
-) -> Mirrored {
+) -> MirrorResult {
     let task = progress.task(&image.name);
     let result = mirror.copy(image, entry, present, &task).await;
     let (host, repository) = catalog.private_location(image);
-    let mut mirrored = Mirrored {
+    let mut mirrored = MirrorResult {
         image: image.name.clone(),
         status: MirroredStatus::Failed,
         repository: format!("{host}/{repository}"),
         retagged: None,
         copied: None,
         error: None,
+        help: None,
     };
     match result {
-        Ok(mirror::Outcome::Present { retagged: 0 }) => {
+        Ok(mirror::Mirrored::Present { retagged: 0 }) => {
             task.finish("already mirrored");
             mirrored.status = MirroredStatus::UpToDate;
         }
-        Ok(mirror::Outcome::Present { retagged }) => {
+        Ok(mirror::Mirrored::Present { retagged }) => {
             task.finish("already mirrored");
             mirrored.status = MirroredStatus::Retagged;
             mirrored.retagged = Some(retagged);
         }
-        Ok(mirror::Outcome::Copied(copied)) => {
+        Ok(mirror::Mirrored::Copied(copied)) => {
             task.finish(&format!(
                 "copied {} blobs ({}), mounted {}, present {}",
                 copied.blobs_copied,
@@ -292,6 +296,7 @@ async fn copy_one(
         Err(error) => {
             task.finish("failed");
             mirrored.error = Some(error.to_string());
+            mirrored.help = error.advice();
         }
     }
     mirrored

@@ -4,8 +4,10 @@
 //! outcome to an exit code. That keeps every command's result testable and reusable (a nightly report
 //! can embed a build report) without capturing standard output.
 //!
-//! A new command is a new file here returning `Result<Finished<ItsReport>, Diagnostics>`, a
-//! `report::Text` implementation for its report, and one match arm in `cli`.
+//! A new command is: a file here (and its `pub mod` line below) with a `run` function returning
+//! `Result<Finished<ItsReport>, Diagnostics>` (an `async fn` when it talks to a registry or the
+//! daemon); an `impl report::Text` for its report in a file of `report/` (and its `mod` line there);
+//! a variant of `cli::Command` with its `--help` example, and one arm in `cli::dispatch`.
 
 pub mod build;
 mod failure;
@@ -55,7 +57,8 @@ impl Settings {
 }
 
 /// How a command ended, apart from bad input (which is an `Err(Diagnostics)`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// It did what was asked and found nothing to report.
     Success,
@@ -121,6 +124,12 @@ impl Workspace {
 pub struct Selection {
     pub images: Vec<String>,
     pub with_dependents: bool,
+}
+
+/// Paths in reports are written as text, as `display()` shows them: serde refuses a path that is not
+/// UTF-8, and a report must always be writable.
+fn path_text<S: serde::Serializer>(path: &std::path::Path, out: S) -> Result<S::Ok, S::Error> {
+    out.collect_str(&path.display())
 }
 
 /// An error about the machine rather than the input: a directory that cannot be created, say.

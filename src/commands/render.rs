@@ -1,7 +1,7 @@
 //! `baseimg render`: the Dockerfiles of built images as a build would use them, printed or written
 //! to a directory.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use indexmap::IndexMap;
 use serde::Serialize;
@@ -20,9 +20,9 @@ pub struct RenderReport {
 pub struct Rendered {
     pub image: String,
     pub dockerfile: String,
-    /// Where it was written, with `--out`.
+    /// Where it was written, with `--out` (as text: see `path_text`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub path: Option<PathBuf>,
+    pub path: Option<String>,
 }
 
 pub fn run(
@@ -60,7 +60,7 @@ pub fn run(
             let path = dir.join(format!("{}.Dockerfile", rendered.image));
             write_atomic(&path, rendered.dockerfile.as_bytes())
                 .map_err(|e| io_error("write", &path, e))?;
-            rendered.path = Some(path);
+            rendered.path = Some(path.display().to_string());
         }
     }
     Ok(Finished::new(

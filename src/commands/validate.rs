@@ -18,6 +18,7 @@ use crate::plan::{self, Unlocked};
 /// A catalog that passed every check, and how many images of each kind it holds.
 #[derive(Debug, Serialize)]
 pub struct ValidateReport {
+    #[serde(serialize_with = "super::path_text")]
     pub catalog: PathBuf,
     pub images: usize,
     pub mirrors: usize,

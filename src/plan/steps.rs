@@ -21,18 +21,6 @@ pub enum Action {
     Blocked,
 }
 
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Lock => "lock",
-            Action::Mirror => "mirror",
-            Action::Build => "build",
-            Action::Skip => "skip",
-            Action::Blocked => "blocked",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
     pub image: String,

@@ -73,7 +73,13 @@ impl Text for BuildReport {
 /// What to say after an image's status: where it is, why it failed, or why it was not attempted.
 fn detail(image: &ImageResult) -> String {
     match image.status {
-        BuildStatus::Failed => image.error.clone().unwrap_or_default(),
+        BuildStatus::Failed => match &image.help {
+            Some(help) => format!(
+                "{}\nhelp: {help}",
+                image.error.as_deref().unwrap_or_default()
+            ),
+            None => image.error.clone().unwrap_or_default(),
+        },
         BuildStatus::NotAttempted => match image.because.as_deref() {
             Some("interrupted") | None => "interrupted".into(),
             Some(because) => format!("`{because}` failed"),
@@ -99,6 +105,7 @@ mod tests {
             digest: None,
             seconds: None,
             error: None,
+            help: None,
             because: None,
         }
     }

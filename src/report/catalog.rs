@@ -24,7 +24,7 @@ impl Text for RenderReport {
         let several = self.images.len() > 1;
         for rendered in &self.images {
             match &rendered.path {
-                Some(path) => out.push_str(&format!("wrote {}\n", path.display())),
+                Some(path) => out.push_str(&format!("wrote {}\n", path)),
                 None => {
                     if several {
                         out.push_str(&format!("# ---- {} ----\n", rendered.image));

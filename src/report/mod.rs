@@ -41,12 +41,12 @@ pub trait Text {
 pub fn emit<R: Serialize + Text>(finished: &Finished<R>, format: Format) {
     match format {
         Format::Json => {
+            // Reports are structs of strings, numbers and lists (paths as text): they always
+            // serialize, to an object.
             let mut json = serde_json::to_value(&finished.report).expect("reports serialize");
             if let Some(object) = json.as_object_mut() {
-                object.insert(
-                    "warnings".into(),
-                    serde_json::to_value(&finished.warnings).expect("diagnostics serialize"),
-                );
+                object.insert("outcome".into(), serde_json::json!(finished.outcome));
+                object.insert("warnings".into(), serde_json::json!(finished.warnings));
             }
             print_stdout(&pretty(&json));
         }
@@ -62,7 +62,11 @@ pub fn failure(diagnostics: Diagnostics, format: Format) {
     let diagnostics = diagnostics.dedupe();
     match format {
         Format::Json => {
-            let json = serde_json::json!({ "ok": false, "diagnostics": diagnostics });
+            let json = serde_json::json!({
+                "ok": false,
+                "outcome": "error",
+                "diagnostics": diagnostics,
+            });
             print_stdout(&pretty(&json));
         }
         Format::Text => {
@@ -123,6 +127,34 @@ pub fn count(n: usize, singular: &str, plural: &str) -> String {
 
 /// Columns padded to their widest cell, two spaces apart; the last column is not padded.
 fn table(rows: &[Vec<String>]) -> String {
+    table_lines(rows)
+        .into_iter()
+        .map(|line| line + "\n")
+        .collect()
+}
+
+/// A [`table`] with an optional note under each row, indented past the first column; notes do not
+/// widen any column.
+fn table_with_notes(rows: &[Vec<String>], notes: impl Iterator<Item = Option<String>>) -> String {
+    let indent = rows
+        .iter()
+        .filter_map(|r| r.first())
+        .map(|cell| cell.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for (line, note) in table_lines(rows).into_iter().zip(notes) {
+        out.push_str(&line);
+        out.push('\n');
+        if let Some(note) = note {
+            out.push_str(&format!("{:indent$}  {note}\n", ""));
+        }
+    }
+    out
+}
+
+/// [`table`]'s lines, for a caller that puts other lines between them.
+fn table_lines(rows: &[Vec<String>]) -> Vec<String> {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {
@@ -133,23 +165,22 @@ fn table(rows: &[Vec<String>]) -> String {
                 .unwrap_or(0)
         })
         .collect();
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            if c > 0 {
-                line.push_str("  ");
+    rows.iter()
+        .map(|row| {
+            let mut line = String::new();
+            for (c, cell) in row.iter().enumerate() {
+                if c > 0 {
+                    line.push_str("  ");
+                }
+                line.push_str(cell);
+                if c + 1 < row.len() {
+                    let pad = widths[c] - cell.chars().count();
+                    line.extend(std::iter::repeat_n(' ', pad));
+                }
             }
-            line.push_str(cell);
-            if c + 1 < row.len() {
-                let pad = widths[c] - cell.chars().count();
-                line.extend(std::iter::repeat_n(' ', pad));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+            line.trim_end().to_string()
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Text for the commands that talk to registries: `lock` / `update`, `mirror` and `outdated`.
 
-use super::{Text, count, table, word};
+use super::{Text, count, table, table_with_notes, word};
 use crate::commands::Budget;
 use crate::commands::lock::LockReport;
 use crate::commands::mirror::{MirrorReport, MirroredStatus};
@@ -29,20 +29,17 @@ impl Text for LockReport {
         let rows: Vec<Vec<String>> = self
             .images
             .iter()
-            .flat_map(|locked| {
-                let mut lines = vec![vec![
+            .map(|locked| {
+                vec![
                     locked.image.clone(),
                     word(&locked.status),
                     locked.digest.to_string(),
                     locked.source.clone(),
-                ]];
-                if let Some(note) = &locked.note {
-                    lines.push(vec![String::new(), note.clone()]);
-                }
-                lines
+                ]
             })
             .collect();
-        let mut out = table(&rows);
+        let notes = self.images.iter().map(|l| l.note.clone());
+        let mut out = table_with_notes(&rows, notes);
         out.push_str(&budget_lines(&self.rate_limits));
         if self.written {
             out.push_str(&format!("wrote {}\n", self.lock_file.display()));
@@ -83,7 +80,11 @@ impl Text for MirrorReport {
                 vec![mirrored.image.clone(), what, detail]
             })
             .collect();
-        let mut out = table(&rows);
+        let notes = self
+            .images
+            .iter()
+            .map(|m| m.help.as_ref().map(|h| format!("help: {h}")));
+        let mut out = table_with_notes(&rows, notes);
         out.push_str(&budget_lines(&self.rate_limits));
         out.push_str(&format!(
             "{} in {:.2}s: {} ({} upstream, {} retried), {} failed\n",
@@ -184,5 +185,39 @@ mod tests {
         assert_eq!(json["outdated"], 2);
         assert_eq!(json["images"][2]["status"], "not_locked");
         assert_eq!(json["images"][2]["locked"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn a_lock_note_sits_under_its_image_without_widening_the_table() {
+        use crate::commands::lock::{LockReport, Locked, LockedStatus};
+        let locked = |image: &str, note: Option<&str>| Locked {
+            image: image.into(),
+            status: LockedStatus::Pinned,
+            digest: digest('a'),
+            source: format!("docker.io/library/{image}:1"),
+            note: note.map(str::to_string),
+        };
+        let report = LockReport {
+            lock_file: "base-images.lock".into(),
+            written: true,
+            images: vec![
+                locked(
+                    "python",
+                    Some("kept linux/amd64 of 2 platforms: new index sha256:b"),
+                ),
+                locked("redis", None),
+            ],
+            rate_limits: Vec::new(),
+        };
+        let digest = digest('a').to_string();
+        assert_eq!(
+            report.text(),
+            format!(
+                "python  pinned  {digest}  docker.io/library/python:1\n\
+                 \x20       kept linux/amd64 of 2 platforms: new index sha256:b\n\
+                 redis   pinned  {digest}  docker.io/library/redis:1\n\
+                 wrote base-images.lock\n"
+            )
+        );
     }
 }
