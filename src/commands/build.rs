@@ -58,6 +58,22 @@ pub struct ImageResult {
     pub because: Option<String>,
 }
 
+impl ImageResult {
+    /// An image with a status and nothing else known about it yet.
+    pub fn new(image: &str, status: BuildStatus) -> ImageResult {
+        ImageResult {
+            image: image.to_string(),
+            status,
+            reference: None,
+            digest: None,
+            seconds: None,
+            error: None,
+            help: None,
+            because: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum BuildStatus {
@@ -255,16 +271,7 @@ async fn promote(
 }
 
 fn image_result(name: &str, outcome: &schedule::Ended<Node, BuildError>) -> ImageResult {
-    let result = ImageResult {
-        image: name.to_string(),
-        status: BuildStatus::Interrupted,
-        reference: None,
-        digest: None,
-        seconds: None,
-        error: None,
-        help: None,
-        because: None,
-    };
+    let result = ImageResult::new(name, BuildStatus::Interrupted);
     match outcome {
         schedule::Ended::Done { value, elapsed } => ImageResult {
             status: match value.result {

@@ -98,16 +98,7 @@ mod tests {
     use crate::commands::build::Counts;
 
     fn image(name: &str, status: BuildStatus) -> ImageResult {
-        ImageResult {
-            image: name.into(),
-            status,
-            reference: None,
-            digest: None,
-            seconds: None,
-            error: None,
-            help: None,
-            because: None,
-        }
+        ImageResult::new(name, status)
     }
 
     #[test]
