@@ -12,7 +12,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::model::RunSpec;
+use super::service::{CheckFile, RunFile};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,7 +63,9 @@ pub(super) struct ImageFile {
     pub version: Option<Spanned<Scalar>>,
     pub target: Option<String>,
     pub network: Option<String>,
-    pub run: Option<RunSpec>,
+    pub run: Option<Spanned<RunFile>>,
+    #[serde(default)]
+    pub checks: Vec<CheckFile>,
 }
 
 impl ImageFile {
@@ -79,6 +81,7 @@ impl ImageFile {
             ("version", self.version.is_some()),
             ("target", self.target.is_some()),
             ("network", self.network.is_some()),
+            ("checks", !self.checks.is_empty()),
         ]
         .into_iter()
         .filter_map(|(key, present)| present.then_some(key))

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 use serde_saphyr::Spanned;
 
-use super::checks;
+use super::{checks, service};
 use super::file::{CatalogFile, ImageFile, Key, scalars};
 use super::model::{Build, Catalog, Image, ImageKind, Mirror, Span};
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
@@ -75,6 +75,10 @@ impl Checker<'_> {
         let name_ok = self.name(entry, diagnostics);
         let repository = self.repository(entry, diagnostics);
         let platforms = self.platforms(entry, diagnostics);
+        let run = match &entry.file.run {
+            Some(run) => service::convert_run(self.catalog, entry.name, run, diagnostics).map(Some),
+            None => Some(None),
+        };
         let kind = match (&entry.file.mirror, &entry.file.from) {
             (Some(mirror), Some(from)) => {
                 diagnostics.push(
@@ -95,8 +99,8 @@ impl Checker<'_> {
             (Some(mirror), None) => self.mirror(entry, mirror, diagnostics),
             (None, Some(from)) => self.build(entry, from, diagnostics),
         };
-        let (true, Some(repository), Some(platforms), Some(kind)) =
-            (name_ok, repository, platforms, kind)
+        let (true, Some(repository), Some(platforms), Some(kind), Some(run)) =
+            (name_ok, repository, platforms, kind, run)
         else {
             return None;
         };
@@ -106,7 +110,7 @@ impl Checker<'_> {
             description: entry.file.description.clone(),
             repository,
             platforms,
-            run: entry.file.run.clone(),
+            run,
             kind,
         })
     }
@@ -264,7 +268,10 @@ impl Checker<'_> {
             checks::reserved_vars(self.catalog, &file.vars, Some(entry.name), diagnostics);
         let tags = self.tags(entry, diagnostics);
         let version = self.version(entry, tags.as_deref(), diagnostics);
-        let (true, true, Some(tags), Some(version)) = (parent_ok, vars_ok, tags, version) else {
+        let checks = service::convert_checks(self.catalog, entry.name, &file.checks, diagnostics);
+        let (true, true, Some(tags), Some(version), Some(checks)) =
+            (parent_ok, vars_ok, tags, version, checks)
+        else {
             return None;
         };
         let mut vars = self.catalog.vars.clone();
@@ -297,6 +304,7 @@ impl Checker<'_> {
             version,
             target: file.target.clone(),
             network: file.network.clone(),
+            checks,
         })))
     }
 

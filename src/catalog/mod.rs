@@ -12,10 +12,12 @@ mod file;
 mod image;
 mod load;
 mod model;
+mod service;
 
 pub use file::Scalar;
 pub use load::LoadOptions;
-pub use model::{Build, Catalog, Image, ImageKind, Mirror, RunSpec, Span};
+pub use model::{Build, Catalog, Image, ImageKind, Mirror, Span};
+pub use service::{Check, DEFAULT_CHECK_TIMEOUT, Port, RunSpec, Volume};
 
 pub const DEFAULT_CATALOG: &str = "base-images.yaml";
 pub const DEFAULT_TEMPLATES_DIR: &str = "templates";

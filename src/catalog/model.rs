@@ -11,10 +11,9 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
-use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::file::Scalar;
+use super::service::{Check, RunSpec};
 use crate::diagnostic::{SourceLocation, SourceText};
 use crate::reference::{Digest, Reference};
 
@@ -38,22 +37,6 @@ impl From<Range<usize>> for Span {
             end: range.end,
         }
     }
-}
-
-/// What `baseimg run IMAGE` starts: the replacement for `make redis`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RunSpec {
-    /// Container name; defaults to `baseimg-<image>`.
-    pub name: Option<String>,
-    #[serde(default)]
-    pub ports: Vec<String>,
-    #[serde(default)]
-    pub env: BTreeMap<String, Scalar>,
-    #[serde(default)]
-    pub volumes: Vec<String>,
-    #[serde(default)]
-    pub command: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -124,6 +107,9 @@ pub struct Build {
     pub version: String,
     pub target: Option<String>,
     pub network: Option<String>,
+    /// Smoke checks run on every build of the image before it is pushed (they do not change its
+    /// fingerprint), and by `baseimg check`.
+    pub checks: Vec<Check>,
 }
 
 impl Image {
