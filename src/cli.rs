@@ -126,6 +126,56 @@ enum Command {
         #[arg(long)]
         offline: bool,
     },
+    /// Start the catalog's services (the `make redis` replacement), by digest; returns once they answer.
+    #[command(
+        after_help = "Examples:\n  baseimg run redis postgres\n  eval \"$(baseimg run redis --env)\"   # sets REDIS_URL\n  baseimg run postgres --recreate      # switch to the current digest, keep the data\n  baseimg run redis --local            # the image built here, not the registry's"
+    )]
+    Run {
+        /// Services to start (images with `run:` in the catalog).
+        #[arg(value_name = "IMAGE", required = true)]
+        images: Vec<String>,
+        /// Run the image the local daemon has under the first moving tag, not the registry's.
+        #[arg(long)]
+        local: bool,
+        /// Replace a running container whose image is not the current digest (volumes are kept).
+        #[arg(long)]
+        recreate: bool,
+        /// Seconds to wait for each service to answer.
+        #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+        timeout: u64,
+        /// Print `IMAGE_URL=…` lines for `eval` instead of the summary.
+        #[arg(long)]
+        env: bool,
+    },
+    /// Stop the catalog's running services; their containers and data stay.
+    #[command(after_help = "Examples:\n  baseimg stop\n  baseimg stop redis")]
+    Stop {
+        /// Services to stop; all when none is named.
+        #[arg(value_name = "IMAGE")]
+        images: Vec<String>,
+    },
+    /// Remove the catalog's service containers (and, with --volumes, their data).
+    #[command(after_help = "Examples:\n  baseimg down\n  baseimg down postgres --volumes")]
+    Down {
+        /// Services to remove; all when none is named.
+        #[arg(value_name = "IMAGE")]
+        images: Vec<String>,
+        /// Also remove the named volumes baseimg created for them.
+        #[arg(long)]
+        volumes: bool,
+    },
+    /// Show what a service's container printed.
+    #[command(after_help = "Examples:\n  baseimg logs postgres\n  baseimg logs redis -f")]
+    Logs {
+        #[arg(value_name = "IMAGE")]
+        image: String,
+        /// Keep printing what it prints.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// List the catalog's services: running or not, on which digest, and whether it is the current one.
+    #[command(after_help = "Example:\n  baseimg ps")]
+    Ps,
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  baseimg completions bash > /etc/bash_completion.d/baseimg\n  baseimg completions zsh > \"${fpath[1]}/_baseimg\"\n  baseimg completions fish > ~/.config/fish/completions/baseimg.fish"
@@ -251,6 +301,36 @@ fn dispatch(cli: &Cli) -> Result<Outcome, Diagnostics> {
             ))??,
             format,
         ),
+        Command::Run {
+            images,
+            local,
+            recreate,
+            timeout,
+            env,
+        } => {
+            let options = commands::run::RunOptions {
+                images: images.clone(),
+                local: *local,
+                recreate: *recreate,
+                timeout: std::time::Duration::from_secs(*timeout),
+            };
+            let finished = block_on(commands::run::run(settings, &options))??;
+            if *env && format == Format::Text {
+                report::raw(report::env_lines(&finished.report).as_bytes());
+                return Ok(finished.outcome);
+            }
+            emit(finished, format)
+        }
+        Command::Stop { images } => emit(block_on(commands::stop::run(settings, images))??, format),
+        Command::Down { images, volumes } => emit(
+            block_on(commands::down::run(settings, images, *volumes))??,
+            format,
+        ),
+        Command::Logs { image, follow } => {
+            block_on(commands::logs::run(settings, image, *follow, report::raw))??;
+            Ok(Outcome::Success)
+        }
+        Command::Ps => emit(block_on(commands::ps::run(settings))??, format),
         // Generated into memory first: written straight to a closed pipe, clap_complete panics.
         Command::Completions { shell } => {
             let mut script = Vec::new();

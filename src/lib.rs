@@ -29,5 +29,6 @@ pub mod registry;
 pub mod render;
 pub mod report;
 pub mod schedule;
+pub mod service;
 pub mod upstream;
 pub mod yaml;

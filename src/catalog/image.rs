@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 use serde_saphyr::Spanned;
 
-use super::{checks, service};
 use super::file::{CatalogFile, ImageFile, Key, scalars};
 use super::model::{Build, Catalog, Image, ImageKind, Mirror, Span};
+use super::{checks, service};
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use crate::reference::{Reference, validate_component, validate_tag};
 

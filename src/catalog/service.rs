@@ -124,13 +124,21 @@ mod seconds {
 /// Why a `run:` or `checks:` value was refused. Each message says what the value should look like.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub(super) enum ServiceError {
-    #[error("invalid port `{0}` (expected `[ip:]host:container[/tcp|udp]`, like `127.0.0.1:6379:6379`)")]
+    #[error(
+        "invalid port `{0}` (expected `[ip:]host:container[/tcp|udp]`, like `127.0.0.1:6379:6379`)"
+    )]
     Port(String),
-    #[error("invalid volume `{0}` (expected `name:/path`, `./dir:/path` or `/dir:/path`, with `:ro` to mount it read-only)")]
+    #[error(
+        "invalid volume `{0}` (expected `name:/path`, `./dir:/path` or `/dir:/path`, with `:ro` to mount it read-only)"
+    )]
     Volume(String),
-    #[error("invalid environment variable name `{0}` (letters, digits and `_`, not starting with a digit)")]
+    #[error(
+        "invalid environment variable name `{0}` (letters, digits and `_`, not starting with a digit)"
+    )]
     EnvName(String),
-    #[error("invalid container name `{0}` (letters, digits, `_`, `.` and `-`, starting with a letter or digit)")]
+    #[error(
+        "invalid container name `{0}` (letters, digits, `_`, `.` and `-`, starting with a letter or digit)"
+    )]
     ContainerName(String),
     #[error("invalid timeout `{0}` (expected a number of seconds or minutes, like `30s` or `2m`)")]
     Timeout(String),
@@ -145,7 +153,12 @@ pub(super) fn parse_port(text: &str) -> Result<Port, ServiceError> {
         Some(_) => return Err(error()),
         None => (text, "tcp"),
     };
-    let number = |part: &str| part.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(error);
+    let number = |part: &str| {
+        part.parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(error)
+    };
     // An IPv6 address is written in brackets: `[::1]:6379:6379`.
     let (host_ip, rest) = match mapping.strip_prefix('[') {
         Some(bracketed) => {

@@ -12,6 +12,7 @@ use crate::diagnostic::Diagnostic;
 use crate::docker::DaemonError;
 use crate::mirror::MirrorError;
 use crate::registry::{Failure, RegistryError};
+use crate::service::ServiceError;
 use crate::upstream::ResolveError;
 
 /// Advice for an error, where its kind says what a user can do.
@@ -105,6 +106,27 @@ impl Advice for BuildError {
             BuildError::Daemon(error) => error.advice(),
             BuildError::Registry(error) => error.advice(),
             _ => None,
+        }
+    }
+}
+
+impl Advice for ServiceError {
+    fn advice(&self) -> Option<String> {
+        match self {
+            ServiceError::Foreign { .. } => Some(
+                "remove or rename that container, or give the service another name with `run.name`"
+                    .into(),
+            ),
+            ServiceError::PortTaken { .. } => Some(
+                "stop what holds the port, or publish the service on another one in `run.ports`"
+                    .into(),
+            ),
+            ServiceError::NotReady { .. } => Some(
+                "the log lines above say what the service is doing; give a slow service more time with `--timeout`"
+                    .into(),
+            ),
+            ServiceError::Exited { .. } => None,
+            ServiceError::Daemon(error) => error.advice(),
         }
     }
 }

@@ -10,13 +10,18 @@
 //! a variant of `cli::Command` with its `--help` example, and one arm in `cli::dispatch`.
 
 pub mod build;
+pub mod down;
 mod failure;
 pub mod graph;
 pub mod lock;
+pub mod logs;
 pub mod mirror;
 pub mod outdated;
 pub mod plan;
+pub mod ps;
 pub mod render;
+pub mod run;
+pub mod stop;
 pub mod validate;
 
 use std::path::PathBuf;
@@ -116,6 +121,41 @@ impl Workspace {
     pub fn select(&self, selection: &Selection) -> Result<Vec<String>, Diagnostics> {
         self.graph
             .select(&selection.images, selection.with_dependents)
+    }
+}
+
+impl Workspace {
+    /// The named images that are services (have `run:`), or every service of the catalog when none
+    /// is named. A named image that is no service is an error.
+    pub fn services(
+        &self,
+        names: &[String],
+    ) -> Result<Vec<(&crate::catalog::Image, &crate::catalog::RunSpec)>, Diagnostics> {
+        let mut found = Vec::new();
+        let mut problems = Diagnostics::default();
+        for name in names {
+            match self.catalog.images.get(name) {
+                Some(image) if image.run.is_some() => {}
+                Some(image) => problems.push(
+                    Diagnostic::error(format!("`{name}` has no `run:` settings"))
+                        .at(self.catalog.locate(image.span))
+                        .image(name)
+                        .help("add `run:` to the image to make it a service"),
+                ),
+                None => problems.push(Diagnostic::error(format!(
+                    "no image named `{name}` in the catalog"
+                ))),
+            }
+        }
+        problems.into_result()?;
+        for image in self.catalog.images.values() {
+            if let Some(spec) = &image.run
+                && (names.is_empty() || names.contains(&image.name))
+            {
+                found.push((image, spec));
+            }
+        }
+        Ok(found)
     }
 }
 

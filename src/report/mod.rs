@@ -14,6 +14,9 @@ mod build;
 mod catalog;
 mod graph;
 mod registry;
+mod service;
+
+pub use service::env_lines;
 
 use std::io::{IsTerminal, Write};
 

@@ -4,6 +4,10 @@
 //! Registry credentials for the daemon's pulls and pushes come from [`crate::credentials`], the same
 //! lookup the registry client uses, and are handed to the daemon in its auth headers only.
 
+mod container;
+
+pub use container::{ContainerInfo, ContainerSpec, Executed};
+
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -54,6 +58,13 @@ pub enum DaemonError {
     },
     #[error("cannot remove {image}: {detail}")]
     Remove { image: String, detail: String },
+    /// A container, volume or pull request the daemon refused.
+    #[error("cannot {action} {name}: {detail}")]
+    Container {
+        action: String,
+        name: String,
+        detail: String,
+    },
 }
 
 /// What to build: the context tar (as a file, streamed), where the Dockerfile is inside it, and the

@@ -1,0 +1,43 @@
+//! `baseimg logs IMAGE [-f]`: what a service's container printed, as it printed it (`-f` follows).
+//!
+//! The output is the container's own bytes, passed to the caller's sink as they arrive; there is no
+//! report to draw, only a stream.
+
+use super::failure::explain;
+use super::{Settings, Workspace};
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::docker::Daemon;
+use crate::service::{Existing, Service};
+
+pub async fn run(
+    settings: &Settings,
+    image: &str,
+    follow: bool,
+    sink: impl FnMut(&[u8]),
+) -> Result<(), Diagnostics> {
+    let workspace = Workspace::open(settings)?;
+    let services = workspace.services(&[image.to_string()])?;
+    let Some((image, spec)) = services.into_iter().next() else {
+        return Ok(());
+    };
+    let daemon = Daemon::connect().await.map_err(|e| explain(&e))?;
+    let service = Service {
+        daemon: &daemon,
+        catalog: &workspace.catalog,
+        image,
+        spec,
+    };
+    match service.existing().await.map_err(|e| explain(&e))? {
+        Existing::Ours(info) => daemon
+            .logs(&info.id, None, follow, sink)
+            .await
+            .map_err(|e| explain(&e).into()),
+        Existing::Foreign(_) | Existing::Nothing => Err(Diagnostic::error(format!(
+            "`{}` has no container of this catalog",
+            image.name
+        ))
+        .image(&image.name)
+        .help(format!("start it with `baseimg run {}`", image.name))
+        .into()),
+    }
+}
