@@ -165,12 +165,12 @@ enum Command {
         volumes: bool,
     },
     /// Show what a service's container printed.
-    #[command(after_help = "Examples:\n  baseimg logs postgres\n  baseimg logs redis -f")]
+    #[command(after_help = "Examples:\n  baseimg logs postgres\n  baseimg logs redis --follow")]
     Logs {
         #[arg(value_name = "IMAGE")]
         image: String,
-        /// Keep printing what it prints.
-        #[arg(short, long)]
+        /// Keep printing what it prints (`-f` names the catalog in baseimg, so this one is long only).
+        #[arg(long)]
         follow: bool,
     },
     /// List the catalog's services: running or not, on which digest, and whether it is the current one.

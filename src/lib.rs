@@ -30,5 +30,6 @@ pub mod render;
 pub mod report;
 pub mod schedule;
 pub mod service;
+pub mod smoke;
 pub mod upstream;
 pub mod yaml;

@@ -169,6 +169,7 @@ impl Service<'_> {
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect(),
             command: self.spec.command.clone(),
+            entrypoint: None,
             ports: self
                 .spec
                 .ports
@@ -211,10 +212,12 @@ impl Service<'_> {
     /// Starts the service from `reference` and returns the started container.
     pub async fn start(&self, reference: &str) -> Result<ContainerInfo, ServiceError> {
         self.ensure_volumes().await?;
-        let id = self
-            .daemon
-            .start_container(&self.container_spec(reference))
-            .await?;
+        self.start_as(&self.container_spec(reference)).await
+    }
+
+    /// Starts a container made from this service's settings (a check's copy, say).
+    pub async fn start_as(&self, spec: &ContainerSpec) -> Result<ContainerInfo, ServiceError> {
+        let id = self.daemon.start_container(spec).await?;
         let info = self.daemon.container(&id).await?;
         info.ok_or_else(|| {
             ServiceError::Daemon(DaemonError::Container {

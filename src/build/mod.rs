@@ -28,6 +28,7 @@ use crate::progress::{Progress, Task};
 use crate::reference::Digest;
 use crate::registry::{Clients, RegistryError};
 use crate::render::static_labels;
+use crate::smoke::{Checked, Smoke, SmokeError};
 
 use log::LogFile;
 
@@ -38,6 +39,8 @@ pub struct Node {
     pub reference: String,
     pub digest: Option<Digest>,
     pub result: NodeResult,
+    /// The smoke checks that passed on this run's build (none for an image not built this run).
+    pub checks: Vec<Checked>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +84,9 @@ pub enum BuildError {
     Failed { error: DaemonError, tail: String },
     #[error("{0}")]
     Daemon(#[from] DaemonError),
+    /// A smoke check failed: the image is not pushed and counts as failed.
+    #[error("{0}")]
+    Check(SmokeError),
     /// Boxed: a registry error carries the request it was about, and would make every result large.
     #[error("{0}")]
     Registry(Box<RegistryError>),
@@ -104,6 +110,8 @@ pub struct Builder<'a> {
     /// `org.opencontainers.image.revision`: the catalog repository's commit, when it is a git checkout.
     pub revision: Option<String>,
     pub created: String,
+    /// Names this run's check containers, so they can all be removed at its end.
+    pub run_id: String,
 }
 
 impl Builder<'_> {
@@ -115,6 +123,7 @@ impl Builder<'_> {
                 reference: reference.clone(),
                 digest: Some(digest.clone()),
                 result: NodeResult::Mirrored,
+                checks: Vec::new(),
             }),
             Pin::Unpinned { why, fix } => Err(BuildError::Unpinned {
                 why: why.clone(),
@@ -142,6 +151,7 @@ impl Builder<'_> {
                 reference: pinned(&built.reference, digest.as_ref()),
                 digest,
                 result: NodeResult::UpToDate,
+                checks: Vec::new(),
             });
         }
         let build = image
@@ -184,6 +194,10 @@ impl Builder<'_> {
                 tail: log.tail(12),
             });
         }
+        // Before the push: an image whose checks fail never reaches the registry.
+        let checks = self
+            .smoke_check(image, build, built, &task, &mut log)
+            .await?;
         let digest = if self.push {
             self.push_image(&host, &repository, built, &task, &mut log)
                 .await?
@@ -195,7 +209,41 @@ impl Builder<'_> {
             reference: pinned(&built.reference, digest.as_ref()),
             digest,
             result: NodeResult::Built,
+            checks,
         })
+    }
+
+    /// Runs the image's smoke checks on the image just built, writing each result to its log.
+    async fn smoke_check(
+        &self,
+        image: &Image,
+        build: &Build,
+        built: &BuiltPin,
+        task: &Task,
+        log: &mut LogFile,
+    ) -> Result<Vec<Checked>, BuildError> {
+        if build.checks.is_empty() {
+            return Ok(Vec::new());
+        }
+        task.step(&format!("checking ({})", build.checks.len()));
+        let smoke = Smoke {
+            daemon: self.daemon,
+            catalog: self.catalog,
+            run_id: self.run_id.clone(),
+        };
+        match smoke.check(image, &build.checks, &built.reference).await {
+            Ok(passed) => {
+                for check in &passed {
+                    log.line(&format!("# check passed: {}", check.name));
+                }
+                Ok(passed)
+            }
+            Err(error) => {
+                log.line(&format!("# {error}"));
+                task.finish("check failed");
+                Err(BuildError::Check(error))
+            }
+        }
     }
 
     /// The image's log for this run, starting with what is built: its reference, fingerprint and

@@ -18,6 +18,7 @@ use crate::progress::Progress;
 use crate::reference::Digest;
 use crate::registry::Clients;
 use crate::schedule;
+use crate::smoke::{Checked, Smoke};
 
 #[derive(Debug, Serialize)]
 pub struct BuildReport {
@@ -56,6 +57,9 @@ pub struct ImageResult {
     /// Why it was not attempted: the image that failed before it, or `interrupted`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub because: Option<String>,
+    /// The smoke checks that passed on this run's build.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<Checked>,
 }
 
 impl ImageResult {
@@ -70,6 +74,7 @@ impl ImageResult {
             error: None,
             help: None,
             because: None,
+            checks: Vec::new(),
         }
     }
 }
@@ -163,19 +168,19 @@ pub async fn run(
     let daemon = Daemon::connect().await.map_err(|e| explain(&e))?;
 
     let progress = Progress::new(settings.progress);
+    let run_id = crate::clock::run_id();
     let builder = Builder {
         catalog,
         pins: &pins,
         daemon: &daemon,
         clients: &clients,
         push,
-        logs: catalog
-            .root_dir()
-            .join(".baseimg/logs")
-            .join(crate::clock::run_id()),
+        logs: catalog.root_dir().join(".baseimg/logs").join(&run_id),
         progress: &progress,
         revision: build::git_revision(catalog.root_dir()),
         created: crate::clock::now_rfc3339(),
+        // The process ID too: two runs started in the same second must not share check containers.
+        run_id: format!("{run_id}-{}", std::process::id()),
     };
     let parents = build::parents_of(&workspace.graph, &selected);
     let started = Instant::now();
@@ -192,6 +197,13 @@ pub async fn run(
         },
     )
     .await;
+    // Checks interrupted by a failure elsewhere or by Ctrl-C leave their containers: none stays.
+    let smoke = Smoke {
+        daemon: &daemon,
+        catalog,
+        run_id: builder.run_id.clone(),
+    };
+    let _ = smoke.clean_up().await;
 
     let promotion = promote(&builder, &outcomes).await;
     let report = BuildReport::new(
@@ -282,6 +294,7 @@ fn image_result(name: &str, outcome: &schedule::Ended<Node, BuildError>) -> Imag
             reference: Some(value.reference.clone()),
             digest: value.digest.clone(),
             seconds: Some(elapsed.as_secs_f64()),
+            checks: value.checks.clone(),
             ..result
         },
         schedule::Ended::Failed { error, elapsed } => ImageResult {

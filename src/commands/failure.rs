@@ -105,6 +105,10 @@ impl Advice for BuildError {
         match self {
             BuildError::Daemon(error) => error.advice(),
             BuildError::Registry(error) => error.advice(),
+            BuildError::Check(_) => Some(
+                "the image was not pushed and no tag moved; fix the image or its check, and build again"
+                    .into(),
+            ),
             _ => None,
         }
     }

@@ -25,6 +25,8 @@ pub struct ContainerSpec {
     pub env: Vec<String>,
     /// Replaces the image's `CMD` when not empty.
     pub command: Vec<String>,
+    /// Replaces the image's `ENTRYPOINT` (an empty list clears it).
+    pub entrypoint: Option<Vec<String>>,
     /// `(host ip, host port, container port/proto)`.
     pub ports: Vec<(Option<String>, u16, String)>,
     /// `source:target[:ro]`, sources absolute paths or volume names.
@@ -224,6 +226,14 @@ impl Daemon {
             image: Some(spec.image.clone()),
             env: Some(spec.env.clone()),
             cmd: (!spec.command.is_empty()).then(|| spec.command.clone()),
+            // `[""]` is how the Engine API is told to drop the image's entrypoint.
+            entrypoint: spec.entrypoint.as_ref().map(|e| {
+                if e.is_empty() {
+                    vec![String::new()]
+                } else {
+                    e.clone()
+                }
+            }),
             labels: Some(spec.labels.clone()),
             exposed_ports: Some(bindings.keys().cloned().collect()),
             host_config: Some(HostConfig {

@@ -85,6 +85,11 @@ fn detail(image: &ImageResult) -> String {
             Some(because) => format!("`{because}` failed"),
         },
         BuildStatus::Interrupted => "stopped by Ctrl-C".into(),
+        _ if !image.checks.is_empty() => format!(
+            "{}\n{} passed",
+            image.reference.clone().unwrap_or_default(),
+            super::count(image.checks.len(), "check", "checks")
+        ),
         _ => image.reference.clone().unwrap_or_default(),
     }
 }
