@@ -147,6 +147,18 @@ enum Command {
         #[arg(long)]
         env: bool,
     },
+    /// Run the smoke checks of existing images (the registry's current digest, or --local).
+    #[command(
+        after_help = "Examples:\n  baseimg check\n  baseimg check redis postgres\n  baseimg check redis --local"
+    )]
+    Check {
+        /// Images whose checks to run; all with checks when none is named.
+        #[arg(value_name = "IMAGE")]
+        images: Vec<String>,
+        /// Check the image the local daemon has under the first moving tag, not the registry's.
+        #[arg(long)]
+        local: bool,
+    },
     /// Stop the catalog's running services; their containers and data stay.
     #[command(after_help = "Examples:\n  baseimg stop\n  baseimg stop redis")]
     Stop {
@@ -321,6 +333,10 @@ fn dispatch(cli: &Cli) -> Result<Outcome, Diagnostics> {
             }
             emit(finished, format)
         }
+        Command::Check { images, local } => emit(
+            block_on(commands::check::run(settings, images, *local))??,
+            format,
+        ),
         Command::Stop { images } => emit(block_on(commands::stop::run(settings, images))??, format),
         Command::Down { images, volumes } => emit(
             block_on(commands::down::run(settings, images, *volumes))??,

@@ -13,6 +13,7 @@ use crate::docker::DaemonError;
 use crate::mirror::MirrorError;
 use crate::registry::{Failure, RegistryError};
 use crate::service::ServiceError;
+use crate::smoke::SmokeError;
 use crate::upstream::ResolveError;
 
 /// Advice for an error, where its kind says what a user can do.
@@ -110,6 +111,16 @@ impl Advice for BuildError {
                     .into(),
             ),
             _ => None,
+        }
+    }
+}
+
+impl Advice for SmokeError {
+    fn advice(&self) -> Option<String> {
+        match self {
+            SmokeError::Failed { .. } => None,
+            SmokeError::Service(error) => error.advice(),
+            SmokeError::Daemon(error) => error.advice(),
         }
     }
 }

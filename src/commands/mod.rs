@@ -10,6 +10,7 @@
 //! a variant of `cli::Command` with its `--help` example, and one arm in `cli::dispatch`.
 
 pub mod build;
+pub mod check;
 pub mod down;
 mod failure;
 pub mod graph;

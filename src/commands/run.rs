@@ -162,7 +162,7 @@ async fn prepare<'a>(
 
 /// The reference to run: the registry's current digest of the image's first moving tag (a mirror's
 /// locked digest), pulled if the daemon lacks it; or, with `--local`, the daemon's own tag.
-async fn resolve(
+pub(super) async fn resolve(
     workspace: &Workspace,
     daemon: &Daemon,
     clients: &Clients,

@@ -1,6 +1,7 @@
 //! Text for the commands that run the catalog's services: `run`, `stop`, `down` and `ps`.
 
 use super::{Text, table, word};
+use crate::commands::check::CheckReport;
 use crate::commands::down::DownReport;
 use crate::commands::ps::PsReport;
 use crate::commands::run::{RunReport, StartedStatus};
@@ -66,6 +67,30 @@ fn shell_quote(value: &str) -> String {
         value.to_string()
     } else {
         format!("'{}'", value.replace('\'', r"'\''"))
+    }
+}
+
+impl Text for CheckReport {
+    fn text(&self) -> String {
+        let mut out = String::new();
+        for image in &self.images {
+            out.push_str(&format!(
+                "{}  {}  {}\n",
+                image.image,
+                word(&image.status),
+                image.reference
+            ));
+            for check in &image.checks {
+                out.push_str(&format!(
+                    "  passed  {} ({:.1}s)\n",
+                    check.name, check.seconds
+                ));
+            }
+            for line in image.error.iter().flat_map(|e| e.lines()) {
+                out.push_str(&format!("  {line}\n"));
+            }
+        }
+        out
     }
 }
 

@@ -1,0 +1,122 @@
+//! `baseimg check [IMAGE…]`: the smoke checks of images that exist already, run now — the current
+//! digest of each image's first moving tag from the private registry (or, with `--local`, the image
+//! built here). A build runs the same checks on every image it builds, before pushing it.
+
+use serde::Serialize;
+
+use super::failure::{Advice, explain};
+use super::{Finished, Outcome, Settings, Workspace};
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::docker::Daemon;
+use crate::registry::Clients;
+use crate::smoke::{Checked, Smoke};
+
+#[derive(Debug, Serialize)]
+pub struct CheckReport {
+    pub images: Vec<ImageChecks>,
+}
+
+/// One image's checks.
+#[derive(Debug, Serialize)]
+pub struct ImageChecks {
+    pub image: String,
+    pub reference: String,
+    pub status: CheckedStatus,
+    pub checks: Vec<Checked>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckedStatus {
+    Passed,
+    Failed,
+}
+
+pub async fn run(
+    settings: &Settings,
+    images: &[String],
+    local: bool,
+) -> Result<Finished<CheckReport>, Diagnostics> {
+    let workspace = Workspace::open(settings)?;
+    let selected = checked_images(&workspace, images)?;
+    let daemon = Daemon::connect().await.map_err(|e| explain(&e))?;
+    let clients = Clients::new(&workspace.catalog.insecure_registries);
+    let smoke = Smoke {
+        daemon: &daemon,
+        catalog: &workspace.catalog,
+        run_id: format!("{}-{}", crate::clock::run_id(), std::process::id()),
+    };
+    let mut results = Vec::new();
+    for name in selected {
+        let image = &workspace.catalog.images[&name];
+        let checks = &image
+            .as_build()
+            .expect("only built images have checks")
+            .checks;
+        let reference = super::run::resolve(&workspace, &daemon, &clients, image, local).await?;
+        let outcome = smoke.check(image, checks, &reference).await;
+        results.push(match outcome {
+            Ok(checks) => ImageChecks {
+                image: name,
+                reference,
+                status: CheckedStatus::Passed,
+                checks,
+                error: None,
+            },
+            Err(error) => ImageChecks {
+                image: name,
+                reference,
+                status: CheckedStatus::Failed,
+                checks: Vec::new(),
+                error: Some(match error.advice() {
+                    Some(help) => format!("{error}\nhelp: {help}"),
+                    None => error.to_string(),
+                }),
+            },
+        });
+    }
+    let _ = smoke.clean_up().await;
+    let failed = results.iter().any(|r| r.status == CheckedStatus::Failed);
+    Ok(Finished::new(
+        CheckReport { images: results },
+        workspace.warnings,
+        if failed {
+            Outcome::Failed
+        } else {
+            Outcome::Success
+        },
+    ))
+}
+
+/// The named images (all with checks when none is named); a named image without checks is an error.
+fn checked_images(workspace: &Workspace, names: &[String]) -> Result<Vec<String>, Diagnostics> {
+    let has_checks = |name: &str| {
+        workspace.catalog.images[name]
+            .as_build()
+            .is_some_and(|b| !b.checks.is_empty())
+    };
+    let mut problems = Diagnostics::default();
+    for name in names {
+        if !workspace.catalog.images.contains_key(name) {
+            problems.push(Diagnostic::error(format!(
+                "no image named `{name}` in the catalog"
+            )));
+        } else if !has_checks(name) {
+            problems.push(
+                Diagnostic::error(format!("`{name}` has no `checks:`"))
+                    .image(name)
+                    .help("add `checks:` to the built image: commands whose exit status and output prove it works"),
+            );
+        }
+    }
+    problems.into_result()?;
+    Ok(workspace
+        .catalog
+        .images
+        .keys()
+        .filter(|name| (names.is_empty() || names.contains(name)) && has_checks(name))
+        .cloned()
+        .collect())
+}
