@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::catalog::{Catalog, Check, Image};
 use crate::docker::{ContainerSpec, Daemon, DaemonError};
-use crate::service::{Service, ServiceError};
+use crate::service::{CATALOG_LABEL, Service, ServiceError};
 
 /// The label that marks a container made for checks with the run that made it.
 pub const CHECK_LABEL: &str = "io.baseimg.check";
@@ -194,8 +194,13 @@ impl Smoke<'_> {
         }
     }
 
+    /// The run's label, and the catalog's (so a catalog's check containers can be told apart from
+    /// another catalog's on a shared daemon).
     fn labels(&self) -> HashMap<String, String> {
-        HashMap::from([(CHECK_LABEL.to_string(), self.run_id.clone())])
+        HashMap::from([
+            (CHECK_LABEL.to_string(), self.run_id.clone()),
+            (CATALOG_LABEL.to_string(), Service::catalog_id(self.catalog)),
+        ])
     }
 
     fn container_name(&self, image: &str, index: usize) -> String {
