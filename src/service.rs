@@ -254,7 +254,7 @@ impl Service<'_> {
                     .and_then(|c| c.exit_code)
                     .unwrap_or(-1);
                 return Err(ServiceError::Exited {
-                    name: self.spec.name.clone(),
+                    name: container.name.clone(),
                     code,
                     logs: self.last_logs(&container.id).await,
                 });
@@ -264,7 +264,7 @@ impl Service<'_> {
             }
             if started.elapsed() >= timeout {
                 return Err(ServiceError::NotReady {
-                    name: self.spec.name.clone(),
+                    name: container.name.clone(),
                     how: format!("waited for {how}"),
                     waited: timeout,
                     logs: self.last_logs(&container.id).await,
@@ -300,6 +300,10 @@ impl Service<'_> {
 
     /// The last lines the container printed, for an error that says why it is not ready.
     pub async fn last_logs(&self, container: &str) -> String {
+        let name = match self.daemon.container(container).await {
+            Ok(Some(info)) => info.name,
+            _ => container.to_string(),
+        };
         let mut bytes = Vec::new();
         let _ = self
             .daemon
@@ -308,7 +312,7 @@ impl Service<'_> {
             })
             .await;
         let text = String::from_utf8_lossy(&bytes);
-        let mut out = format!("last lines of `{}`:", self.spec.name);
+        let mut out = format!("last lines of `{name}`:");
         for line in text.lines() {
             out.push_str("\n  | ");
             out.push_str(line);
