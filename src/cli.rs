@@ -267,7 +267,8 @@ fn exit_code(outcome: Outcome) -> i32 {
     }
 }
 
-/// Runs the command and writes its report; bad input comes back as diagnostics.
+/// Runs the command and writes its report; bad input comes back as diagnostics. One arm per
+/// command: the whole map from what a user typed to the code that runs it stays in one place.
 fn dispatch(cli: &Cli) -> Result<Outcome, Diagnostics> {
     let settings = &cli.global.settings();
     let format = cli.global.output;
@@ -326,12 +327,7 @@ fn dispatch(cli: &Cli) -> Result<Outcome, Diagnostics> {
                 recreate: *recreate,
                 timeout: std::time::Duration::from_secs(*timeout),
             };
-            let finished = block_on(commands::run::run(settings, &options))??;
-            if *env && format == Format::Text {
-                report::raw(report::env_lines(&finished.report).as_bytes());
-                return Ok(finished.outcome);
-            }
-            emit(finished, format)
+            run_services(settings, &options, *env, format)
         }
         Command::Check { images, local } => emit(
             block_on(commands::check::run(settings, images, *local))??,
@@ -347,22 +343,43 @@ fn dispatch(cli: &Cli) -> Result<Outcome, Diagnostics> {
             Ok(Outcome::Success)
         }
         Command::Ps => emit(block_on(commands::ps::run(settings))??, format),
-        // Generated into memory first: written straight to a closed pipe, clap_complete panics.
         Command::Completions { shell } => {
-            let mut script = Vec::new();
-            clap_complete::generate(*shell, &mut Cli::command(), "baseimg", &mut script);
-            report::raw(&script);
+            print_completions(*shell);
             Ok(Outcome::Success)
         }
-        Command::Man => {
-            let mut page = Vec::new();
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut page)
-                .map_err(|e| Diagnostic::error(format!("cannot write the manual page: {e}")))?;
-            report::raw(&page);
-            Ok(Outcome::Success)
-        }
+        Command::Man => print_man_page(),
     }
+}
+
+/// `run`'s report, or with `--env` only the `IMAGE_URL=…` lines a shell can `eval`.
+fn run_services(
+    settings: &Settings,
+    options: &commands::run::RunOptions,
+    env: bool,
+    format: Format,
+) -> Result<Outcome, Diagnostics> {
+    let finished = block_on(commands::run::run(settings, options))??;
+    if env && format == Format::Text {
+        report::raw(report::env_lines(&finished.report).as_bytes());
+        return Ok(finished.outcome);
+    }
+    emit(finished, format)
+}
+
+/// Generated into memory first: written straight to a closed pipe, clap_complete panics.
+fn print_completions(shell: clap_complete::Shell) {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "baseimg", &mut script);
+    report::raw(&script);
+}
+
+fn print_man_page() -> Result<Outcome, Diagnostics> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut page)
+        .map_err(|e| Diagnostic::error(format!("cannot write the manual page: {e}")))?;
+    report::raw(&page);
+    Ok(Outcome::Success)
 }
 
 /// Runs a command that talks to registries or the daemon on the one async runtime, made here and

@@ -40,14 +40,9 @@ pub async fn run(
     let daemon = Daemon::connect().await.map_err(|e| explain(&e))?;
     let catalog_id = Service::catalog_id(&workspace.catalog);
     let mut services = Vec::new();
-    for (image, spec) in workspace.services(images)? {
-        let service = Service {
-            daemon: &daemon,
-            catalog: &workspace.catalog,
-            image,
-            spec,
-        };
-        let status = match service.existing().await.map_err(|e| explain(&e))? {
+    for present in workspace.present_services(&daemon, images).await? {
+        let (image, spec) = (present.image, present.spec);
+        let status = match present.existing {
             Existing::Ours(info) => {
                 daemon
                     .remove_container(&info.id)

@@ -7,7 +7,7 @@ use super::failure::explain;
 use super::{Settings, Workspace};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::docker::Daemon;
-use crate::service::{Existing, Service};
+use crate::service::Existing;
 
 pub async fn run(
     settings: &Settings,
@@ -16,18 +16,17 @@ pub async fn run(
     sink: impl FnMut(&[u8]),
 ) -> Result<(), Diagnostics> {
     let workspace = Workspace::open(settings)?;
-    let services = workspace.services(&[image.to_string()])?;
-    let Some((image, spec)) = services.into_iter().next() else {
+    // A name that is no service is bad input, told before the daemon is asked anything.
+    workspace.services(&[image.to_string()])?;
+    let daemon = Daemon::connect().await.map_err(|e| explain(&e))?;
+    let present = workspace
+        .present_services(&daemon, &[image.to_string()])
+        .await?;
+    let Some(present) = present.into_iter().next() else {
         return Ok(());
     };
-    let daemon = Daemon::connect().await.map_err(|e| explain(&e))?;
-    let service = Service {
-        daemon: &daemon,
-        catalog: &workspace.catalog,
-        image,
-        spec,
-    };
-    match service.existing().await.map_err(|e| explain(&e))? {
+    let image = present.image;
+    match present.existing {
         Existing::Ours(info) => daemon
             .logs(&info.id, None, follow, sink)
             .await

@@ -160,6 +160,39 @@ impl Workspace {
     }
 }
 
+/// A service of the catalog and what stands under its container name now.
+pub struct Present<'a> {
+    pub image: &'a crate::catalog::Image,
+    pub spec: &'a crate::catalog::RunSpec,
+    pub existing: crate::service::Existing,
+}
+
+impl Workspace {
+    /// The named services (all when none is named) with what the daemon has under their names.
+    pub async fn present_services(
+        &self,
+        daemon: &crate::docker::Daemon,
+        names: &[String],
+    ) -> Result<Vec<Present<'_>>, Diagnostics> {
+        let mut present = Vec::new();
+        for (image, spec) in self.services(names)? {
+            let service = crate::service::Service {
+                daemon,
+                catalog: &self.catalog,
+                image,
+                spec,
+            };
+            let existing = service.existing().await.map_err(|e| failure::explain(&e))?;
+            present.push(Present {
+                image,
+                spec,
+                existing,
+            });
+        }
+        Ok(present)
+    }
+}
+
 /// Which images a command works on: none named means the whole catalog.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {

@@ -10,7 +10,7 @@ use crate::diagnostic::Diagnostics;
 use crate::docker::Daemon;
 use crate::lock::LockStatus;
 use crate::registry::Clients;
-use crate::service::{Existing, Service};
+use crate::service::Existing;
 
 #[derive(Debug, Serialize)]
 pub struct PsReport {
@@ -45,13 +45,8 @@ pub async fn run(settings: &Settings) -> Result<Finished<PsReport>, Diagnostics>
     let daemon = Daemon::connect().await.map_err(|e| explain(&e))?;
     let clients = Clients::new(&workspace.catalog.insecure_registries);
     let mut services = Vec::new();
-    for (image, spec) in workspace.services(&[])? {
-        let service = Service {
-            daemon: &daemon,
-            catalog: &workspace.catalog,
-            image,
-            spec,
-        };
+    for present in workspace.present_services(&daemon, &[]).await? {
+        let (image, spec) = (present.image, present.spec);
         let mut listed = Listed {
             image: image.name.clone(),
             container: spec.name.clone(),
@@ -59,7 +54,7 @@ pub async fn run(settings: &Settings) -> Result<Finished<PsReport>, Diagnostics>
             reference: None,
             current: None,
         };
-        if let Existing::Ours(info) = service.existing().await.map_err(|e| explain(&e))? {
+        if let Existing::Ours(info) = present.existing {
             listed.status = if info.running {
                 ListedStatus::Running
             } else {

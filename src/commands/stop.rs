@@ -9,7 +9,7 @@ use super::failure::explain;
 use super::{Finished, Outcome, Settings, Workspace};
 use crate::diagnostic::Diagnostics;
 use crate::docker::Daemon;
-use crate::service::{Existing, Service};
+use crate::service::Existing;
 
 /// How long a service gets to shut down cleanly (Postgres flushes, Redis writes its AOF).
 const GRACE: Duration = Duration::from_secs(10);
@@ -43,14 +43,8 @@ pub async fn run(
     let workspace = Workspace::open(settings)?;
     let daemon = Daemon::connect().await.map_err(|e| explain(&e))?;
     let mut services = Vec::new();
-    for (image, spec) in workspace.services(images)? {
-        let service = Service {
-            daemon: &daemon,
-            catalog: &workspace.catalog,
-            image,
-            spec,
-        };
-        let status = match service.existing().await.map_err(|e| explain(&e))? {
+    for present in workspace.present_services(&daemon, images).await? {
+        let status = match present.existing {
             Existing::Ours(info) if info.running => {
                 daemon
                     .stop_container(&info.id, GRACE)
@@ -63,8 +57,8 @@ pub async fn run(
             Existing::Foreign(_) | Existing::Nothing => StoppedStatus::Absent,
         };
         services.push(Stopped {
-            image: image.name.clone(),
-            container: spec.name.clone(),
+            image: present.image.name.clone(),
+            container: present.spec.name.clone(),
             status,
         });
     }

@@ -171,30 +171,23 @@ impl Daemon {
         labels: &[(&str, &str)],
     ) -> Result<Vec<String>, DaemonError> {
         let filter: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let options = ListContainersOptions {
-            all: true,
-            filters: Some(HashMap::from([("label".to_string(), filter)])),
-            ..Default::default()
-        };
-        let found = self
-            .docker
-            .list_containers(Some(options))
-            .await
-            .map_err(|e| Self::container_error("list", "containers", e))?;
-        Ok(found
-            .into_iter()
-            .filter_map(|c| c.names?.into_iter().next())
-            .map(|n| n.trim_start_matches('/').to_string())
-            .collect())
+        self.container_names(true, ("label", filter)).await
     }
 
     /// The names of running containers that publish `host_port`, whoever made them.
     pub async fn containers_publishing(&self, host_port: u16) -> Result<Vec<String>, DaemonError> {
+        self.container_names(false, ("publish", vec![host_port.to_string()]))
+            .await
+    }
+
+    async fn container_names(
+        &self,
+        all: bool,
+        (filter, values): (&str, Vec<String>),
+    ) -> Result<Vec<String>, DaemonError> {
         let options = ListContainersOptions {
-            filters: Some(HashMap::from([(
-                "publish".to_string(),
-                vec![host_port.to_string()],
-            )])),
+            all,
+            filters: Some(HashMap::from([(filter.to_string(), values)])),
             ..Default::default()
         };
         let found = self
