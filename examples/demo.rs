@@ -2,12 +2,13 @@
 //! registry stands in for Docker Hub, a local private registry plays the team's, and baseimg runs
 //! lock → mirror → build --push → outdated exactly as a nightly job would.
 //!
-//! Run: `cargo run --release --example demo` (needs docker-registry, skopeo, busybox-static and a
-//! Docker daemon; `scripts/demo` installs and starts them).
+//! Run: `cargo run --release --example demo` (needs docker-registry, debootstrap and a Docker daemon;
+//! `scripts/demo` installs and starts them).
 //!
 //! No image can be pulled from the internet here, so the upstream images the example catalog names
-//! (python, redis, postgres) are stand-ins made locally: a static busybox plus small shims for the
-//! commands the example templates run (`python -m pip`, `python -m venv`, `groupadd`, `useradd`). The
+//! (python, redis, postgres) are realistic stand-ins made from Debian's packages by
+//! `scripts/fixture-images` (the first run on a machine builds them, later runs reuse them): the real
+//! servers and Python behind the official images' entrypoints, so the demo builds the real thing. The
 //! catalog, templates and build files are the repository's own; only the upstream host is rewritten
 //! from `docker.io` to the local stand-in, and the private registry is given with `--registry`.
 
@@ -16,50 +17,8 @@ mod common;
 
 use std::path::Path;
 
-use common::fixtures::Layout;
+use common::realistic::seed_example_upstream;
 use common::registry::Registry;
-
-const PYTHON_SHIM: &str = r#"#!/bin/sh
-# Demo stand-in for CPython: supports what the example templates run, nothing more.
-case "$1 $2" in
-  "-m pip") echo "pip (demo stand-in): $*"; exit 0 ;;
-  "-m venv") mkdir -p "$3/bin" && echo '#!/bin/sh' > "$3/bin/activate"; exit 0 ;;
-  "--version ") echo "Python 3.11.9 (demo stand-in)"; exit 0 ;;
-esac
-echo "python (demo stand-in) cannot run: $*" >&2
-exit 1
-"#;
-
-const GROUPADD_SHIM: &str = r#"#!/bin/sh
-# Demo stand-in for groupadd: `groupadd [--system] --gid GID NAME`.
-gid=""
-while [ $# -gt 1 ]; do
-  case "$1" in --gid) gid="$2"; shift ;; esac
-  shift
-done
-echo "$1:x:${gid:-1000}:" >> /etc/group
-"#;
-
-const USERADD_SHIM: &str = r#"#!/bin/sh
-# Demo stand-in for useradd: `useradd [--system] --uid UID --gid GROUP --home-dir DIR [--create-home] --shell SH NAME`.
-uid=""; group=""; home=""; shell="/bin/sh"; create=""
-while [ $# -gt 1 ]; do
-  case "$1" in
-    --uid) uid="$2"; shift ;;
-    --gid) group="$2"; shift ;;
-    --home-dir) home="$2"; shift ;;
-    --shell) shell="$2"; shift ;;
-    --create-home) create=1 ;;
-  esac
-  shift
-done
-gid=$(grep "^$group:" /etc/group | head -n 1 | sed 's/^[^:]*:[^:]*:\([^:]*\):.*/\1/')
-echo "$1:x:${uid:-1000}:${gid:-1000}::${home:-/home/$1}:$shell" >> /etc/passwd
-[ -n "$create" ] && mkdir -p "${home:-/home/$1}" && chown "${uid:-1000}:${gid:-1000}" "${home:-/home/$1}"
-exit 0
-"#;
-
-const SERVER_SHIM: &str = "#!/bin/sh\necho \"demo stand-in: $(basename \"$0\") is not a real server\" >&2\nexec sleep 3600\n";
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -88,31 +47,8 @@ fn main() {
     println!("upstream stand-in for docker.io: {}", upstream.host);
     println!("private registry:                {}", private.host);
 
-    println!("seeding the upstream stand-ins the example catalog names…");
-    let python_files: &[(&str, &str, u32)] = &[
-        ("usr/local/bin/python", PYTHON_SHIM, 0o755),
-        ("usr/sbin/groupadd", GROUPADD_SHIM, 0o755),
-        ("usr/sbin/useradd", USERADD_SHIM, 0o755),
-        ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", 0o644),
-        ("etc/group", "root:x:0:\n", 0o644),
-    ];
-    Layout::runnable(1, &["amd64", "arm64"], python_files).push(
-        &upstream.host,
-        "library/python",
-        "3.11.9-slim-bookworm",
-    );
-    Layout::runnable(
-        2,
-        &["amd64"],
-        &[("usr/local/bin/redis-server", SERVER_SHIM, 0o755)],
-    )
-    .push(&upstream.host, "library/redis", "7.2.4-bookworm");
-    Layout::runnable(
-        3,
-        &["amd64"],
-        &[("usr/local/bin/postgres", SERVER_SHIM, 0o755)],
-    )
-    .push(&upstream.host, "library/postgres", "16.2-bookworm");
+    println!("seeding the upstream stand-ins the example catalog names (scripts/fixture-images)…");
+    seed_example_upstream(&upstream.host);
 
     // The repository's own catalog, templates and build files, with docker.io pointed at the stand-in.
     let work = root.join("target/demo");

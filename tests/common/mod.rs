@@ -5,6 +5,7 @@
 pub mod fixtures;
 pub mod harness;
 pub mod proxy;
+pub mod realistic;
 pub mod registry;
 
 use std::collections::BTreeMap;
