@@ -1,6 +1,8 @@
 //! The whole job on the example catalog, on a machine with no internet registry: a local "upstream"
 //! registry stands in for Docker Hub, a local private registry plays the team's, and baseimg runs
-//! lock → mirror → build --push → outdated exactly as a nightly job would.
+//! lock → mirror → build --push (smoke checks included) → outdated exactly as a nightly job would;
+//! then runs the example's Redis and PostgreSQL with `baseimg run`, asks them what the catalog
+//! promised, and takes them down.
 //!
 //! Run: `cargo run --release --example demo` (needs docker-registry, debootstrap and a Docker daemon;
 //! `scripts/demo` installs and starts them).
@@ -40,6 +42,53 @@ fn step(registry: &str, args: &[&str]) {
     }
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Asks the running services what the catalog promised: Redis over its published port, as an
+/// application would; PostgreSQL through `psql` in its container.
+fn query_services(redis_port: u16) {
+    use std::io::{Read, Write};
+    let mut redis = std::net::TcpStream::connect(("127.0.0.1", redis_port)).unwrap();
+    redis.write_all(b"CONFIG GET maxmemory-policy\r\n").unwrap();
+    let mut answer = [0u8; 256];
+    let n = redis.read(&mut answer).unwrap();
+    let words: Vec<String> = String::from_utf8_lossy(&answer[..n])
+        .lines()
+        .filter(|l| !l.starts_with(['*', '$']))
+        .map(str::to_string)
+        .collect();
+    println!("\n$ redis: CONFIG GET maxmemory-policy  (127.0.0.1:{redis_port})");
+    println!("{}", words.join(" "));
+    let sql = "SELECT string_agg(extname, ', ' ORDER BY extname) FROM pg_extension";
+    println!("\n$ docker exec demo-postgres psql -U postgres -d app -tAc \"{sql}\"");
+    let output = std::process::Command::new("docker")
+        .args([
+            "exec",
+            "demo-postgres",
+            "psql",
+            "-U",
+            "postgres",
+            "-d",
+            "app",
+            "-tAc",
+            sql,
+        ])
+        .output()
+        .unwrap();
+    print!("{}", String::from_utf8_lossy(&output.stdout));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 fn main() {
     let root = common::repo_root();
     let upstream = Registry::start();
@@ -54,9 +103,22 @@ fn main() {
     let work = root.join("target/demo");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).unwrap();
+    // Its services get names, volumes and host ports of their own, so the demo meets neither a
+    // Redis or PostgreSQL already running here nor the containers of a real `make redis`.
+    let (redis_port, postgres_port) = (free_port(), free_port());
     let catalog = std::fs::read_to_string(root.join("base-images.yaml"))
         .unwrap()
-        .replace("docker.io/library/", &format!("{}/library/", upstream.host));
+        .replace("docker.io/library/", &format!("{}/library/", upstream.host))
+        .replace(
+            "ports: [\"127.0.0.1:6379:6379\"]",
+            &format!("name: demo-redis\n      ports: [\"127.0.0.1:{redis_port}:6379\"]"),
+        )
+        .replace(
+            "ports: [\"127.0.0.1:5432:5432\"]",
+            &format!("name: demo-postgres\n      ports: [\"127.0.0.1:{postgres_port}:5432\"]"),
+        )
+        .replace("baseimg-redis-data", "demo-redis-data")
+        .replace("baseimg-postgres-data", "demo-postgres-data");
     std::fs::write(work.join("base-images.yaml"), catalog).unwrap();
     copy_dir(&root.join("templates"), &work.join("templates"));
     copy_dir(&root.join("images"), &work.join("images"));
@@ -70,6 +132,12 @@ fn main() {
     step(&registry, &["build", "--push"]);
     step(&registry, &["build", "--push"]);
     step(&registry, &["outdated"]);
+
+    // The `make redis` / `make postgres` replacement: started by digest, returned once they answer.
+    step(&registry, &["run", "redis", "postgres"]);
+    step(&registry, &["ps"]);
+    query_services(redis_port);
+    step(&registry, &["down", "--volumes"]);
 
     println!("\nDone. What happened, and where it is:");
     println!(

@@ -14,28 +14,20 @@ use std::cell::RefCell;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::harness::Test;
-use common::realistic::{docker, fixture_images, seed_example_upstream};
-use common::registry::Registry;
+use common::example::World;
+use common::realistic::{docker, fixture_images};
 
 /// How long a server may take to become ready; initdb and the init scripts take a few seconds.
 const READY_WITHIN: Duration = Duration::from_secs(120);
 
-/// The containers a test started and the registries whose images it pulled or built: all removed
-/// when the test ends, whatever happened.
+/// The containers a test started with `docker run`: all removed when the test ends, whatever
+/// happened. (The images of the world's registries are removed by the world itself.)
+#[derive(Default)]
 struct Cleanup {
     containers: RefCell<Vec<String>>,
-    hosts: Vec<String>,
 }
 
 impl Cleanup {
-    fn new(hosts: &[&str]) -> Cleanup {
-        Cleanup {
-            containers: RefCell::new(Vec::new()),
-            hosts: hosts.iter().map(|h| h.to_string()).collect(),
-        }
-    }
-
     /// `docker run --detach ARGS`; the container is removed with its anonymous volumes at the end.
     fn start(&self, args: &[&str]) -> String {
         let id = docker(&[&["run", "--detach"], args].concat());
@@ -51,108 +43,16 @@ impl Drop for Cleanup {
                 .args(["rm", "--force", "--volumes", id])
                 .output();
         }
-        // Pulled images may carry only a digest; built ones carry tags. Both kinds of name go.
-        let Ok(listed) = Command::new("docker")
-            .args([
-                "images",
-                "--digests",
-                "--format",
-                "{{.Repository}} {{.Tag}} {{.Digest}}",
-            ])
-            .output()
-        else {
-            return;
-        };
-        for line in String::from_utf8_lossy(&listed.stdout).lines() {
-            let fields: Vec<&str> = line.split(' ').collect();
-            let [repository, tag, digest] = fields[..] else {
-                continue;
-            };
-            if !self
-                .hosts
-                .iter()
-                .any(|host| repository.starts_with(&format!("{host}/")))
-            {
-                continue;
-            }
-            let mut names = Vec::new();
-            if tag != "<none>" {
-                names.push(format!("{repository}:{tag}"));
-            }
-            if digest != "<none>" {
-                names.push(format!("{repository}@{digest}"));
-            }
-            for name in names {
-                let _ = Command::new("docker")
-                    .args(["rmi", "--force", &name])
-                    .output();
-            }
-        }
     }
 }
 
-/// The example catalog, with `docker.io` pointed at a local upstream registry that holds the
-/// realistic fixtures, and an empty private registry.
-struct World {
-    // Declared first so it is dropped first, while nothing else has gone yet.
-    cleanup: Cleanup,
-    /// Serves the fixtures until the test ends (lock and mirror read it).
-    _upstream: Registry,
-    private: Registry,
-    repo: tempfile::TempDir,
-}
-
-impl World {
-    fn new() -> World {
-        let upstream = Registry::start();
-        let private = Registry::start();
-        let cleanup = Cleanup::new(&[&upstream.host, &private.host]);
-        seed_example_upstream(&upstream.host);
-        let repo = common::example_copy();
-        // Lock afresh: the test lock file pins digests of images that are not in this upstream.
-        std::fs::remove_file(repo.path().join("base-images.lock")).unwrap();
-        let catalog = std::fs::read_to_string(repo.path().join("base-images.yaml"))
-            .unwrap()
-            .replace("docker.io/library/", &format!("{}/library/", upstream.host));
-        std::fs::write(repo.path().join("base-images.yaml"), catalog).unwrap();
-        World {
-            cleanup,
-            _upstream: upstream,
-            private,
-            repo,
-        }
-    }
-
-    fn baseimg(&self, args: &[&str]) -> Test {
-        Test::in_dir(self.repo.path())
-            .args(["--registry", &format!("{}/base", self.private.host)])
-            .args(["--progress", "plain", "--jobs", "2"])
-            .args(args)
-    }
-
-    /// lock, mirror and build --push; the local name (tag) of each built image.
-    fn build(&self) -> Vec<(String, String)> {
-        self.baseimg(&["lock"]).run();
-        self.baseimg(&["mirror"]).run();
-        let report = self
-            .baseimg(&["build", "--push", "--output", "json"])
-            .run()
-            .json();
-        let images = report["images"].as_array().expect("a list of images");
-        ["python", "api-base", "redis", "postgres"]
-            .iter()
-            .map(|name| {
-                let entry = images
-                    .iter()
-                    .find(|i| i["image"] == *name)
-                    .unwrap_or_else(|| panic!("{name} is not in the build report: {report:#}"));
-                assert_eq!(entry["status"], "built", "{name}: {report:#}");
-                let reference = entry["reference"].as_str().unwrap();
-                let tag = reference.split('@').next().unwrap().to_string();
-                (name.to_string(), tag)
-            })
-            .collect()
-    }
+/// Builds the whole example catalog; the local name (tag) of each built image.
+fn build_all(world: &World) -> Vec<(String, String)> {
+    world.build(&["python", "api-base", "redis", "postgres"]);
+    ["python", "api-base", "redis", "postgres"]
+        .iter()
+        .map(|name| (name.to_string(), world.built_reference(name)))
+        .collect()
 }
 
 /// `docker exec CONTAINER ARGS`: exit code and standard output (trimmed).
@@ -416,12 +316,13 @@ fn check_api_base(cleanup: &Cleanup, image: &str) {
 #[test]
 fn the_example_images_do_what_their_templates_say() {
     let world = World::new();
-    let built = world.build();
+    let cleanup = Cleanup::default();
+    let built = build_all(&world);
     let image = |name: &str| built.iter().find(|(n, _)| n == name).unwrap().1.as_str();
-    check_redis(&world.cleanup, image("redis"));
-    check_postgres(&world.cleanup, image("postgres"));
+    check_redis(&cleanup, image("redis"));
+    check_postgres(&cleanup, image("postgres"));
     check_python(image("python"));
-    check_api_base(&world.cleanup, image("api-base"));
+    check_api_base(&cleanup, image("api-base"));
 }
 
 /// The postgres fixture keeps the official image's contract where the example depends on it: a
@@ -430,7 +331,7 @@ fn the_example_images_do_what_their_templates_say() {
 fn the_postgres_fixture_fails_like_the_official_image() {
     let fixtures = fixture_images();
     let postgres = &fixtures.iter().find(|(n, _)| n == "postgres").unwrap().1;
-    let cleanup = Cleanup::new(&[]);
+    let cleanup = Cleanup::default();
 
     let scripts = tempfile::tempdir().unwrap();
     std::fs::write(
