@@ -4,6 +4,8 @@
 //! runs leave in the Docker daemon (containers, images of its registries, volumes and check
 //! containers of its catalog) is removed when it is dropped, even when the test failed.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
@@ -15,6 +17,8 @@ pub struct World {
     pub upstream: Registry,
     pub private: Registry,
     pub repo: tempfile::TempDir,
+    /// Image → the immutable tag its last build left in the local daemon.
+    built: RefCell<HashMap<String, String>>,
 }
 
 impl World {
@@ -29,6 +33,7 @@ impl World {
             upstream,
             private,
             repo,
+            built: RefCell::default(),
         };
         let upstream_host = world.upstream.host.clone();
         world.edit_catalog(|catalog| {
@@ -77,7 +82,18 @@ impl World {
     pub fn build(&self, images: &[&str]) -> Vec<(String, String)> {
         self.baseimg(&["lock"]).run();
         self.baseimg(&["mirror"]).run();
-        self.baseimg(&[&["build", "--push"], images].concat()).run();
+        let report = self
+            .baseimg(&[&["build", "--push", "--output", "json"], images].concat())
+            .run()
+            .json();
+        for entry in report["images"].as_array().expect("a list of images") {
+            let reference = entry["reference"].as_str().unwrap_or_default();
+            let tag = reference.split('@').next().unwrap_or_default();
+            self.built.borrow_mut().insert(
+                entry["image"].as_str().unwrap().to_string(),
+                tag.to_string(),
+            );
+        }
         images
             .iter()
             .map(|image| (image.to_string(), self.moving_tag_digest(image)))
@@ -90,13 +106,13 @@ impl World {
         super::fixtures::manifest_digest(&self.private.host, &format!("base/{image}:{tag}"))
     }
 
-    /// The image's first moving tag in the local daemon, as `build --push` left it.
+    /// The immutable tag the last build of `image` left in the local daemon.
     pub fn built_reference(&self, image: &str) -> String {
-        format!(
-            "{}/base/{image}:{}",
-            self.private.host,
-            self.first_tag(image)
-        )
+        self.built
+            .borrow()
+            .get(image)
+            .unwrap_or_else(|| panic!("{image} was not built in this world"))
+            .clone()
     }
 
     fn first_tag(&self, image: &str) -> String {
