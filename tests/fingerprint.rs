@@ -130,3 +130,23 @@ fn a_new_file_in_a_context_changes_the_fingerprint() {
     .unwrap();
     assert_eq!(changed(&before, &fingerprints(dir.path())), ["postgres"]);
 }
+
+#[test]
+fn smoke_checks_and_run_settings_do_not_change_a_fingerprint() {
+    let dir = common::example_copy();
+    let before = fingerprints(dir.path());
+    let catalog = dir.path().join("base-images.yaml");
+    let text = std::fs::read_to_string(&catalog).unwrap();
+    let edited = text
+        .replace(
+            "contains: \"268435456\"",
+            "contains: \"268435456\"\n        timeout: 5s",
+        )
+        .replace("127.0.0.1:6379:6379", "127.0.0.1:6380:6379");
+    assert_ne!(text, edited);
+    std::fs::write(&catalog, edited).unwrap();
+    assert_eq!(
+        changed(&before, &fingerprints(dir.path())),
+        Vec::<String>::new()
+    );
+}

@@ -295,6 +295,15 @@ fn a_taken_port_and_a_foreign_container_are_refused_with_nothing_changed() {
 fn failing_checks_stop_the_image_before_its_push_and_leave_no_container() {
     let services = Services::new();
     let before = services.world.build(&["redis", "postgres"]);
+    // The same checks, on demand, pass on what was pushed.
+    let checked = services
+        .baseimg(&["check", "redis", "postgres", "--output", "json"])
+        .run()
+        .json();
+    for entry in checked["images"].as_array().unwrap() {
+        assert_eq!(entry["status"], "passed", "{checked:#}");
+        assert_eq!(entry["checks"].as_array().unwrap().len(), 3, "{checked:#}");
+    }
 
     // A misspelt redis.conf directive and an init script that fails.
     services.world.write(
