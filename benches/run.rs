@@ -81,10 +81,9 @@ fn makefile_run(image: &str) -> f64 {
 fn build(world: &World) -> f64 {
     world.baseimg(&["lock"]).run();
     world.baseimg(&["mirror"]).run();
+    // Locked and mirrored above, `build` repeats those as no-ops (a fraction of a second).
     let clock = Instant::now();
-    world
-        .baseimg(&["build", "--push", "redis", "postgres"])
-        .run();
+    world.build(&["redis", "postgres"]);
     clock.elapsed().as_secs_f64()
 }
 
