@@ -360,7 +360,7 @@ fn run_services(
 ) -> Result<Outcome, Diagnostics> {
     let finished = block_on(commands::run::run(settings, options))??;
     if env && format == Format::Text {
-        report::raw(report::env_lines(&finished.report).as_bytes());
+        report::emit_env(&finished);
         return Ok(finished.outcome);
     }
     emit(finished, format)

@@ -4,7 +4,7 @@
 //! baseimg finds its own containers by their labels (the catalog they belong to and the image), so it
 //! never touches a container it did not make. "Ready" means the service answers, not that its process
 //! started: the image's own `HEALTHCHECK` when it has one, else the catalog's `run.ready` command run
-//! inside the container, else a TCP connection to the first published port on the container's own
+//! inside the container, else a TCP connection to the first published TCP port on the container's own
 //! address — not the host port, where Docker's proxy accepts connections before anything listens.
 
 use std::collections::HashMap;
@@ -34,6 +34,10 @@ pub enum ServiceError {
         "a container named `{name}` exists and was not started by baseimg for this catalog; nothing was changed"
     )]
     Foreign { name: String },
+    #[error(
+        "a volume named `{name}` exists and was not created by baseimg for this catalog; nothing was changed"
+    )]
+    ForeignVolume { name: String },
     #[error("port {port} is taken by {holder}; nothing was started")]
     PortTaken { port: String, holder: String },
     #[error("`{name}` exited (status {code}) before it was ready\n{logs}")]
@@ -122,7 +126,9 @@ impl Service<'_> {
     }
 
     pub async fn existing(&self) -> Result<Existing, ServiceError> {
-        Ok(match self.daemon.container(&self.spec.name).await? {
+        // The daemon also matches ID prefixes: only a container with exactly this name counts.
+        let found = self.daemon.container(&self.spec.name).await?;
+        Ok(match found.filter(|c| c.name == self.spec.name) {
             None => Existing::Nothing,
             Some(info) if self.is_ours(&info) => Existing::Ours(info),
             Some(info) => Existing::Foreign(info),
@@ -197,8 +203,25 @@ impl Service<'_> {
         }
     }
 
+    /// Named volumes the service mounts must be this catalog's or not exist yet: someone else's
+    /// data is never mounted (nor, later, removed by `down --volumes`).
+    pub async fn check_volumes(&self) -> Result<(), ServiceError> {
+        let catalog = Self::catalog_id(self.catalog);
+        for volume in self.spec.volumes.iter().filter(|v| v.named) {
+            if let Some(labels) = self.daemon.volume(&volume.source).await?
+                && labels.get(CATALOG_LABEL) != Some(&catalog)
+            {
+                return Err(ServiceError::ForeignVolume {
+                    name: volume.source.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Named volumes are created, labelled as this catalog's, before the container needs them.
     pub async fn ensure_volumes(&self) -> Result<(), ServiceError> {
+        self.check_volumes().await?;
         for volume in self.spec.volumes.iter().filter(|v| v.named) {
             if self.daemon.volume(&volume.source).await?.is_none() {
                 let mut labels = self.labels("");
@@ -238,7 +261,7 @@ impl Service<'_> {
             Readiness::Healthcheck
         } else if let Some(command) = &self.spec.ready {
             Readiness::Command(command.clone())
-        } else if let Some(port) = self.spec.ports.first() {
+        } else if let Some(port) = self.spec.ports.iter().find(|p| p.protocol == "tcp") {
             Readiness::Tcp(port.container)
         } else {
             Readiness::Running

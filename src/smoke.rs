@@ -116,7 +116,12 @@ impl Smoke<'_> {
                 let done = self
                     .daemon
                     .exec(&container.id, &check.command, check.timeout)
-                    .await?;
+                    .await
+                    .map_err(|error| SmokeError::Failed {
+                        name: check.name.clone(),
+                        why: error.to_string(),
+                        output: String::new(),
+                    })?;
                 results.push(judge(check, done.exit_code, &done.output, clock)?);
             }
             Ok::<_, SmokeError>(results)

@@ -241,6 +241,10 @@ impl Builder<'_> {
             Err(error) => {
                 log.line(&format!("# {error}"));
                 task.finish("check failed");
+                // The image carries its fingerprint label: left tagged, the next build without
+                // `--push` would take it as built and skip its checks. A failed check leaves no
+                // image, as a failed build does.
+                let _ = self.daemon.remove(&built.reference).await;
                 Err(BuildError::Check(error))
             }
         }

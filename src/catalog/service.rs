@@ -248,10 +248,11 @@ pub(super) fn parse_timeout(text: &str) -> Result<Duration, ServiceError> {
         None => (text.strip_suffix('s').unwrap_or(text), 1),
     };
     let value: u64 = number.parse().map_err(|_| error())?;
-    if value == 0 {
-        return Err(error());
-    }
-    Ok(Duration::from_secs(value * unit))
+    let seconds = value
+        .checked_mul(unit)
+        .filter(|s| *s > 0)
+        .ok_or_else(error)?;
+    Ok(Duration::from_secs(seconds))
 }
 
 pub(super) fn check_from_file(index: usize, file: &CheckFile) -> Result<Check, ServiceError> {
@@ -322,6 +323,35 @@ pub(super) fn convert_run(
             refuse(locate(catalog.span_of(&key.0)), error);
         }
         env.insert(key.name().to_string(), value.0.clone());
+    }
+    for volume in volumes.iter().filter(|v| !v.named) {
+        if !catalog.root_dir().join(&volume.source).exists() {
+            let at = file
+                .volumes
+                .iter()
+                .find(|v| v.value.starts_with(&volume.source));
+            diagnostics.push(
+                Diagnostic::error(format!(
+                    "`{}` of `{image}` does not exist (directories are relative to the catalog)",
+                    volume.source
+                ))
+                .at(at.and_then(|v| locate(catalog.span_of(v))))
+                .image(image)
+                .help("create the directory, or mount a named volume (`name:/path`) instead"),
+            );
+        }
+    }
+    if let Some(ready) = &file.ready
+        && ready.value.trim().is_empty()
+    {
+        diagnostics.push(
+            Diagnostic::error(format!("`run.ready` of `{image}` is empty"))
+                .at(locate(catalog.span_of(ready)))
+                .image(image)
+                .help(
+                    "give a command that succeeds once the service answers, or leave `ready` out",
+                ),
+        );
     }
     let spec = RunSpec {
         name,
@@ -460,5 +490,6 @@ mod tests {
         assert_eq!(parse_timeout("45").unwrap(), Duration::from_secs(45));
         assert!(parse_timeout("0").is_err());
         assert!(parse_timeout("soon").is_err());
+        assert!(parse_timeout("307445734561825861m").is_err());
     }
 }

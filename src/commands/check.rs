@@ -48,36 +48,34 @@ pub async fn run(
         catalog: &workspace.catalog,
         run_id: format!("{}-{}", crate::clock::run_id(), std::process::id()),
     };
-    let mut results = Vec::new();
+    // Every reference is resolved (and pulled) before any check starts, so a bad one stops the
+    // command with nothing to clean up.
+    let mut work = Vec::new();
     for name in selected {
         let image = &workspace.catalog.images[&name];
-        let checks = &image
-            .as_build()
-            .expect("only built images have checks")
-            .checks;
         let reference = super::run::resolve(&workspace, &daemon, &clients, image, local).await?;
-        let outcome = smoke.check(image, checks, &reference).await;
-        results.push(match outcome {
-            Ok(checks) => ImageChecks {
-                image: name,
-                reference,
-                status: CheckedStatus::Passed,
-                checks,
-                error: None,
-            },
-            Err(error) => ImageChecks {
-                image: name,
-                reference,
-                status: CheckedStatus::Failed,
-                checks: Vec::new(),
-                error: Some(match error.advice() {
-                    Some(help) => format!("{error}\nhelp: {help}"),
-                    None => error.to_string(),
-                }),
-            },
-        });
+        work.push((image, reference));
     }
+    let mut results = Vec::new();
+    let checking = async {
+        for (image, reference) in &work {
+            let checks = &image
+                .as_build()
+                .expect("only built images have checks")
+                .checks;
+            let outcome = smoke.check(image, checks, reference).await;
+            results.push(image_checks(&image.name, reference, outcome));
+        }
+    };
+    // Ctrl-C stops the checks; their containers are removed below all the same.
+    let interrupted = tokio::select! {
+        () = checking => false,
+        _ = tokio::signal::ctrl_c() => true,
+    };
     let _ = smoke.clean_up().await;
+    if interrupted {
+        return Err(Diagnostic::error("interrupted: the checks' containers were removed").into());
+    }
     let failed = results.iter().any(|r| r.status == CheckedStatus::Failed);
     Ok(Finished::new(
         CheckReport { images: results },
@@ -88,6 +86,31 @@ pub async fn run(
             Outcome::Success
         },
     ))
+}
+
+fn image_checks(
+    image: &str,
+    reference: &str,
+    outcome: Result<Vec<Checked>, crate::smoke::SmokeError>,
+) -> ImageChecks {
+    let mut result = ImageChecks {
+        image: image.to_string(),
+        reference: reference.to_string(),
+        status: CheckedStatus::Passed,
+        checks: Vec::new(),
+        error: None,
+    };
+    match outcome {
+        Ok(checks) => result.checks = checks,
+        Err(error) => {
+            result.status = CheckedStatus::Failed;
+            result.error = Some(match error.advice() {
+                Some(help) => format!("{error}\nhelp: {help}"),
+                None => error.to_string(),
+            });
+        }
+    }
+    result
 }
 
 /// The named images (all with checks when none is named); a named image without checks is an error.

@@ -132,6 +132,10 @@ impl Advice for ServiceError {
                 "remove or rename that container, or give the service another name with `run.name`"
                     .into(),
             ),
+            ServiceError::ForeignVolume { .. } => Some(
+                "give the service's volume another name in `run.volumes`, or remove that volume if it is stale"
+                    .into(),
+            ),
             ServiceError::PortTaken { .. } => Some(
                 "stop what holds the port, or publish the service on another one in `run.ports`"
                     .into(),

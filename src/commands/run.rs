@@ -37,7 +37,7 @@ pub struct RunReport {
 }
 
 /// One service after `run`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Started {
     pub image: String,
     pub container: String,
@@ -95,6 +95,7 @@ pub async fn run(
             Err(found) => problems.extend(found),
         }
     }
+    problems.extend(shared_host_ports(&prepared));
     problems.into_result()?;
     let mut services = Vec::new();
     for item in &prepared {
@@ -111,6 +112,32 @@ pub async fn run(
         workspace.warnings,
         outcome,
     ))
+}
+
+/// Two services of one run cannot publish the same host port: refused before either starts.
+fn shared_host_ports(prepared: &[Prepared]) -> Diagnostics {
+    let mut seen: Vec<(String, u16, &str)> = Vec::new();
+    let mut problems = Diagnostics::default();
+    for item in prepared {
+        for port in &item.service.spec.ports {
+            let ip = port.host_ip.clone().unwrap_or_else(|| "0.0.0.0".into());
+            let name = item.service.image.name.as_str();
+            if let Some((_, _, other)) = seen.iter().find(|(i, p, _)| {
+                *p == port.host && (*i == ip || *i == "0.0.0.0" || ip == "0.0.0.0")
+            }) {
+                problems.push(
+                    Diagnostic::error(format!(
+                        "`{other}` and `{name}` both publish host port {}; nothing was started",
+                        port.host
+                    ))
+                    .image(name)
+                    .help("give one of them another host port in `run.ports`"),
+                );
+            }
+            seen.push((ip, port.host, name));
+        }
+    }
+    problems
 }
 
 /// Checks one image can be run (it has `run:`, no foreign container holds its name, its ports are
@@ -142,6 +169,7 @@ async fn prepare<'a>(
         spec,
     };
     let fail = |error: ServiceError| Diagnostics::from(explain(&error).image(name));
+    service.check_volumes().await.map_err(fail)?;
     let existing = match service.existing().await.map_err(fail)? {
         Existing::Foreign(info) => {
             return Err(fail(ServiceError::Foreign { name: info.name }));
@@ -253,31 +281,58 @@ async fn start(item: &Prepared<'_>, options: &RunOptions) -> Started {
         Ok(found) => found.map(|(id, _)| id),
         Err(error) => return failed(started, &error, clock),
     };
-    if let Some(existing) = &item.existing {
-        let current = wanted_id.as_deref() == Some(existing.image_id.as_str());
-        if existing.running && current {
-            started.status = StartedStatus::AlreadyRunning;
-            started.url = service.url(existing);
-            return started;
+    let container = match &item.existing {
+        Some(existing) => {
+            let current = wanted_id.as_deref() == Some(existing.image_id.as_str());
+            match (existing.running, current) {
+                // Running already: still, it is only reported ready once it answers (a first run
+                // may have timed out on it, or may still be starting it).
+                (true, true) => {
+                    started.status = StartedStatus::AlreadyRunning;
+                    existing.clone()
+                }
+                (true, false) if !options.recreate => {
+                    started.status = StartedStatus::Outdated;
+                    started.running = Some(existing.image.clone());
+                    started.url = service.url(existing);
+                    return started;
+                }
+                // Stopped on the current digest: started again where it was.
+                (false, true) => {
+                    if let Err(error) = service.daemon.restart_container(&existing.id).await {
+                        return failed(started, &error, clock);
+                    }
+                    match service.daemon.container(&existing.id).await {
+                        Ok(Some(info)) => info,
+                        Ok(None) => {
+                            return failed(
+                                started,
+                                &ServiceError::Foreign {
+                                    name: existing.name.clone(),
+                                },
+                                clock,
+                            );
+                        }
+                        Err(error) => return failed(started, &error, clock),
+                    }
+                }
+                // On another digest: replaced; its named volumes, its data, stay.
+                (_, false) => {
+                    started.status = StartedStatus::Recreated;
+                    if let Err(error) = service.daemon.remove_container(&existing.id).await {
+                        return failed(started, &error, clock);
+                    }
+                    match service.start(&item.reference).await {
+                        Ok(container) => container,
+                        Err(error) => return failed(started, &error, clock),
+                    }
+                }
+            }
         }
-        if existing.running && !options.recreate {
-            started.status = StartedStatus::Outdated;
-            started.running = Some(existing.image.clone());
-            started.url = service.url(existing);
-            return started;
-        }
-        if existing.running {
-            started.status = StartedStatus::Recreated;
-        }
-        // A stopped container of ours (or an outdated one being recreated) is replaced; its
-        // volumes stay.
-        if let Err(error) = service.daemon.remove_container(&existing.id).await {
-            return failed(started, &error, clock);
-        }
-    }
-    let container = match service.start(&item.reference).await {
-        Ok(container) => container,
-        Err(error) => return failed(started, &error, clock),
+        None => match service.start(&item.reference).await {
+            Ok(container) => container,
+            Err(error) => return failed(started, &error, clock),
+        },
     };
     match service.wait_ready(&container, options.timeout).await {
         Ok(how) => {

@@ -331,6 +331,14 @@ impl Daemon {
         Ok(())
     }
 
+    /// Starts a container that exists and is stopped.
+    pub async fn restart_container(&self, name: &str) -> Result<(), DaemonError> {
+        self.docker
+            .start_container(name, None)
+            .await
+            .map_err(|e| Self::container_error("start", name, e))
+    }
+
     /// Stops a container (its data stays), giving it `grace` to shut down cleanly.
     pub async fn stop_container(&self, name: &str, grace: Duration) -> Result<(), DaemonError> {
         let options = StopContainerOptions {
@@ -344,10 +352,12 @@ impl Daemon {
         }
     }
 
-    /// Removes a container, running or not; one already gone is fine.
+    /// Removes a container, running or not, with its anonymous volumes (an image's `VOLUME` a check
+    /// or a replaced container filled; named volumes stay); one already gone is fine.
     pub async fn remove_container(&self, name: &str) -> Result<(), DaemonError> {
         let options = RemoveContainerOptions {
             force: true,
+            v: true,
             ..Default::default()
         };
         match self.docker.remove_container(name, Some(options)).await {

@@ -16,8 +16,6 @@ mod graph;
 mod registry;
 mod service;
 
-pub use service::env_lines;
-
 use std::io::{IsTerminal, Write};
 
 use serde::Serialize;
@@ -57,6 +55,17 @@ pub fn emit<R: Serialize + Text>(finished: &Finished<R>, format: Format) {
             print_diagnostics(&finished.warnings);
             print_stdout(&finished.report.text());
         }
+    }
+}
+
+/// `run --env`: the `IMAGE_URL=…` lines on standard output for `eval`, and what went wrong with a
+/// service that did not start on standard error, where `eval` does not swallow it.
+pub fn emit_env(finished: &Finished<crate::commands::run::RunReport>) {
+    print_diagnostics(&finished.warnings);
+    print_stdout(&service::env_lines(&finished.report));
+    let failed = service::failures(&finished.report);
+    if !failed.is_empty() {
+        let _ = std::io::stderr().lock().write_all(failed.as_bytes());
     }
 }
 

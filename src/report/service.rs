@@ -47,7 +47,7 @@ impl Text for RunReport {
 }
 
 /// `REDIS_URL=redis://127.0.0.1:6379` lines, for `eval "$(baseimg run redis --env)"`.
-pub fn env_lines(report: &RunReport) -> String {
+pub(super) fn env_lines(report: &RunReport) -> String {
     report
         .services
         .iter()
@@ -56,6 +56,19 @@ pub fn env_lines(report: &RunReport) -> String {
             Some(format!("{}={}\n", s.env_name, shell_quote(url)))
         })
         .collect()
+}
+
+/// The services that did not start, with why, as the text report shows them.
+pub fn failures(report: &RunReport) -> String {
+    let failed = RunReport {
+        services: report
+            .services
+            .iter()
+            .filter(|s| s.status == StartedStatus::Failed)
+            .cloned()
+            .collect(),
+    };
+    failed.text()
 }
 
 /// A value as one shell word: unquoted when that is safe, single-quoted otherwise.
