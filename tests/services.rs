@@ -289,6 +289,24 @@ fn a_taken_port_and_a_foreign_container_are_refused_with_nothing_changed() {
         .run();
     assert_eq!(services.container_id("redis").unwrap(), foreign);
     assert!(!services.volume_exists("redis"));
+    common::realistic::docker(&["rm", "--force", &foreign]);
+
+    // A service that never answers: after --timeout, its last log lines and exit 1 (and a second
+    // run does not call it ready either).
+    services.world.edit_catalog(|catalog| {
+        catalog.replace(
+            "ready: redis-cli ping | grep -qx PONG",
+            "ready: exit 1 && redis-cli ping | grep -qx PONG",
+        )
+    });
+    for _ in 0..2 {
+        services
+            .baseimg(&["run", "redis", "--timeout", "3"])
+            .status(1)
+            .stdout_contains("was not ready after 3s")
+            .stdout_contains("Ready to accept connections")
+            .run();
+    }
 }
 
 #[test]
