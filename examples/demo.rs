@@ -42,14 +42,6 @@ fn step(registry: &str, args: &[&str]) {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Asks the running services what the catalog promised: Redis over its published port, as an
 /// application would; PostgreSQL through `psql` in its container.
 fn query_services(redis_port: u16) {
@@ -105,7 +97,7 @@ fn main() {
     std::fs::create_dir_all(&work).unwrap();
     // Its services get names, volumes and host ports of their own, so the demo meets neither a
     // Redis or PostgreSQL already running here nor the containers of a real `make redis`.
-    let (redis_port, postgres_port) = (free_port(), free_port());
+    let (redis_port, postgres_port) = (common::free_port(), common::free_port());
     let catalog = std::fs::read_to_string(root.join("base-images.yaml"))
         .unwrap()
         .replace("docker.io/library/", &format!("{}/library/", upstream.host))

@@ -17,15 +17,6 @@ use std::time::{Duration, Instant};
 use common::example::World;
 use common::harness::Test;
 
-/// A free TCP port on the loopback address (free now; the test takes it right away).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The example world with its services renamed and moved to free ports.
 struct Services {
     world: World,
@@ -37,8 +28,8 @@ struct Services {
 impl Services {
     fn new() -> Services {
         let world = World::new();
-        let prefix = format!("baseimg-test-{}", free_port());
-        let (redis_port, postgres_port) = (free_port(), free_port());
+        let prefix = format!("baseimg-test-{}", common::free_port());
+        let (redis_port, postgres_port) = (common::free_port(), common::free_port());
         world.edit_catalog(|catalog| {
             catalog
                 .replace(

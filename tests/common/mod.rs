@@ -100,3 +100,12 @@ pub fn docker_config(config_dir: &Path, registry: &str, user: &str, password: &s
     let config = serde_json::json!({ "auths": { registry: { "auth": auth } } });
     std::fs::write(config_dir.join("config.json"), config.to_string()).unwrap();
 }
+
+/// A free TCP port on the loopback address (free now; the caller takes it right away).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
