@@ -20,9 +20,34 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The directory of baseimg's own files beside a catalog (build logs, reports): `.baseimg/`, made
+/// with a `.gitignore` of `*` so none of it ever shows up in `git status` of the catalog's repository.
+pub fn state_dir(root: &Path) -> std::io::Result<std::path::PathBuf> {
+    let dir = root.join(".baseimg");
+    std::fs::create_dir_all(&dir)?;
+    let ignore = dir.join(".gitignore");
+    if !ignore.exists() {
+        write_atomic(
+            &ignore,
+            b"# baseimg's build logs and reports: nothing here belongs in version control.\n*\n",
+        )?;
+    }
+    Ok(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_state_directory_ignores_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = state_dir(dir.path()).unwrap();
+        assert_eq!(state, dir.path().join(".baseimg"));
+        let ignore = std::fs::read_to_string(state.join(".gitignore")).unwrap();
+        assert!(ignore.lines().any(|l| l == "*"), "{ignore}");
+        state_dir(dir.path()).unwrap();
+    }
 
     #[test]
     fn replaces_the_file_and_leaves_no_temporary() {

@@ -249,6 +249,9 @@ fn builds_pushes_promotes_and_then_rebuilds_only_what_changed() {
     );
     // What was built stands at the top of the image's log: the planned Dockerfile, its FROM pinned
     // to the digest the parent was pushed under, the rest as the plan rendered it.
+    // baseimg's own directory keeps itself out of version control.
+    let ignore = std::fs::read_to_string(world.repo.path().join(".baseimg/.gitignore")).unwrap();
+    assert!(ignore.lines().any(|line| line == "*"), "{ignore}");
     let logs = world.repo.path().join(json["logs"].as_str().unwrap());
     let log = std::fs::read_to_string(logs.join("app-plus.log")).unwrap();
     let app_tag = app.split('@').next().unwrap();

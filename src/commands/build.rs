@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 use super::failure::{Advice, diagnose, explain};
-use super::{Finished, Outcome, Selection, Settings, Workspace};
+use super::{Finished, Outcome, Selection, Settings, Workspace, io_error};
 use crate::build::{self, BuildError, Builder, Node, NodeResult, Promoted};
 use crate::catalog::Catalog;
 use crate::diagnostic::{Diagnostic, Diagnostics};
@@ -175,7 +175,10 @@ pub async fn run(
         daemon: &daemon,
         clients: &clients,
         push,
-        logs: catalog.root_dir().join(".baseimg/logs").join(&run_id),
+        logs: crate::fsutil::state_dir(catalog.root_dir())
+            .map_err(|e| io_error("create", &catalog.root_dir().join(".baseimg"), e))?
+            .join("logs")
+            .join(&run_id),
         progress: &progress,
         revision: build::git_revision(catalog.root_dir()),
         created: crate::clock::now_rfc3339(),
