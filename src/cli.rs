@@ -159,6 +159,25 @@ enum Command {
         #[arg(long)]
         local: bool,
     },
+    /// Show an image's releases in the private registry, newest first, and where its moving tags point.
+    #[command(
+        after_help = "Examples:\n  baseimg history redis\n  baseimg history redis --output json"
+    )]
+    History {
+        #[arg(value_name = "IMAGE")]
+        image: String,
+    },
+    /// Point an image's moving tags back at its previous release (or the one named).
+    #[command(
+        after_help = "Examples:\n  baseimg rollback redis\n  baseimg rollback redis --to 7.2.4-076fa803e25f"
+    )]
+    Rollback {
+        #[arg(value_name = "IMAGE")]
+        image: String,
+        /// The release (immutable tag) to point the moving tags at.
+        #[arg(long, value_name = "TAG")]
+        to: Option<String>,
+    },
     /// Stop the catalog's running services; their containers and data stay.
     #[command(after_help = "Examples:\n  baseimg stop\n  baseimg stop redis")]
     Stop {
@@ -331,6 +350,13 @@ fn dispatch(cli: &Cli) -> Result<Outcome, Diagnostics> {
         }
         Command::Check { images, local } => emit(
             block_on(commands::check::run(settings, images, *local))??,
+            format,
+        ),
+        Command::History { image } => {
+            emit(block_on(commands::history::run(settings, image))??, format)
+        }
+        Command::Rollback { image, to } => emit(
+            block_on(commands::rollback::run(settings, image, to.as_deref()))??,
             format,
         ),
         Command::Stop { images } => emit(block_on(commands::stop::run(settings, images))??, format),

@@ -20,6 +20,7 @@ pub mod dockerfile;
 pub mod fingerprint;
 pub mod fsutil;
 pub mod graph;
+pub mod history;
 pub mod lock;
 pub mod mirror;
 pub mod plan;

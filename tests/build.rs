@@ -296,6 +296,61 @@ fn builds_pushes_promotes_and_then_rebuilds_only_what_changed() {
         app_digest,
         "1.0 moved to the new build"
     );
+
+    // History: both releases of app, newest first, the moving tags on the newest.
+    let moving =
+        |history: &serde_json::Value, index: usize| history["releases"][index]["moving"].clone();
+    let history = world
+        .baseimg(&["history", "app", "--output", "json"])
+        .run()
+        .json();
+    assert_eq!(
+        history["releases"].as_array().unwrap().len(),
+        2,
+        "{history:#}"
+    );
+    assert_eq!(moving(&history, 0), serde_json::json!(["1.0", "1"]));
+    assert_eq!(moving(&history, 1), serde_json::json!([]));
+    let newest = history["releases"][0]["tag"].as_str().unwrap().to_string();
+    let previous = history["releases"][1]["tag"].as_str().unwrap().to_string();
+
+    // Rollback re-points the moving tags to the previous release, and history shows it.
+    world
+        .baseimg(&["rollback", "app"])
+        .stdout(&format!("app: {newest} → {previous} (moved 1.0, 1)\n"))
+        .run();
+    assert_eq!(
+        manifest_digest(&world.private.host, "base/app:1.0"),
+        app_digest
+    );
+    assert_eq!(
+        manifest_digest(&world.private.host, "base/app:1"),
+        app_digest
+    );
+    let history = world
+        .baseimg(&["history", "app", "--output", "json"])
+        .run()
+        .json();
+    assert_eq!(moving(&history, 1), serde_json::json!(["1.0", "1"]));
+    world
+        .baseimg(&["history", "app"])
+        .stdout_regex(&format!(r"(?m)^{previous} .* 1\.0, 1$"))
+        .run();
+
+    // A tag that is not a release of app is refused; rolling forward is naming the newer release.
+    world
+        .baseimg(&["rollback", "app", "--to", "1.0-000000000000"])
+        .status(2)
+        .stderr_contains("is not a release of `app`")
+        .run();
+    world
+        .baseimg(&["rollback", "app", "--to", &newest])
+        .stdout_contains("(moved 1.0, 1)")
+        .run();
+    assert_ne!(
+        manifest_digest(&world.private.host, "base/app:1"),
+        app_digest
+    );
 }
 
 #[test]

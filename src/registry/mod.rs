@@ -17,6 +17,7 @@ mod client;
 mod error;
 mod manifest;
 mod rate_limit;
+mod tags;
 
 use std::collections::HashMap;
 use std::sync::Arc;

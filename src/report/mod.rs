@@ -13,6 +13,7 @@
 mod build;
 mod catalog;
 mod graph;
+mod history;
 mod registry;
 mod service;
 
