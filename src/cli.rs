@@ -178,6 +178,24 @@ enum Command {
         #[arg(long, value_name = "TAG")]
         to: Option<String>,
     },
+    /// Delete old releases from the private registry, never one a moving tag points at.
+    #[command(
+        after_help = "Examples:\n  baseimg prune --dry-run\n  baseimg prune --keep 3\n  baseimg prune redis --keep 5 --older-than 30d"
+    )]
+    Prune {
+        /// Built images to prune; all when none is named.
+        #[arg(value_name = "IMAGE")]
+        images: Vec<String>,
+        /// How many of each image's newest releases to keep.
+        #[arg(long, value_name = "N", default_value_t = 5)]
+        keep: usize,
+        /// Delete only releases older than this (`30d`, `12h`, `90m`).
+        #[arg(long, value_name = "AGE", value_parser = parse_age)]
+        older_than: Option<std::time::Duration>,
+        /// Say what would be deleted, and delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Stop the catalog's running services; their containers and data stay.
     #[command(after_help = "Examples:\n  baseimg stop\n  baseimg stop redis")]
     Stop {
@@ -359,6 +377,20 @@ fn dispatch(cli: &Cli) -> Result<Outcome, Diagnostics> {
             block_on(commands::rollback::run(settings, image, to.as_deref()))??,
             format,
         ),
+        Command::Prune {
+            images,
+            keep,
+            older_than,
+            dry_run,
+        } => {
+            let options = commands::prune::PruneOptions {
+                images: images.clone(),
+                keep: *keep,
+                older_than: *older_than,
+                dry_run: *dry_run,
+            };
+            emit(block_on(commands::prune::run(settings, &options))??, format)
+        }
         Command::Stop { images } => emit(block_on(commands::stop::run(settings, images))??, format),
         Command::Down { images, volumes } => emit(
             block_on(commands::down::run(settings, images, *volumes))??,
@@ -408,6 +440,29 @@ fn print_man_page() -> Result<Outcome, Diagnostics> {
     Ok(Outcome::Success)
 }
 
+/// Why an `--older-than` value was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("expected a number and a unit: `30d`, `12h`, `90m` or `45s`")]
+struct AgeError;
+
+/// `30d`, `12h`, `90m`, `45s`: an age for `--older-than`.
+fn parse_age(text: &str) -> Result<std::time::Duration, AgeError> {
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let seconds = match unit {
+        "d" => 86_400,
+        "h" => 3_600,
+        "m" => 60,
+        "s" => 1,
+        _ => return Err(AgeError),
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(seconds))
+        .map(std::time::Duration::from_secs)
+        .ok_or(AgeError)
+}
+
 /// Runs a command that talks to registries or the daemon on the one async runtime, made here and
 /// only for such commands.
 fn block_on<F: std::future::Future>(command: F) -> Result<F::Output, Diagnostics> {
@@ -433,6 +488,15 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn ages_take_a_unit() {
+        assert_eq!(parse_age("30d").unwrap().as_secs(), 30 * 86_400);
+        assert_eq!(parse_age("90m").unwrap().as_secs(), 5_400);
+        assert!(parse_age("30").is_err());
+        assert!(parse_age("d").is_err());
+        assert!(parse_age("99999999999999999999d").is_err());
     }
 
     #[test]

@@ -351,6 +351,39 @@ fn builds_pushes_promotes_and_then_rebuilds_only_what_changed() {
         manifest_digest(&world.private.host, "base/app:1"),
         app_digest
     );
+
+    // Prune: a dry run deletes nothing; --older-than spares young releases; --keep 0 still keeps
+    // the release the moving tags point at; what goes is the older release, and only that.
+    let releases = |world: &World| {
+        let history = world
+            .baseimg(&["history", "app", "--output", "json"])
+            .run()
+            .json();
+        let tags = history["releases"].as_array().unwrap().iter();
+        tags.map(|r| r["tag"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    world
+        .baseimg(&["prune", "app", "--keep", "0", "--dry-run"])
+        .stdout(&format!("app: would delete {previous}; kept {newest}\n"))
+        .run();
+    world
+        .baseimg(&["prune", "app", "--keep", "0", "--older-than", "30d"])
+        .stdout(&format!(
+            "app: deleted nothing; kept {newest}, {previous}\n"
+        ))
+        .run();
+    assert_eq!(releases(&world), [newest.clone(), previous.clone()]);
+    world
+        .baseimg(&["prune", "app", "--keep", "0"])
+        .stdout(&format!("app: deleted {previous}; kept {newest}\n"))
+        .run();
+    assert_eq!(releases(&world), [newest]);
+    assert!(world.private_has_tag("base/app:1.0"));
+    assert!(
+        world.private_has_tag("base/base-upstream:1.35"),
+        "mirrors are never pruned"
+    );
 }
 
 #[test]

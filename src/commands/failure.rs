@@ -46,6 +46,10 @@ impl Advice for RegistryError {
                 "check that `{}` is reachable from here (its address, the network, a proxy)",
                 self.registry
             )),
+            Failure::Status { status: 405, .. } => Some(format!(
+                "`{}` does not allow deleting manifests; enable it (docker-registry: `storage.delete.enabled: true`) or prune there by its own means",
+                self.registry
+            )),
             Failure::Status { status: 429, .. } => {
                 Some("the registry limits requests: run again later".into())
             }

@@ -20,6 +20,7 @@ pub mod logs;
 pub mod mirror;
 pub mod outdated;
 pub mod plan;
+pub mod prune;
 pub mod ps;
 pub mod render;
 pub mod rollback;

@@ -277,6 +277,31 @@ impl Client {
         })
     }
 
+    /// DELETE of a manifest by digest: the registry drops it and every tag pointing at it. A registry
+    /// that does not allow deletes answers 405 (`UNSUPPORTED`), which comes back as that status.
+    pub async fn delete_manifest(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<(), RegistryError> {
+        let reference = digest.to_string();
+        let call = Call {
+            method: Method::DELETE,
+            url: &self.url(repository, "manifests", &reference),
+            repository,
+            access: Access::Push,
+            action: &format!("DELETE manifest {reference}"),
+        };
+        self.send(
+            call,
+            HeaderMap::new(),
+            None,
+            &[StatusCode::ACCEPTED, StatusCode::OK, StatusCode::NOT_FOUND],
+        )
+        .await?;
+        Ok(())
+    }
+
     /// PUT of a manifest under a tag or its digest, bytes unchanged so the digest stays the same.
     pub async fn put_manifest(
         &self,

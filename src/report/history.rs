@@ -2,6 +2,7 @@
 
 use super::{Text, table};
 use crate::commands::history::HistoryReport;
+use crate::commands::prune::PruneReport;
 use crate::commands::rollback::RollbackReport;
 
 impl Text for HistoryReport {
@@ -33,6 +34,30 @@ impl Text for HistoryReport {
             ]);
         }
         format!("{}\n{}", self.repository, table(&rows))
+    }
+}
+
+impl Text for PruneReport {
+    fn text(&self) -> String {
+        let verb = if self.dry_run {
+            "would delete"
+        } else {
+            "deleted"
+        };
+        let mut out = String::new();
+        for image in &self.images {
+            let deleted = if image.deleted.is_empty() {
+                "nothing".to_string()
+            } else {
+                image.deleted.join(", ")
+            };
+            out.push_str(&format!(
+                "{}: {verb} {deleted}; kept {}\n",
+                image.image,
+                image.kept.join(", ")
+            ));
+        }
+        out
     }
 }
 
