@@ -225,6 +225,15 @@ enum Command {
     /// List the catalog's services: running or not, on which digest, and whether it is the current one.
     #[command(after_help = "Example:\n  baseimg ps")]
     Ps,
+    /// Write a new base-images repository (catalog, templates, build contexts, Makefile) into DIR.
+    #[command(
+        after_help = "Examples:\n  baseimg init\n  baseimg init base-images && cd base-images && baseimg validate"
+    )]
+    Init {
+        /// Where to write it (created if needed); the current directory by default.
+        #[arg(value_name = "DIR", default_value = ".")]
+        directory: PathBuf,
+    },
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  baseimg completions bash > /etc/bash_completion.d/baseimg\n  baseimg completions zsh > \"${fpath[1]}/_baseimg\"\n  baseimg completions fish > ~/.config/fish/completions/baseimg.fish"
@@ -401,6 +410,7 @@ fn dispatch(cli: &Cli) -> Result<Outcome, Diagnostics> {
             Ok(Outcome::Success)
         }
         Command::Ps => emit(block_on(commands::ps::run(settings))??, format),
+        Command::Init { directory } => emit(commands::init::run(directory)?, format),
         Command::Completions { shell } => {
             print_completions(*shell);
             Ok(Outcome::Success)

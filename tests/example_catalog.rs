@@ -240,3 +240,35 @@ fn shell_completions_and_the_man_page_name_every_command() {
         .stderr_contains("invalid value 'tcsh'")
         .run();
 }
+
+#[test]
+fn init_writes_a_repository_that_validates_and_refuses_to_overwrite_one() {
+    let written = Test::new()
+        .arg("init")
+        .stdout_contains("wrote a base-images repository in . (16 files)")
+        .run();
+    let root = written.root().to_path_buf();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(root.join("images/postgres/initdb/01-role-and-database.sh"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o111, 0o111, "init scripts are executable");
+    assert_eq!(
+        std::fs::read_to_string(root.join("base-images.yaml")).unwrap(),
+        std::fs::read_to_string(common::repo_root().join("base-images.yaml")).unwrap()
+    );
+    let before = common::snapshot(&root);
+    let again = written
+        .into_test()
+        .arg("init")
+        .status(2)
+        .stderr_contains("already has base-images.yaml, Makefile")
+        .run();
+    assert_eq!(common::snapshot(&root), before, "a refused init writes nothing");
+    again
+        .into_test()
+        .arg("validate")
+        .stdout("base-images.yaml: 7 images (3 mirrored, 4 built), no errors\n")
+        .run();
+}

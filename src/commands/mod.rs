@@ -15,6 +15,7 @@ pub mod down;
 mod failure;
 pub mod graph;
 pub mod history;
+pub mod init;
 pub mod lock;
 pub mod logs;
 pub mod mirror;

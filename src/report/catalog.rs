@@ -2,9 +2,25 @@
 //! and `plan`.
 
 use super::{Text, table};
+use crate::commands::init::InitReport;
 use crate::commands::plan::PlanReport;
 use crate::commands::render::RenderReport;
 use crate::commands::validate::ValidateReport;
+
+impl Text for InitReport {
+    fn text(&self) -> String {
+        let mut out = format!(
+            "wrote a base-images repository in {} ({} files)\n",
+            self.directory.display(),
+            self.files.len()
+        );
+        out.push_str(
+            "next: set `registry:` in base-images.yaml to your registry, then \
+             `baseimg validate`, `baseimg lock`, `baseimg mirror`, `baseimg build --push`\n",
+        );
+        out
+    }
+}
 
 impl Text for ValidateReport {
     fn text(&self) -> String {
