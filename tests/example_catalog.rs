@@ -265,7 +265,11 @@ fn init_writes_a_repository_that_validates_and_refuses_to_overwrite_one() {
         .status(2)
         .stderr_contains("already has base-images.yaml, Makefile")
         .run();
-    assert_eq!(common::snapshot(&root), before, "a refused init writes nothing");
+    assert_eq!(
+        common::snapshot(&root),
+        before,
+        "a refused init writes nothing"
+    );
     again
         .into_test()
         .arg("validate")

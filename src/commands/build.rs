@@ -160,7 +160,7 @@ pub async fn run(
     let selected = workspace.select(selection)?;
     let pins = plan::resolve(catalog, &workspace.lock, &selected, Unlocked::Unpin)?;
     check_pinned(catalog, &pins)?;
-    let clients = Clients::new(&catalog.insecure_registries);
+    let clients = workspace.clients();
     let missing = check_mirrors(catalog, &pins, &clients).await;
     if missing.has_errors() {
         return Err(missing);

@@ -8,7 +8,6 @@ use super::failure::{Advice, explain};
 use super::{Finished, Outcome, Settings, Workspace};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::docker::Daemon;
-use crate::registry::Clients;
 use crate::smoke::{Checked, Smoke};
 
 #[derive(Debug, Serialize)]
@@ -42,7 +41,7 @@ pub async fn run(
     let workspace = Workspace::open(settings)?;
     let selected = checked_images(&workspace, images)?;
     let daemon = Daemon::connect().await.map_err(|e| explain(&e))?;
-    let clients = Clients::new(&workspace.catalog.insecure_registries);
+    let clients = workspace.clients();
     let smoke = Smoke {
         daemon: &daemon,
         catalog: &workspace.catalog,

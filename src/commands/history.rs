@@ -8,7 +8,6 @@ use super::{Finished, Outcome, Settings, Workspace};
 use crate::catalog::Image;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::history::{self, Release};
-use crate::registry::Clients;
 
 #[derive(Debug, Serialize)]
 pub struct HistoryReport {
@@ -58,7 +57,7 @@ pub(super) async fn releases(
     image: &Image,
 ) -> Result<Vec<Release>, Diagnostics> {
     let (host, repository) = workspace.catalog.private_location(image);
-    let clients = Clients::new(&workspace.catalog.insecure_registries);
+    let clients = workspace.clients();
     let tags = &image.as_build().expect("a built image").tags;
     history::releases(&clients.get(&host), &repository, &image.name, tags)
         .await

@@ -69,7 +69,7 @@ pub async fn run(settings: &Settings, scope: Scope) -> Result<Finished<LockRepor
         check_names(&workspace, names)?;
     }
     let catalog = &workspace.catalog;
-    let clients = Clients::new(&catalog.insecure_registries);
+    let clients = workspace.clients();
     let progress = Progress::new(settings.progress);
     let now = crate::clock::now_rfc3339();
     let mirrors = catalog.images.values().filter(|i| i.as_mirror().is_some());

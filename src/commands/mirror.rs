@@ -80,7 +80,7 @@ pub async fn run(
     let selected = workspace.select(selection)?;
     let work = pinned_mirrors(&workspace, &selected)?;
 
-    let clients = Clients::new(&catalog.insecure_registries);
+    let clients = workspace.clients();
     let known = KnownBlobs::default();
     let mirror = Mirror {
         catalog,

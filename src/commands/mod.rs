@@ -121,6 +121,12 @@ impl Workspace {
         })
     }
 
+    /// Registry clients for this catalog, with its manifest cache.
+    pub fn clients(&self) -> crate::registry::Clients {
+        crate::registry::Clients::new(&self.catalog.insecure_registries)
+            .with_cache(self.catalog.root_dir().to_path_buf())
+    }
+
     /// The named images with everything they are built from (and, if asked, everything built on
     /// them), in build order.
     pub fn select(&self, selection: &Selection) -> Result<Vec<String>, Diagnostics> {

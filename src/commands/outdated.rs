@@ -9,7 +9,6 @@ use super::failure::diagnose;
 use super::{Finished, Outcome, Settings, Workspace};
 use crate::diagnostic::Diagnostics;
 use crate::reference::Digest;
-use crate::registry::Clients;
 use crate::upstream;
 
 #[derive(Debug, Serialize)]
@@ -50,7 +49,7 @@ impl OutdatedReport {
 pub async fn run(settings: &Settings) -> Result<Finished<OutdatedReport>, Diagnostics> {
     let workspace = Workspace::open(settings)?;
     let catalog = &workspace.catalog;
-    let clients = Clients::new(&catalog.insecure_registries);
+    let clients = workspace.clients();
     let mirrors = catalog
         .images
         .values()

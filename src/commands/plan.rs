@@ -8,7 +8,6 @@ use super::failure::diagnose;
 use super::{Finished, Outcome, Selection, Settings, Workspace};
 use crate::diagnostic::Diagnostics;
 use crate::plan::{self, Action, Offline, Snapshot, Step, Unlocked};
-use crate::registry::Clients;
 
 #[derive(Debug, Serialize)]
 pub struct PlanReport {
@@ -53,7 +52,7 @@ pub async fn run(
     let steps = if offline {
         plan::plan(catalog, &pins, &Offline)
     } else {
-        let clients = Clients::new(&catalog.insecure_registries);
+        let clients = workspace.clients();
         let snapshot = Snapshot::look_up(catalog, &pins, &clients, settings.jobs)
             .await
             .map_err(|error| {

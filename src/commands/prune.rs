@@ -16,7 +16,6 @@ use super::history::{built_image, releases};
 use super::{Finished, Outcome, Settings, Workspace};
 use crate::diagnostic::Diagnostics;
 use crate::history::Release;
-use crate::registry::Clients;
 
 #[derive(Debug, Clone)]
 pub struct PruneOptions {
@@ -57,7 +56,7 @@ pub async fn run(
     } else {
         options.images.clone()
     };
-    let clients = Clients::new(&workspace.catalog.insecure_registries);
+    let clients = workspace.clients();
     let now = time::OffsetDateTime::now_utc();
     let mut images = Vec::new();
     for name in &names {

@@ -43,7 +43,7 @@ pub enum ListedStatus {
 pub async fn run(settings: &Settings) -> Result<Finished<PsReport>, Diagnostics> {
     let workspace = Workspace::open(settings)?;
     let daemon = Daemon::connect().await.map_err(|e| explain(&e))?;
-    let clients = Clients::new(&workspace.catalog.insecure_registries);
+    let clients = workspace.clients();
     let mut services = Vec::new();
     for present in workspace.present_services(&daemon, &[]).await? {
         let (image, spec) = (present.image, present.spec);

@@ -9,7 +9,6 @@ use super::history::{built_image, releases};
 use super::{Finished, Outcome, Settings, Workspace};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::history;
-use crate::registry::Clients;
 
 #[derive(Debug, Serialize)]
 pub struct RollbackReport {
@@ -59,7 +58,7 @@ pub async fn run(
         })?,
     };
     let (host, repository) = workspace.catalog.private_location(image);
-    let clients = Clients::new(&workspace.catalog.insecure_registries);
+    let clients = workspace.clients();
     let moved = history::repoint(&clients.get(&host), &repository, tags, &target.manifest)
         .await
         .map_err(|e| diagnose(format!("move the tags of `{}`", image.name), &e))?;

@@ -86,7 +86,7 @@ pub async fn run(
 ) -> Result<Finished<RunReport>, Diagnostics> {
     let workspace = Workspace::open(settings)?;
     let daemon = Daemon::connect().await.map_err(|e| explain(&e))?;
-    let clients = Clients::new(&workspace.catalog.insecure_registries);
+    let clients = workspace.clients();
     let mut prepared = Vec::new();
     let mut problems = Diagnostics::default();
     for name in &options.images {

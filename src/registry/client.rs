@@ -66,6 +66,8 @@ pub struct Client {
     pub stats: Arc<Stats>,
     rate_limit: std::sync::Mutex<Option<RateLimit>>,
     retry: ExponentialBuilder,
+    /// Manifests already fetched by digest, on disk (none unless the caller asked for one).
+    pub(super) cache: Option<super::cache::ManifestCache>,
 }
 
 /// One registry request: what it is, and the repository and permission it needs.
@@ -106,6 +108,7 @@ impl Client {
             auth: Mutex::new(HashMap::new()),
             stats: Arc::new(Stats::default()),
             rate_limit: std::sync::Mutex::new(None),
+            cache: None,
             retry: ExponentialBuilder::default()
                 .with_jitter()
                 .with_min_delay(Duration::from_millis(100))

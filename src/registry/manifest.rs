@@ -232,6 +232,12 @@ impl Client {
         repository: &str,
         reference: &str,
     ) -> Result<Manifest, RegistryError> {
+        let by_digest = Digest::parse(reference).ok();
+        if let (Some(cache), Some(digest)) = (&self.cache, &by_digest)
+            && let Some(kept) = cache.get(digest)
+        {
+            return Ok(kept);
+        }
         self.stats.manifest_gets.fetch_add(1, Ordering::Relaxed);
         let action = format!("GET manifest {reference}");
         let response = self
@@ -270,11 +276,15 @@ impl Client {
         } else {
             media_type
         };
-        Ok(Manifest {
+        let manifest = Manifest {
             bytes,
             media_type,
             digest,
-        })
+        };
+        if let (Some(cache), Some(_)) = (&self.cache, &by_digest) {
+            cache.put(&manifest);
+        }
+        Ok(manifest)
     }
 
     /// DELETE of a manifest by digest: the registry drops it and every tag pointing at it. A registry

@@ -13,6 +13,9 @@
 
 mod auth;
 mod blob;
+mod cache;
+
+use cache::ManifestCache;
 mod client;
 mod error;
 mod manifest;
@@ -41,6 +44,7 @@ pub struct Clients {
     insecure: Vec<String>,
     clients: std::sync::Mutex<HashMap<String, Arc<Client>>>,
     retry: Option<ExponentialBuilder>,
+    cache: Option<ManifestCache>,
 }
 
 impl Clients {
@@ -49,7 +53,15 @@ impl Clients {
             insecure: insecure.to_vec(),
             clients: std::sync::Mutex::new(HashMap::new()),
             retry: None,
+            cache: None,
         }
+    }
+
+    /// Keeps manifests fetched by digest under `root/.baseimg/cache/` (a catalog's directory) and
+    /// reads them from there first.
+    pub fn with_cache(mut self, root: std::path::PathBuf) -> Clients {
+        self.cache = Some(ManifestCache::new(root));
+        self
     }
 
     /// Shorter retry delays, for tests that inject faults on purpose.
@@ -64,7 +76,8 @@ impl Clients {
             .entry(registry.to_string())
             .or_insert_with(|| {
                 let credential = crate::credentials::for_registry(registry);
-                let client = Client::new(registry, &self.insecure, credential);
+                let mut client = Client::new(registry, &self.insecure, credential);
+                client.cache = self.cache.clone();
                 Arc::new(match self.retry {
                     Some(retry) => client.with_retry(retry),
                     None => client,
