@@ -136,7 +136,12 @@ fn lock_resolves_with_head_requests_and_mirror_copies_byte_for_byte() {
     // The index `lock` fetched is not fetched again: the mirror GETs only what it had not seen, so
     // lock + mirror of a two-platform index and an image make 4 manifest GETs, as `skopeo copy --all`
     // of the same two does (index, its two platforms, the image).
-    assert_eq!(world.proxy.manifest_requests("GET"), 3, "{:?}", world.proxy.requests());
+    assert_eq!(
+        world.proxy.manifest_requests("GET"),
+        3,
+        "{:?}",
+        world.proxy.requests()
+    );
     assert!(
         world.repo.path().join(".baseimg/cache/manifests").is_dir(),
         "manifests are kept beside the catalog"
