@@ -130,23 +130,7 @@ enum Command {
     #[command(
         after_help = "Examples:\n  baseimg run redis postgres\n  eval \"$(baseimg run redis --env)\"   # sets REDIS_URL\n  baseimg run postgres --recreate      # switch to the current digest, keep the data\n  baseimg run redis --local            # the image built here, not the registry's"
     )]
-    Run {
-        /// Services to start (images with `run:` in the catalog).
-        #[arg(value_name = "IMAGE", required = true)]
-        images: Vec<String>,
-        /// Run the image the local daemon has under the first moving tag, not the registry's.
-        #[arg(long)]
-        local: bool,
-        /// Replace a running container whose image is not the current digest (volumes are kept).
-        #[arg(long)]
-        recreate: bool,
-        /// Seconds to wait for each service to answer.
-        #[arg(long, value_name = "SECONDS", default_value_t = 60)]
-        timeout: u64,
-        /// Print `IMAGE_URL=…` lines for `eval` instead of the summary.
-        #[arg(long)]
-        env: bool,
-    },
+    Run(RunArgs),
     /// Run the smoke checks of existing images (the registry's current digest, or --local).
     #[command(
         after_help = "Examples:\n  baseimg check\n  baseimg check redis postgres\n  baseimg check redis --local"
@@ -182,20 +166,7 @@ enum Command {
     #[command(
         after_help = "Examples:\n  baseimg prune --dry-run\n  baseimg prune --keep 3\n  baseimg prune redis --keep 5 --older-than 30d"
     )]
-    Prune {
-        /// Built images to prune; all when none is named.
-        #[arg(value_name = "IMAGE")]
-        images: Vec<String>,
-        /// How many of each image's newest releases to keep.
-        #[arg(long, value_name = "N", default_value_t = 5)]
-        keep: usize,
-        /// Delete only releases older than this (`30d`, `12h`, `90m`).
-        #[arg(long, value_name = "AGE", value_parser = parse_age)]
-        older_than: Option<std::time::Duration>,
-        /// Say what would be deleted, and delete nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Prune(PruneArgs),
     /// Stop the catalog's running services; their containers and data stay.
     #[command(after_help = "Examples:\n  baseimg stop\n  baseimg stop redis")]
     Stop {
@@ -245,6 +216,63 @@ enum Command {
     /// Print the manual page (roff), for `man`.
     #[command(after_help = "Example:\n  baseimg man > /usr/local/share/man/man1/baseimg.1")]
     Man,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Services to start (images with `run:` in the catalog).
+    #[arg(value_name = "IMAGE", required = true)]
+    images: Vec<String>,
+    /// Run the image the local daemon has under the first moving tag, not the registry's.
+    #[arg(long)]
+    local: bool,
+    /// Replace a running container whose image is not the current digest (volumes are kept).
+    #[arg(long)]
+    recreate: bool,
+    /// Seconds to wait for each service to answer.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    timeout: u64,
+    /// Print `IMAGE_URL=…` lines for `eval` instead of the summary.
+    #[arg(long)]
+    env: bool,
+}
+
+impl RunArgs {
+    fn options(&self) -> commands::run::RunOptions {
+        commands::run::RunOptions {
+            images: self.images.clone(),
+            local: self.local,
+            recreate: self.recreate,
+            timeout: std::time::Duration::from_secs(self.timeout),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct PruneArgs {
+    /// Built images to prune; all when none is named.
+    #[arg(value_name = "IMAGE")]
+    images: Vec<String>,
+    /// How many of each image's newest releases to keep.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    keep: usize,
+    /// Delete only releases older than this (`30d`, `12h`, `90m`).
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    older_than: Option<std::time::Duration>,
+    /// Say what would be deleted, and delete nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+impl PruneArgs {
+    fn options(&self) -> commands::prune::PruneOptions {
+        commands::prune::PruneOptions {
+            images: self.images.clone(),
+            keep: self.keep,
+            older_than: self.older_than,
+            dry_run: self.dry_run,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -360,21 +388,7 @@ fn dispatch(cli: &Cli) -> Result<Outcome, Diagnostics> {
             ))??,
             format,
         ),
-        Command::Run {
-            images,
-            local,
-            recreate,
-            timeout,
-            env,
-        } => {
-            let options = commands::run::RunOptions {
-                images: images.clone(),
-                local: *local,
-                recreate: *recreate,
-                timeout: std::time::Duration::from_secs(*timeout),
-            };
-            run_services(settings, &options, *env, format)
-        }
+        Command::Run(args) => run_services(settings, &args.options(), args.env, format),
         Command::Check { images, local } => emit(
             block_on(commands::check::run(settings, images, *local))??,
             format,
@@ -386,20 +400,10 @@ fn dispatch(cli: &Cli) -> Result<Outcome, Diagnostics> {
             block_on(commands::rollback::run(settings, image, to.as_deref()))??,
             format,
         ),
-        Command::Prune {
-            images,
-            keep,
-            older_than,
-            dry_run,
-        } => {
-            let options = commands::prune::PruneOptions {
-                images: images.clone(),
-                keep: *keep,
-                older_than: *older_than,
-                dry_run: *dry_run,
-            };
-            emit(block_on(commands::prune::run(settings, &options))??, format)
-        }
+        Command::Prune(args) => emit(
+            block_on(commands::prune::run(settings, &args.options()))??,
+            format,
+        ),
         Command::Stop { images } => emit(block_on(commands::stop::run(settings, images))??, format),
         Command::Down { images, volumes } => emit(
             block_on(commands::down::run(settings, images, *volumes))??,
