@@ -39,6 +39,8 @@ pub(super) struct DefaultsFile {
     pub platforms: Vec<Spanned<String>>,
     #[serde(default)]
     pub build_args: IndexMap<String, Scalar>,
+    /// How long a new upstream digest waits before `refresh` adopts it (`3d`); mirrors only.
+    pub cooldown: Option<Spanned<Scalar>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +68,7 @@ pub(super) struct ImageFile {
     pub run: Option<Spanned<RunFile>>,
     #[serde(default)]
     pub checks: Vec<CheckFile>,
+    pub cooldown: Option<Spanned<Scalar>>,
 }
 
 impl ImageFile {

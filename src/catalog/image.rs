@@ -32,11 +32,17 @@ pub(super) fn convert_all(
         );
     }
     let names: Vec<&str> = file.images.keys().map(Key::name).collect();
+    let default_cooldown = file
+        .defaults
+        .cooldown
+        .as_ref()
+        .and_then(|written| cooldown(catalog, written, None, diagnostics));
     let checker = Checker {
         catalog,
         names: &names,
         default_platforms: platforms,
         default_build_args: scalars(&file.defaults.build_args),
+        default_cooldown: default_cooldown.unwrap_or_default(),
     };
     let mut images = IndexMap::new();
     for (key, entry) in &file.images {
@@ -59,6 +65,32 @@ struct Checker<'a> {
     names: &'a [&'a str],
     default_platforms: Vec<String>,
     default_build_args: BTreeMap<String, String>,
+    default_cooldown: std::time::Duration,
+}
+
+/// A `cooldown:` value (`3d`, `12h`, `0`), or `None` after reporting why it is not one.
+fn cooldown(
+    catalog: &Catalog,
+    written: &Spanned<super::file::Scalar>,
+    image: Option<&str>,
+    diagnostics: &mut Diagnostics,
+) -> Option<std::time::Duration> {
+    match crate::clock::parse_age(&written.value.0) {
+        Ok(age) => Some(age),
+        Err(error) => {
+            let mut diagnostic =
+                Diagnostic::error(format!("`{}` is not a cool-down: {error}", written.value.0))
+                    .at(catalog.locate(catalog.span_of(written)))
+                    .help(
+                        "a new upstream digest is adopted once it is this old; `0` adopts at once",
+                    );
+            if let Some(image) = image {
+                diagnostic = diagnostic.image(image);
+            }
+            diagnostics.push(diagnostic);
+            None
+        }
+    }
 }
 
 /// One image as written: its name, where the name is, and its mapping.
@@ -247,10 +279,16 @@ impl Checker<'_> {
                 .help("mirror an exact version tag so `baseimg outdated` reports meaningful drift"),
             );
         }
+        let cooldown = match &entry.file.cooldown {
+            Some(written) => cooldown(self.catalog, written, Some(entry.name), diagnostics),
+            None => Some(self.default_cooldown),
+        };
+        let cooldown = cooldown?;
         sound.then(|| {
             ImageKind::Mirror(Mirror {
                 upstream,
                 span: self.catalog.span_of(mirror),
+                cooldown,
             })
         })
     }
@@ -263,7 +301,14 @@ impl Checker<'_> {
         diagnostics: &mut Diagnostics,
     ) -> Option<ImageKind> {
         let file = entry.file;
-        let parent_ok = self.parent(entry, from, diagnostics);
+        let mut parent_ok = self.parent(entry, from, diagnostics);
+        if let Some(written) = &file.cooldown {
+            diagnostics.push(
+                self.error(entry, format!("`cooldown` has no effect on built image `{}`", entry.name), written)
+                    .help("a cool-down delays adopting new upstream digests: put it on the mirror this image is built from, or under `defaults:`"),
+            );
+            parent_ok = false;
+        }
         let vars_ok =
             checks::reserved_vars(self.catalog, &file.vars, Some(entry.name), diagnostics);
         let tags = self.tags(entry, diagnostics);

@@ -82,6 +82,9 @@ pub struct Mirror {
     /// The upstream reference, normalized (`docker.io/library/python:3.11.9-slim-bookworm`).
     pub upstream: Reference,
     pub span: Span,
+    /// How long a new upstream digest must have been known before `refresh` adopts it: the
+    /// image's `cooldown:`, else the catalog's default, else none.
+    pub cooldown: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
