@@ -13,6 +13,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod context;
+pub mod cooldown;
 pub mod credentials;
 pub mod diagnostic;
 pub mod docker;

@@ -2,7 +2,7 @@
 //!
 //! The file is YAML written by baseimg itself with a fixed layout (sorted images, sorted platforms,
 //! one value per line) so that a re-lock with no upstream change rewrites the same bytes and a real
-//! change shows up as a small, readable diff. Only `baseimg lock` and `baseimg update` write it; every
+//! change shows up as a small, readable diff. Only `lock`, `update` and `refresh` write it; every
 //! other command reads it and says which of those two commands to run when it is out of date.
 
 use std::collections::BTreeMap;
@@ -42,6 +42,18 @@ pub struct LockEntry {
     /// Where the digest lives in the private registry. Its digest differs from `digest` only when a
     /// platform filter made baseimg write a new, smaller index.
     pub mirror: Reference,
+    /// A newer upstream digest that `refresh` saw but has not adopted yet (cool-down).
+    pub candidate: Option<Candidate>,
+}
+
+/// A digest upstream moved to, waiting out the image's cool-down. Kept in the lock file (beside the
+/// pin it would replace) rather than in `.baseimg/`, because the nightly job usually runs on a fresh
+/// CI machine: only a committed file remembers when a digest was first seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub digest: Digest,
+    /// RFC 3339, UTC: the first run that saw upstream point at `digest`.
+    pub first_seen: String,
 }
 
 impl LockEntry {
@@ -82,6 +94,14 @@ struct LockEntryRaw {
     only: Vec<String>,
     resolved_at: Spanned<String>,
     mirror: Spanned<String>,
+    candidate: Option<CandidateRaw>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CandidateRaw {
+    digest: Spanned<String>,
+    first_seen: Spanned<String>,
 }
 
 impl LockFile {
@@ -152,6 +172,22 @@ impl LockFile {
                     format!("`{}` is not an RFC 3339 time", entry.resolved_at.value),
                 )
             });
+            let candidate = entry.candidate.as_ref().and_then(|candidate| {
+                let digest = Digest::parse(&candidate.digest.value)
+                    .map_err(|m| bad(&candidate.digest, m.to_string()))
+                    .ok()?;
+                crate::clock::parse_rfc3339(&candidate.first_seen.value).or_else(|| {
+                    bad(
+                        &candidate.first_seen,
+                        format!("`{}` is not an RFC 3339 time", candidate.first_seen.value),
+                    );
+                    None
+                })?;
+                Some(Candidate {
+                    digest,
+                    first_seen: candidate.first_seen.value.clone(),
+                })
+            });
             let mut platforms = BTreeMap::new();
             for (platform, digest) in &entry.platforms {
                 match Digest::parse(&digest.value) {
@@ -173,6 +209,7 @@ impl LockFile {
                         only: entry.only,
                         resolved_at: entry.resolved_at.value,
                         mirror,
+                        candidate,
                     },
                 );
             }
@@ -278,7 +315,7 @@ impl LockFile {
     /// The file's text: fixed layout, sorted keys, so identical content gives identical bytes.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        out.push_str("# Upstream images pinned to digests. Written by `baseimg lock` and `baseimg update`;\n");
+        out.push_str("# Upstream images pinned to digests. Written by `baseimg lock`, `update` and `refresh`;\n");
         out.push_str("# commit it, and do not edit it by hand.\n");
         let _ = writeln!(out, "version: {LOCK_VERSION}");
         if self.images.is_empty() {
@@ -310,6 +347,11 @@ impl LockFile {
             }
             let _ = writeln!(out, "    resolved_at: {}", scalar(&entry.resolved_at));
             let _ = writeln!(out, "    mirror: {}", scalar(&entry.mirror.to_string()));
+            if let Some(candidate) = &entry.candidate {
+                out.push_str("    candidate:\n");
+                let _ = writeln!(out, "      digest: {}", scalar(candidate.digest.as_str()));
+                let _ = writeln!(out, "      first_seen: {}", scalar(&candidate.first_seen));
+            }
         }
         out
     }
@@ -370,6 +412,10 @@ mod tests {
                     digest('a')
                 ))
                 .unwrap(),
+                candidate: Some(Candidate {
+                    digest: digest('d'),
+                    first_seen: "2026-11-28T02:00:00Z".into(),
+                }),
             },
         );
         lock

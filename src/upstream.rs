@@ -80,7 +80,22 @@ pub async fn resolve(
     now: &str,
 ) -> Result<Resolution, ResolveError> {
     let mirror = image.as_mirror().expect("only mirrors are resolved");
-    let (digest, media_type) = current_digest(clients, &mirror.upstream).await?;
+    let current = current_digest(clients, &mirror.upstream).await?;
+    entry_for(clients, catalog, image, current, existing, now).await
+}
+
+/// The lock entry for the digest upstream points at (`current`, from [`current_digest`]): the
+/// existing entry when nothing changed, else a new one — with a GET of the index, by digest, to
+/// record its platforms.
+pub async fn entry_for(
+    clients: &Clients,
+    catalog: &Catalog,
+    image: &Image,
+    (digest, media_type): (Digest, String),
+    existing: Option<&LockEntry>,
+    now: &str,
+) -> Result<Resolution, ResolveError> {
+    let mirror = image.as_mirror().expect("only mirrors are resolved");
     if let Some(entry) = existing
         && entry.source == mirror.upstream
         && entry.digest == digest
@@ -146,6 +161,7 @@ pub async fn resolve(
             only: image.platforms.clone(),
             resolved_at: now.to_string(),
             mirror: mirror_reference,
+            candidate: None,
         },
         upstream_platforms,
     })
