@@ -33,5 +33,6 @@ pub mod report;
 pub mod schedule;
 pub mod service;
 pub mod smoke;
+pub mod timeline;
 pub mod upstream;
 pub mod yaml;

@@ -29,6 +29,7 @@ use crate::reference::Digest;
 use crate::registry::{Clients, RegistryError};
 use crate::render::static_labels;
 use crate::smoke::{Checked, Smoke, SmokeError};
+use crate::timeline::{Phase, Timeline};
 
 use log::LogFile;
 
@@ -112,6 +113,8 @@ pub struct Builder<'a> {
     pub created: String,
     /// Names this run's check containers, so they can all be removed at its end.
     pub run_id: String,
+    /// Where each image's build, check, push and promotion are timed.
+    pub timeline: &'a Timeline,
 }
 
 impl Builder<'_> {
@@ -178,6 +181,7 @@ impl Builder<'_> {
                 .filter(|_| image.platforms.len() == 1),
             registries: vec![host.clone()],
         };
+        let building = self.timeline.start(&image.name, Phase::Build);
         let result = self
             .daemon
             .build(request, |line| {
@@ -187,6 +191,7 @@ impl Builder<'_> {
                 }
             })
             .await;
+        drop(building);
         if let Err(error) = result {
             task.finish("failed");
             return Err(BuildError::Failed {
@@ -199,6 +204,7 @@ impl Builder<'_> {
             .smoke_check(image, build, built, &task, &mut log)
             .await?;
         let digest = if self.push {
+            let _pushing = self.timeline.start(&image.name, Phase::Push);
             self.push_image(&host, &repository, built, &task, &mut log)
                 .await?
         } else {
@@ -226,6 +232,7 @@ impl Builder<'_> {
             return Ok(Vec::new());
         }
         task.step(&format!("checking ({})", build.checks.len()));
+        let _checking = self.timeline.start(&image.name, Phase::Check);
         let smoke = Smoke {
             daemon: self.daemon,
             catalog: self.catalog,

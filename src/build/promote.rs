@@ -14,6 +14,9 @@ use crate::schedule::Ended;
 pub struct Promoted {
     pub image: String,
     pub tags: Vec<String>,
+    /// Where the first tag that moved pointed before (none for a tag that is new).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<crate::reference::Digest>,
 }
 
 impl Builder<'_> {
@@ -51,7 +54,9 @@ impl Builder<'_> {
         built: &BuiltPin,
     ) -> Result<Option<Promoted>, BuildError> {
         let image = &self.catalog.images[name];
+        let _promoting = self.timeline.start(name, crate::timeline::Phase::Promote);
         let tags = &image.as_build().expect("built").tags;
+        let mut previous = None;
         let (host, repository) = self.catalog.private_location(image);
         if !self.push {
             for tag in tags {
@@ -69,6 +74,9 @@ impl Builder<'_> {
                     matches!((&current, &node.digest), (Some((c, _, _)), Some(d)) if c == d);
                 if already {
                     continue;
+                }
+                if previous.is_none() {
+                    previous = current.map(|(digest, _, _)| digest);
                 }
                 if manifest.is_none() {
                     // By digest: exactly the image this run's children were built on, even if
@@ -91,6 +99,7 @@ impl Builder<'_> {
         Ok(Some(Promoted {
             image: name.to_string(),
             tags: tags.clone(),
+            previous,
         }))
     }
 }

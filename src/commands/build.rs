@@ -156,39 +156,77 @@ pub async fn run(
     push: bool,
 ) -> Result<Finished<BuildReport>, Diagnostics> {
     let workspace = Workspace::open(settings)?;
-    let catalog = &workspace.catalog;
     let selected = workspace.select(selection)?;
-    let pins = plan::resolve(catalog, &workspace.lock, &selected, Unlocked::Unpin)?;
-    check_pinned(catalog, &pins)?;
+    let run_id = crate::clock::run_id();
+    let logs = crate::fsutil::state_dir(workspace.catalog.root_dir())
+        .map_err(|e| io_error("create", &workspace.catalog.root_dir().join(".baseimg"), e))?
+        .join("logs")
+        .join(&run_id);
+    let timeline = crate::timeline::Timeline::default();
     let clients = workspace.clients();
-    let missing = check_mirrors(catalog, &pins, &clients).await;
+    let run = Run {
+        clients: &clients,
+        id: &run_id,
+        logs,
+        timeline: &timeline,
+        push,
+    };
+    let report = build(settings, &workspace, &selected, run).await?;
+    let outcome = if report.ok {
+        Outcome::Success
+    } else {
+        Outcome::Failed
+    };
+    Ok(Finished::new(report, workspace.warnings, outcome))
+}
+
+/// What one build run is, besides the catalog: its identity, where its logs go, its timeline, and
+/// whether it pushes.
+pub struct Run<'a> {
+    pub clients: &'a Clients,
+    pub id: &'a str,
+    pub logs: PathBuf,
+    pub timeline: &'a crate::timeline::Timeline,
+    pub push: bool,
+}
+
+/// Builds `selected` (in build order) on the workspace's lock file, then promotes when every image
+/// succeeded. Shared by `build` and `refresh`, which builds on the lock file it is about to adopt.
+pub async fn build(
+    settings: &Settings,
+    workspace: &Workspace,
+    selected: &[String],
+    run: Run<'_>,
+) -> Result<BuildReport, Diagnostics> {
+    let catalog = &workspace.catalog;
+    let pins = plan::resolve(catalog, &workspace.lock, selected, Unlocked::Unpin)?;
+    check_pinned(catalog, &pins)?;
+    let clients = run.clients;
+    let missing = check_mirrors(catalog, &pins, clients).await;
     if missing.has_errors() {
         return Err(missing);
     }
     let daemon = Daemon::connect().await.map_err(|e| explain(&e))?;
 
     let progress = Progress::new(settings.progress);
-    let run_id = crate::clock::run_id();
     let builder = Builder {
         catalog,
         pins: &pins,
         daemon: &daemon,
-        clients: &clients,
-        push,
-        logs: crate::fsutil::state_dir(catalog.root_dir())
-            .map_err(|e| io_error("create", &catalog.root_dir().join(".baseimg"), e))?
-            .join("logs")
-            .join(&run_id),
+        clients,
+        push: run.push,
+        logs: run.logs,
         progress: &progress,
         revision: build::git_revision(catalog.root_dir()),
         created: crate::clock::now_rfc3339(),
         // The process ID too: two runs started in the same second must not share check containers.
-        run_id: format!("{run_id}-{}", std::process::id()),
+        run_id: format!("{}-{}", run.id, std::process::id()),
+        timeline: run.timeline,
     };
-    let parents = build::parents_of(&workspace.graph, &selected);
+    let parents = build::parents_of(&workspace.graph, selected);
     let started = Instant::now();
     let outcomes = schedule::run(
-        &selected,
+        selected,
         &parents,
         settings.jobs,
         |name, parent_nodes| {
@@ -209,19 +247,13 @@ pub async fn run(
     let _ = smoke.clean_up().await;
 
     let promotion = promote(&builder, &outcomes).await;
-    let report = BuildReport::new(
-        push,
+    Ok(BuildReport::new(
+        run.push,
         outcomes.iter().map(|(n, o)| image_result(n, o)).collect(),
         promotion,
         builder.logs.clone(),
         started.elapsed().as_secs_f64(),
-    );
-    let outcome = if report.ok {
-        Outcome::Success
-    } else {
-        Outcome::Failed
-    };
-    Ok(Finished::new(report, workspace.warnings, outcome))
+    ))
 }
 
 /// Every mirror the selection builds on must be pinned: a build reads every base from the lock file.

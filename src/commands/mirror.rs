@@ -76,15 +76,33 @@ pub async fn run(
     selection: &Selection,
 ) -> Result<Finished<MirrorReport>, Diagnostics> {
     let workspace = Workspace::open(settings)?;
-    let catalog = &workspace.catalog;
     let selected = workspace.select(selection)?;
     let work = pinned_mirrors(&workspace, &selected)?;
-
+    let timeline = crate::timeline::Timeline::default();
     let clients = workspace.clients();
+    let report = copy(settings, &workspace, &clients, &work, &timeline).await?;
+    let outcome = if report.failed() > 0 {
+        Outcome::Failed
+    } else {
+        Outcome::Success
+    };
+    Ok(Finished::new(report, workspace.warnings, outcome))
+}
+
+/// Copies the locked digests of `work` that the private registry lacks. Shared by `mirror` and
+/// `refresh`, which mirrors what it is about to adopt.
+pub async fn copy(
+    settings: &Settings,
+    workspace: &Workspace,
+    clients: &Clients,
+    work: &[(&Image, &LockEntry)],
+    timeline: &crate::timeline::Timeline,
+) -> Result<MirrorReport, Diagnostics> {
+    let catalog = &workspace.catalog;
     let known = KnownBlobs::default();
     let mirror = Mirror {
         catalog,
-        clients: &clients,
+        clients,
         known: &known,
         retry: backon::ExponentialBuilder::default()
             .with_jitter()
@@ -92,20 +110,23 @@ pub async fn run(
             .with_max_times(6),
     };
     let started = Instant::now();
-    let present = private_presence(&mirror, &work, settings.jobs).await?;
+    let present = private_presence(&mirror, work, settings.jobs).await?;
     let to_copy: Vec<&LockEntry> = work
         .iter()
         .zip(&present)
         .filter(|(_, present)| !**present)
         .map(|((_, entry), _)| *entry)
         .collect();
-    check_budget(&clients, &to_copy).await?;
+    check_budget(clients, &to_copy).await?;
 
     let progress = Progress::new(settings.progress);
     let images: Vec<MirrorResult> = stream::iter(work.iter().zip(present))
         .map(|((image, entry), present)| {
             let (mirror, progress) = (&mirror, &progress);
-            async move { copy_one(catalog, mirror, progress, image, entry, present).await }
+            async move {
+                let _mirroring = timeline.start(&image.name, crate::timeline::Phase::Mirror);
+                copy_one(catalog, mirror, progress, image, entry, present).await
+            }
         })
         .buffered(settings.jobs)
         .collect()
@@ -129,14 +150,9 @@ pub async fn run(
             .iter()
             .map(|c| c.stats.retries.load(Ordering::Relaxed))
             .sum(),
-        rate_limits: Budget::of(&clients),
+        rate_limits: Budget::of(clients),
     };
-    let outcome = if report.failed() > 0 {
-        Outcome::Failed
-    } else {
-        Outcome::Success
-    };
-    Ok(Finished::new(report, workspace.warnings, outcome))
+    Ok(report)
 }
 
 /// The selected mirrors with their lock entries; any that is not pinned (or pinned to what the

@@ -190,6 +190,7 @@ mod tests {
                 images: vec![Promoted {
                     image: "app".into(),
                     tags: vec!["1.0".into(), "1".into()],
+                    previous: None,
                 }],
             },
             PathBuf::from("logs"),
