@@ -23,6 +23,7 @@ pub mod outdated;
 pub mod plan;
 pub mod prune;
 pub mod ps;
+pub mod refresh;
 pub mod render;
 pub mod rollback;
 pub mod run;

@@ -14,8 +14,13 @@ mod build;
 mod catalog;
 mod graph;
 mod history;
+mod refresh;
+mod refresh_html;
 mod registry;
 mod service;
+
+pub use refresh::refresh_markdown;
+pub use refresh_html::refresh_html;
 
 use std::io::{IsTerminal, Write};
 

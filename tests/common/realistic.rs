@@ -80,3 +80,55 @@ pub fn docker(args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
+
+/// Publishes a new release of one of the example's upstream images under the same tag, as an
+/// upstream publisher does: the fixture image with `instructions` added (a `LABEL` for a harmless
+/// release, a `RUN` that breaks something for a bad one). Returns the new digest.
+pub fn move_upstream(registry: &str, image: &str, instructions: &str) -> String {
+    let fixtures = fixture_images();
+    let fixture = &fixtures.iter().find(|(name, _)| name == image).unwrap().1;
+    let reference = EXAMPLE_UPSTREAM
+        .iter()
+        .find(|(name, _)| *name == image)
+        .unwrap()
+        .1;
+    let target = format!("{registry}/{reference}");
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        format!("FROM {fixture}\n{instructions}\n"),
+    )
+    .unwrap();
+    docker(&[
+        "build",
+        "--quiet",
+        "--tag",
+        &target,
+        &context.path().display().to_string(),
+    ]);
+    docker(&["push", "--quiet", &target]);
+    docker(&["rmi", &target]);
+    super::fixtures::manifest_digest(registry, reference)
+}
+
+/// Deletes one of the example's upstream tags, as a publisher who withdraws a release does.
+pub fn withdraw_upstream(registry: &str, image: &str) {
+    let reference = EXAMPLE_UPSTREAM
+        .iter()
+        .find(|(name, _)| *name == image)
+        .unwrap()
+        .1;
+    let output = Command::new("skopeo")
+        .args([
+            "delete",
+            "--tls-verify=false",
+            &format!("docker://{registry}/{reference}"),
+        ])
+        .output()
+        .expect("skopeo runs");
+    assert!(
+        output.status.success(),
+        "skopeo delete: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -1,0 +1,416 @@
+//! `baseimg refresh`: the nightly job as one command. Every mirror's upstream tag is asked where it
+//! points (HEAD requests); new digests are adopted under the catalog's cool-down; what is adopted is
+//! mirrored; everything whose fingerprint changed is built, checked and pushed; the moving tags are
+//! promoted; and only then is the lock file written. A report of the run is always written to
+//! `.baseimg/reports/<run>/` (JSON, Markdown and one self-contained HTML file).
+//!
+//! The rule for the lock file: it is rewritten only by a run whose mirroring, builds, checks and
+//! promotion all succeeded. A failed run leaves it (and every moving tag) as it was; immutable tags
+//! and mirrored blobs it pushed stay, and the next run reuses them. An upstream that cannot be
+//! resolved (tag gone, access denied, registry down) is not a failure of the run's own work: it
+//! keeps its pin and its mirrored copy, everything else goes on, and the run ends with exit 1.
+
+mod resolve;
+mod summary;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::build::{BuildStatus, ImageResult, Promotion};
+use super::mirror::MirrorResult;
+use super::{Finished, Outcome, Settings, Workspace, io_error};
+use crate::catalog::Image;
+use crate::cooldown::Why;
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::fsutil::write_atomic;
+use crate::lock::{LockEntry, LockStatus};
+use crate::progress::Progress;
+use crate::reference::Digest;
+use crate::registry::Clients;
+use crate::timeline::{Bar, Timeline};
+
+pub use resolve::UpstreamStatus;
+
+/// Everything one refresh did, as the three report files and the terminal show it.
+#[derive(Debug, Serialize)]
+pub struct RefreshReport {
+    /// The run's identity: the name of its report directory.
+    pub run: String,
+    /// RFC 3339, UTC.
+    pub started: String,
+    pub seconds: f64,
+    pub dry_run: bool,
+    /// Nothing failed and every upstream answered.
+    pub ok: bool,
+    #[serde(serialize_with = "super::path_text")]
+    pub catalog: PathBuf,
+    #[serde(serialize_with = "super::path_text")]
+    pub lock_file: PathBuf,
+    /// Whether this run rewrote the lock file.
+    pub lock_written: bool,
+    /// Why the lock file was left as it was, when the run had something to write.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock_kept_because: Option<String>,
+    /// Every mirror: where upstream points and what the run made of it.
+    pub upstreams: Vec<Upstream>,
+    /// What mirroring did, per mirror (empty when it did not run).
+    pub mirrors: Vec<MirrorResult>,
+    /// What building did, per image in build order (empty when it did not run).
+    pub images: Vec<ImageResult>,
+    /// The images built this run and why.
+    pub rebuilt: Vec<Rebuilt>,
+    /// What became of the moving tags (absent when the build did not run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promotion: Option<Promotion>,
+    /// Moving tags that moved, with the command that puts them back.
+    pub moved: Vec<Moved>,
+    /// Everything that went wrong, by image and step.
+    pub failures: Vec<Failure>,
+    /// One bar per image and phase, from the run's own clock.
+    pub timeline: Vec<Bar>,
+    pub requests: Requests,
+    /// Where the report files are (none in a dry run, which writes nothing).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "optional_path"
+    )]
+    pub report_dir: Option<PathBuf>,
+}
+
+/// One mirror's upstream.
+#[derive(Debug, Clone, Serialize)]
+pub struct Upstream {
+    pub image: String,
+    /// The upstream reference, as the catalog names it.
+    pub source: String,
+    pub status: UpstreamStatus,
+    /// The pin before this run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<Digest>,
+    /// Where upstream points now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<Digest>,
+    /// Why it was adopted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<Why>,
+    /// The adopted image's `created` date (from its config, read back from the mirror).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// When baseimg first saw the waiting digest (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<String>,
+    /// When the waiting digest will be adopted (RFC 3339), and how long that is from now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adopt_after: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+}
+
+/// An image built this run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rebuilt {
+    pub image: String,
+    /// The new immutable tag.
+    pub tag: String,
+    /// `<registry>/<repository>:<tag>@<digest>`.
+    pub reference: String,
+    /// Why its fingerprint changed, in a sentence.
+    pub because: String,
+}
+
+/// An image whose moving tags moved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Moved {
+    pub image: String,
+    pub tags: Vec<String>,
+    /// The release the tags pointed at before (none when they are new).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The release they point at now.
+    pub to: String,
+    /// Puts the tags back where they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<String>,
+}
+
+/// Something that went wrong.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub image: String,
+    pub step: Step,
+    /// The error, with the tail of the image's log where there is one.
+    pub error: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+    /// The image's full log.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "optional_path"
+    )]
+    pub log: Option<PathBuf>,
+}
+
+/// The step of a refresh something failed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Resolve,
+    Mirror,
+    Build,
+    Promote,
+}
+
+/// Registry requests of the run, by kind, upstream and private apart.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Requests {
+    pub upstream: RequestCounts,
+    pub private: RequestCounts,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct RequestCounts {
+    pub manifest_heads: u64,
+    pub manifest_gets: u64,
+    pub manifest_puts: u64,
+    pub blob_heads: u64,
+    pub blob_gets: u64,
+    pub blob_puts: u64,
+    pub blob_mounts: u64,
+    pub token_requests: u64,
+    pub retries: u64,
+}
+
+fn optional_path<S: serde::Serializer>(path: &Option<PathBuf>, out: S) -> Result<S::Ok, S::Error> {
+    match path {
+        Some(path) => out.collect_str(&path.display()),
+        None => out.serialize_none(),
+    }
+}
+
+impl RefreshReport {
+    /// Upstreams waiting out their cool-down.
+    pub fn waiting(&self) -> impl Iterator<Item = &Upstream> {
+        self.upstreams
+            .iter()
+            .filter(|u| u.status == UpstreamStatus::Waiting)
+    }
+
+    /// Upstreams adopted this run.
+    pub fn adopted(&self) -> impl Iterator<Item = &Upstream> {
+        self.upstreams
+            .iter()
+            .filter(|u| u.status == UpstreamStatus::Adopted)
+    }
+
+    /// Images that were built (not found up to date) this run.
+    pub fn built(&self) -> impl Iterator<Item = &ImageResult> {
+        self.images
+            .iter()
+            .filter(|i| i.status == BuildStatus::Built)
+    }
+}
+
+/// What `refresh` was asked.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Mirrors whose new upstream digest is adopted now, whatever their cool-down.
+    pub adopt: Vec<String>,
+    /// Say what a run would do; change nothing and write nothing.
+    pub dry_run: bool,
+}
+
+pub async fn run(
+    settings: &Settings,
+    options: &Options,
+) -> Result<Finished<RefreshReport>, Diagnostics> {
+    let mut workspace = Workspace::open(settings)?;
+    check_adopt(&workspace, &options.adopt)?;
+    let run_id = crate::clock::run_id();
+    let report_dir = if options.dry_run {
+        None
+    } else {
+        Some(report_dir(&workspace, &run_id)?)
+    };
+    let started = crate::clock::now_rfc3339();
+    let timeline = Timeline::default();
+    let clients = workspace.clients();
+    let progress = Progress::new(settings.progress);
+
+    let resolved = resolve::resolve(
+        &workspace,
+        &clients,
+        &progress,
+        &timeline,
+        &options.adopt,
+        settings.jobs,
+    )
+    .await;
+    let mut summary = summary::Summary::new(&workspace, resolved.upstreams);
+    let next = resolved.next;
+    let before = std::mem::replace(&mut workspace.lock, next);
+
+    if options.dry_run {
+        summary.would_build(&workspace, &clients).await;
+    } else {
+        let dir = report_dir
+            .as_ref()
+            .expect("a report directory outside dry runs");
+        work(
+            settings,
+            &workspace,
+            &clients,
+            &timeline,
+            &run_id,
+            dir,
+            &mut summary,
+        )
+        .await;
+    }
+
+    let changed = workspace.lock != before;
+    let lock_written = if changed && summary.succeeded() && !options.dry_run {
+        match workspace.lock.save(&workspace.lock_path) {
+            Ok(()) => true,
+            Err(error) => {
+                summary.fail_run(
+                    Step::Promote,
+                    format!("cannot write `{}`: {error}", workspace.lock_path.display()),
+                );
+                false
+            }
+        }
+    } else {
+        false
+    };
+    let lock_kept_because = (changed && !lock_written && !options.dry_run).then(|| {
+        "the run did not succeed: the lock file and the moving tags stay as they were".to_string()
+    });
+
+    summary.created_dates(&workspace, &clients).await;
+    let report = summary.into_report(summary::Ending {
+        run: run_id,
+        started,
+        seconds: timeline.elapsed(),
+        dry_run: options.dry_run,
+        catalog: workspace.catalog.path.clone(),
+        lock_file: workspace.lock_path.clone(),
+        lock_written,
+        lock_kept_because,
+        timeline: timeline.bars(),
+        requests: summary::requests(&workspace, &clients),
+        report_dir,
+    });
+    if let Some(dir) = &report.report_dir {
+        write_report(&report, dir)?;
+    }
+    let outcome = if report.ok {
+        Outcome::Success
+    } else {
+        Outcome::Failed
+    };
+    Ok(Finished::new(report, workspace.warnings, outcome))
+}
+
+/// Mirrors, builds, checks, pushes and promotes on the lock file the run is about to adopt.
+async fn work(
+    settings: &Settings,
+    workspace: &Workspace,
+    clients: &Clients,
+    timeline: &Timeline,
+    run_id: &str,
+    dir: &Path,
+    summary: &mut summary::Summary,
+) {
+    let work: Vec<(&Image, &LockEntry)> = workspace
+        .catalog
+        .images
+        .values()
+        .filter_map(|image| match workspace.lock.status(image) {
+            LockStatus::Fresh(entry) => Some((image, entry)),
+            _ => None,
+        })
+        .collect();
+    match super::mirror::copy(settings, workspace, clients, &work, timeline).await {
+        Ok(mirrored) => summary.mirrored(mirrored.images),
+        Err(diagnostics) => summary.fail_diagnostics(Step::Mirror, &diagnostics),
+    }
+    if !summary.succeeded() {
+        // Nothing is built on a half-mirrored set: the next run starts from the same lock file.
+        return;
+    }
+    let selected = summary.buildable(workspace);
+    let run = super::build::Run {
+        clients,
+        id: run_id,
+        logs: dir.join("logs"),
+        timeline,
+        push: true,
+    };
+    match super::build::build(settings, workspace, &selected, run).await {
+        Ok(built) => summary.built(workspace, built, clients).await,
+        Err(diagnostics) => summary.fail_diagnostics(Step::Build, &diagnostics),
+    }
+}
+
+/// `--adopt` takes the names of mirrors: anything else is refused before any request.
+fn check_adopt(workspace: &Workspace, names: &[String]) -> Result<(), Diagnostics> {
+    let mut wrong = Diagnostics::default();
+    for name in names {
+        match workspace.catalog.images.get(name) {
+            Some(image) if image.as_mirror().is_some() => {}
+            Some(_) => wrong.push(
+                Diagnostic::error(format!(
+                    "`{name}` is built, not mirrored; only a mirror adopts upstream digests"
+                ))
+                .image(name)
+                .help("`--adopt` takes the name of a mirrored image"),
+            ),
+            None => wrong.push(Diagnostic::error(format!(
+                "no image named `{name}` in the catalog"
+            ))),
+        }
+    }
+    wrong.into_result().map(drop)
+}
+
+/// `.baseimg/reports/<run>/`, new for this run (a second run in the same second gets `-2`).
+fn report_dir(workspace: &Workspace, run_id: &str) -> Result<PathBuf, Diagnostics> {
+    let root = workspace.catalog.root_dir();
+    let reports = crate::fsutil::state_dir(root)
+        .map_err(|e| io_error("create", &root.join(".baseimg"), e))?
+        .join("reports");
+    std::fs::create_dir_all(&reports).map_err(|e| io_error("create", &reports, e))?;
+    for attempt in 1.. {
+        let name = match attempt {
+            1 => run_id.to_string(),
+            n => format!("{run_id}-{n}"),
+        };
+        let dir = reports.join(name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(error) => return Err(io_error("create", &dir, error)),
+        }
+    }
+    unreachable!("the attempts never end")
+}
+
+/// The three report files, each replaced atomically.
+fn write_report(report: &RefreshReport, dir: &Path) -> Result<(), Diagnostics> {
+    let json = serde_json::to_string_pretty(report).expect("reports serialize");
+    let files = [
+        ("report.json", json + "\n"),
+        ("report.md", crate::report::refresh_markdown(report)),
+        ("report.html", crate::report::refresh_html(report)),
+    ];
+    for (name, text) in files {
+        let path = dir.join(name);
+        write_atomic(&path, text.as_bytes()).map_err(|e| io_error("write", &path, e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,328 @@
+//! `baseimg refresh` for people: a short summary on the terminal (ending with the report's
+//! directory), and `report.md`, written to be pasted as a commit message or a merge request's body.
+//! `report.html` is drawn in [`super::refresh_html`].
+
+use std::fmt::Write as _;
+
+use super::{Text, count, table, word};
+use crate::commands::refresh::{RefreshReport, RequestCounts, Upstream, UpstreamStatus};
+use crate::cooldown::Why;
+
+impl Text for RefreshReport {
+    fn text(&self) -> String {
+        let mut out = String::new();
+        let rows: Vec<Vec<String>> = self
+            .upstreams
+            .iter()
+            .map(|u| vec![u.image.clone(), word(&u.status), upstream_detail(u)])
+            .collect();
+        out.push_str(&table(&rows));
+        if !self.rebuilt.is_empty() {
+            out.push('\n');
+            let verb = if self.dry_run { "would build" } else { "built" };
+            for rebuilt in &self.rebuilt {
+                let _ = writeln!(
+                    out,
+                    "{verb} {} {}: {}",
+                    rebuilt.image, rebuilt.tag, rebuilt.because
+                );
+            }
+        }
+        for moved in &self.moved {
+            let _ = writeln!(out, "moved {} → {}", moved.tags.join(", "), moved.to);
+        }
+        for failure in &self.failures {
+            let what = if failure.image.is_empty() {
+                word(&failure.step)
+            } else {
+                format!("{} {}", word(&failure.step), failure.image)
+            };
+            let first = failure.error.lines().next().unwrap_or_default();
+            let _ = writeln!(out, "failed: {what}: {first}");
+        }
+        out.push('\n');
+        out.push_str(&headline(self));
+        out.push('\n');
+        out.push_str(&lock_line(self));
+        out.push('\n');
+        match &self.report_dir {
+            Some(dir) => {
+                let _ = writeln!(out, "report: {}", dir.join("report.html").display());
+            }
+            None => out.push_str("dry run: nothing was changed or written\n"),
+        }
+        out
+    }
+}
+
+/// What the run found, in one sentence.
+fn headline(report: &RefreshReport) -> String {
+    let adopted = report.adopted().count();
+    let waiting = report.waiting().count();
+    let problems = report
+        .upstreams
+        .iter()
+        .filter(|u| u.status.is_problem())
+        .count();
+    let built = if report.dry_run {
+        report.rebuilt.len()
+    } else {
+        report.built().count()
+    };
+    let mut parts = vec![
+        format!("{} adopted", count(adopted, "upstream", "upstreams")),
+        format!("{waiting} waiting"),
+        format!("{problems} not resolved"),
+        format!(
+            "{} {}",
+            count(built, "image", "images"),
+            if report.dry_run { "to build" } else { "built" }
+        ),
+    ];
+    let failed = report
+        .failures
+        .iter()
+        .filter(|f| f.step != crate::commands::refresh::Step::Resolve)
+        .count();
+    if failed > 0 {
+        parts.push(format!("{} failed", count(failed, "step", "steps")));
+    }
+    format!("{} in {:.1}s", parts.join(", "), report.seconds)
+}
+
+fn lock_line(report: &RefreshReport) -> String {
+    let lock = report.lock_file.display();
+    match (
+        &report.lock_kept_because,
+        report.lock_written,
+        report.dry_run,
+    ) {
+        (_, _, true) => format!("{lock} would be rewritten only if the run succeeds"),
+        (Some(why), _, _) => format!("{lock} unchanged: {why}"),
+        (None, true, _) => format!("wrote {lock}"),
+        (None, false, _) => format!("{lock} is up to date"),
+    }
+}
+
+fn upstream_detail(upstream: &Upstream) -> String {
+    let short = |d: &Option<crate::reference::Digest>| {
+        d.as_ref()
+            .map(|d| d.short().to_string())
+            .unwrap_or_else(|| "-".into())
+    };
+    match upstream.status {
+        UpstreamStatus::Unchanged => short(&upstream.pinned),
+        UpstreamStatus::Adopted => format!(
+            "{} → {} ({})",
+            short(&upstream.pinned),
+            short(&upstream.current),
+            upstream.why.as_ref().map(why_text).unwrap_or_default()
+        ),
+        UpstreamStatus::Waiting => format!(
+            "{} waits {} more (first seen {})",
+            short(&upstream.current),
+            upstream.left.as_deref().unwrap_or("-"),
+            upstream.first_seen.as_deref().unwrap_or("-")
+        ),
+        _ => format!(
+            "keeps {}: {}",
+            short(&upstream.pinned),
+            upstream.error.as_deref().unwrap_or_default()
+        ),
+    }
+}
+
+fn why_text(why: &Why) -> String {
+    match why {
+        Why::FirstPin => "first pin".into(),
+        Why::NoCooldown => "no cool-down".into(),
+        Why::CooledDown => "cool-down passed".into(),
+        Why::Asked => "--adopt".into(),
+    }
+}
+
+/// `report.md`: what moved upstream, what was rebuilt and why, which tags moved (and how to move
+/// them back), what waits in cool-down, what could not be resolved and what failed.
+pub fn refresh_markdown(report: &RefreshReport) -> String {
+    let mut out = String::new();
+    let title = if report.adopted().count() > 0 {
+        let names: Vec<&str> = report.adopted().map(|u| u.image.as_str()).collect();
+        format!("Base images: adopt {}", names.join(", "))
+    } else {
+        "Base images: nightly refresh".to_string()
+    };
+    let _ = writeln!(out, "{title}\n");
+    let _ = writeln!(out, "{}.\n", headline(report));
+
+    let adopted: Vec<&Upstream> = report.adopted().collect();
+    if !adopted.is_empty() {
+        out.push_str("## Moved upstream\n\n| Image | Upstream | Old → new | Created | Adopted because |\n|---|---|---|---|---|\n");
+        for u in adopted {
+            let _ = writeln!(
+                out,
+                "| {} | `{}` | {} → {} | {} | {} |",
+                u.image,
+                u.source,
+                digest_cell(u.pinned.as_ref()),
+                digest_cell(u.current.as_ref()),
+                u.created.as_deref().unwrap_or("-"),
+                u.why.as_ref().map(why_text).unwrap_or_default()
+            );
+        }
+        out.push('\n');
+    }
+    if !report.rebuilt.is_empty() {
+        let heading = if report.dry_run {
+            "Would build"
+        } else {
+            "Rebuilt"
+        };
+        let _ = writeln!(
+            out,
+            "## {heading}\n\n| Image | Immutable tag | Why |\n|---|---|---|"
+        );
+        for r in &report.rebuilt {
+            let _ = writeln!(
+                out,
+                "| {} | `{}` | {} |",
+                r.image,
+                r.tag,
+                escape_cell(&r.because)
+            );
+        }
+        out.push('\n');
+    }
+    if !report.moved.is_empty() {
+        out.push_str(
+            "## Moving tags\n\n| Image | Tags | From → to | Roll back |\n|---|---|---|---|\n",
+        );
+        for m in &report.moved {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} → `{}` | {} |",
+                m.image,
+                m.tags
+                    .iter()
+                    .map(|t| format!("`{t}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                m.from
+                    .as_deref()
+                    .map(|f| format!("`{f}`"))
+                    .unwrap_or_else(|| "(new)".into()),
+                m.to,
+                m.rollback
+                    .as_deref()
+                    .map(|r| format!("`{r}`"))
+                    .unwrap_or_else(|| "-".into())
+            );
+        }
+        out.push('\n');
+    }
+    let waiting: Vec<&Upstream> = report.waiting().collect();
+    if !waiting.is_empty() {
+        out.push_str("## Waiting in cool-down\n\n| Image | New digest | First seen | Adopted after | Left |\n|---|---|---|---|---|\n");
+        for u in waiting {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                u.image,
+                digest_cell(u.current.as_ref()),
+                u.first_seen.as_deref().unwrap_or("-"),
+                u.adopt_after.as_deref().unwrap_or("-"),
+                u.left.as_deref().unwrap_or("-")
+            );
+        }
+        out.push('\n');
+    }
+    let problems: Vec<&Upstream> = report
+        .upstreams
+        .iter()
+        .filter(|u| u.status.is_problem())
+        .collect();
+    if !problems.is_empty() {
+        out.push_str("## Upstreams not resolved\n\nTheir pins and mirrored copies stay.\n\n| Image | Upstream | Status | Pin kept | Error |\n|---|---|---|---|---|\n");
+        for u in problems {
+            let _ = writeln!(
+                out,
+                "| {} | `{}` | {} | {} | {} |",
+                u.image,
+                u.source,
+                word(&u.status),
+                digest_cell(u.pinned.as_ref()),
+                escape_cell(u.error.as_deref().unwrap_or_default())
+            );
+        }
+        out.push('\n');
+    }
+    let failures: Vec<_> = report
+        .failures
+        .iter()
+        .filter(|f| f.step != crate::commands::refresh::Step::Resolve)
+        .collect();
+    if !failures.is_empty() {
+        out.push_str("## Failures\n\n");
+        for f in failures {
+            let what = if f.image.is_empty() {
+                String::new()
+            } else {
+                format!(" `{}`", f.image)
+            };
+            let _ = writeln!(
+                out,
+                "### {}{what}\n\n```\n{}\n```\n",
+                word(&f.step),
+                f.error.trim_end()
+            );
+            if let Some(help) = &f.help {
+                let _ = writeln!(out, "help: {help}\n");
+            }
+            if let Some(log) = &f.log {
+                let _ = writeln!(out, "log: `{}`\n", log.display());
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "---\nRun {} started {}, {:.1}s. {}. Upstream requests: {}.",
+        report.run,
+        report.started,
+        report.seconds,
+        lock_line(report),
+        requests_text(&report.requests.upstream)
+    );
+    out
+}
+
+/// `3 manifest HEADs, 1 manifest GET, 2 blob GETs`: the kinds that were made.
+pub fn requests_text(counts: &RequestCounts) -> String {
+    let kinds = [
+        (counts.manifest_heads, "manifest HEAD", "manifest HEADs"),
+        (counts.manifest_gets, "manifest GET", "manifest GETs"),
+        (counts.blob_heads, "blob HEAD", "blob HEADs"),
+        (counts.blob_gets, "blob GET", "blob GETs"),
+        (counts.token_requests, "token request", "token requests"),
+        (counts.retries, "retry", "retries"),
+    ];
+    let made: Vec<String> = kinds
+        .iter()
+        .filter(|(n, _, _)| *n > 0)
+        .map(|(n, one, many)| count(*n as usize, one, many))
+        .collect();
+    if made.is_empty() {
+        "none".to_string()
+    } else {
+        made.join(", ")
+    }
+}
+
+fn digest_cell(digest: Option<&crate::reference::Digest>) -> String {
+    digest
+        .map(|d| format!("`sha256:{}`", d.short()))
+        .unwrap_or_else(|| "-".into())
+}
+
+/// A table cell on one line, with no `|` to break the table.
+fn escape_cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
