@@ -245,7 +245,7 @@ fn shell_completions_and_the_man_page_name_every_command() {
 fn init_writes_a_repository_that_validates_and_refuses_to_overwrite_one() {
     let written = Test::new()
         .arg("init")
-        .stdout_contains("wrote a base-images repository in . (16 files)")
+        .stdout_contains("wrote a base-images repository in . (18 files)")
         .run();
     let root = written.root().to_path_buf();
     use std::os::unix::fs::PermissionsExt;
@@ -254,6 +254,21 @@ fn init_writes_a_repository_that_validates_and_refuses_to_overwrite_one() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o111, 0o111, "init scripts are executable");
+    // The nightly job for GitHub Actions and GitLab CI: well-formed YAML that runs `refresh` and
+    // keeps its report.
+    for ci in [
+        ".github/workflows/base-images-refresh.yml",
+        ".gitlab-ci.yml",
+    ] {
+        let text = std::fs::read_to_string(root.join(ci)).unwrap();
+        let parsed: Result<serde_json::Value, _> = serde_saphyr::from_str(&text);
+        assert!(parsed.is_ok(), "{ci}: {parsed:?}");
+        assert!(text.contains("baseimg refresh"), "{ci}");
+        assert!(
+            text.contains("report.md") && text.contains("artifact"),
+            "{ci}"
+        );
+    }
     assert_eq!(
         std::fs::read_to_string(root.join("base-images.yaml")).unwrap(),
         std::fs::read_to_string(common::repo_root().join("base-images.yaml")).unwrap()

@@ -1,7 +1,7 @@
 //! `baseimg init [DIR]`: a new base-images repository that works as written — the example catalog
 //! (Python, an API base on it, Redis and PostgreSQL with their configuration and init scripts), its
-//! templates and build contexts, a `.gitignore` and a `Makefile` whose `make redis` / `make postgres`
-//! call baseimg.
+//! templates and build contexts, a `.gitignore`, a `Makefile` whose `make redis` / `make postgres`
+//! call baseimg, and the nightly `baseimg refresh` as a GitHub Actions workflow and a GitLab CI job.
 //!
 //! The files are the ones this repository ships and tests (`include_str!`), so what `init` writes is
 //! what `validate`, the build tests and the demo exercise. It refuses to overwrite anything: every
@@ -23,6 +23,17 @@ const FILES: &[(&str, &str, bool)] = &[
         false,
     ),
     ("Makefile", include_str!("../../Makefile"), false),
+    // The nightly job, for either CI system: keep the one you use.
+    (
+        ".github/workflows/base-images-refresh.yml",
+        include_str!("../../examples/ci/github-actions-refresh.yml"),
+        false,
+    ),
+    (
+        ".gitlab-ci.yml",
+        include_str!("../../examples/ci/gitlab-ci-refresh.yml"),
+        false,
+    ),
     (
         ".gitignore",
         "# baseimg's build logs and reports.\n/.baseimg/\n",
