@@ -4,8 +4,10 @@
 
 use std::fmt::Write as _;
 
+use serde::Serialize;
+
 use super::{Text, count, table, word};
-use crate::commands::refresh::{RefreshReport, RequestCounts, Upstream, UpstreamStatus};
+use crate::commands::refresh::{RefreshReport, RequestCounts, Step, Upstream, UpstreamStatus};
 use crate::cooldown::Why;
 
 impl Text for RefreshReport {
@@ -55,42 +57,70 @@ impl Text for RefreshReport {
     }
 }
 
+/// How many upstreams and images ended how: the counts the headline names.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(super) struct Tally {
+    pub adopted: usize,
+    pub waiting: usize,
+    pub unresolved: usize,
+    /// Built, or in a dry run: to build.
+    pub built: usize,
+    /// Steps of the run's own work that failed (unresolved upstreams are counted apart).
+    pub failed: usize,
+}
+
+pub(super) fn tally(report: &RefreshReport) -> Tally {
+    Tally {
+        adopted: report.adopted().count(),
+        waiting: report.waiting().count(),
+        unresolved: report
+            .upstreams
+            .iter()
+            .filter(|u| u.status.is_problem())
+            .count(),
+        built: if report.dry_run {
+            report.rebuilt.len()
+        } else {
+            report.built().count()
+        },
+        failed: report
+            .failures
+            .iter()
+            .filter(|f| f.step != Step::Resolve)
+            .count(),
+    }
+}
+
 /// What the run found, in one sentence.
-fn headline(report: &RefreshReport) -> String {
-    let adopted = report.adopted().count();
-    let waiting = report.waiting().count();
-    let problems = report
-        .upstreams
-        .iter()
-        .filter(|u| u.status.is_problem())
-        .count();
-    let built = if report.dry_run {
-        report.rebuilt.len()
-    } else {
-        report.built().count()
-    };
+pub(super) fn headline(report: &RefreshReport) -> String {
+    let tally = tally(report);
     let mut parts = vec![
-        format!("{} adopted", count(adopted, "upstream", "upstreams")),
-        format!("{waiting} waiting"),
-        format!("{problems} not resolved"),
+        format!("{} adopted", count(tally.adopted, "upstream", "upstreams")),
+        format!("{} waiting", tally.waiting),
+        format!("{} not resolved", tally.unresolved),
         format!(
             "{} {}",
-            count(built, "image", "images"),
+            count(tally.built, "image", "images"),
             if report.dry_run { "to build" } else { "built" }
         ),
     ];
-    let failed = report
-        .failures
-        .iter()
-        .filter(|f| f.step != crate::commands::refresh::Step::Resolve)
-        .count();
-    if failed > 0 {
-        parts.push(format!("{} failed", count(failed, "step", "steps")));
+    if tally.failed > 0 {
+        parts.push(format!("{} failed", count(tally.failed, "step", "steps")));
     }
     format!("{} in {:.1}s", parts.join(", "), report.seconds)
 }
 
-fn lock_line(report: &RefreshReport) -> String {
+/// The title of `report.md` (a commit message's subject) and of `report.html`.
+pub(super) fn title(report: &RefreshReport) -> String {
+    if report.adopted().count() > 0 {
+        let names: Vec<&str> = report.adopted().map(|u| u.image.as_str()).collect();
+        format!("Base images: adopt {}", names.join(", "))
+    } else {
+        "Base images: nightly refresh".to_string()
+    }
+}
+
+pub(super) fn lock_line(report: &RefreshReport) -> String {
     let lock = report.lock_file.display();
     match (
         &report.lock_kept_because,
@@ -132,7 +162,7 @@ fn upstream_detail(upstream: &Upstream) -> String {
     }
 }
 
-fn why_text(why: &Why) -> String {
+pub(super) fn why_text(why: &Why) -> String {
     match why {
         Why::FirstPin => "first pin".into(),
         Why::NoCooldown => "no cool-down".into(),
@@ -145,13 +175,7 @@ fn why_text(why: &Why) -> String {
 /// them back), what waits in cool-down, what could not be resolved and what failed.
 pub fn refresh_markdown(report: &RefreshReport) -> String {
     let mut out = String::new();
-    let title = if report.adopted().count() > 0 {
-        let names: Vec<&str> = report.adopted().map(|u| u.image.as_str()).collect();
-        format!("Base images: adopt {}", names.join(", "))
-    } else {
-        "Base images: nightly refresh".to_string()
-    };
-    let _ = writeln!(out, "{title}\n");
+    let _ = writeln!(out, "{}\n", title(report));
     let _ = writeln!(out, "{}.\n", headline(report));
 
     let adopted: Vec<&Upstream> = report.adopted().collect();
@@ -258,7 +282,7 @@ pub fn refresh_markdown(report: &RefreshReport) -> String {
     let failures: Vec<_> = report
         .failures
         .iter()
-        .filter(|f| f.step != crate::commands::refresh::Step::Resolve)
+        .filter(|f| f.step != Step::Resolve)
         .collect();
     if !failures.is_empty() {
         out.push_str("## Failures\n\n");
@@ -296,15 +320,7 @@ pub fn refresh_markdown(report: &RefreshReport) -> String {
 
 /// `3 manifest HEADs, 1 manifest GET, 2 blob GETs`: the kinds that were made.
 pub fn requests_text(counts: &RequestCounts) -> String {
-    let kinds = [
-        (counts.manifest_heads, "manifest HEAD", "manifest HEADs"),
-        (counts.manifest_gets, "manifest GET", "manifest GETs"),
-        (counts.blob_heads, "blob HEAD", "blob HEADs"),
-        (counts.blob_gets, "blob GET", "blob GETs"),
-        (counts.token_requests, "token request", "token requests"),
-        (counts.retries, "retry", "retries"),
-    ];
-    let made: Vec<String> = kinds
+    let made: Vec<String> = request_kinds(counts)
         .iter()
         .filter(|(n, _, _)| *n > 0)
         .map(|(n, one, many)| count(*n as usize, one, many))
@@ -314,6 +330,21 @@ pub fn requests_text(counts: &RequestCounts) -> String {
     } else {
         made.join(", ")
     }
+}
+
+/// Every kind of request with its count and its names (one, many), in the order reports list them.
+pub(super) fn request_kinds(counts: &RequestCounts) -> [(u64, &'static str, &'static str); 9] {
+    [
+        (counts.manifest_heads, "manifest HEAD", "manifest HEADs"),
+        (counts.manifest_gets, "manifest GET", "manifest GETs"),
+        (counts.manifest_puts, "manifest PUT", "manifest PUTs"),
+        (counts.blob_heads, "blob HEAD", "blob HEADs"),
+        (counts.blob_gets, "blob GET", "blob GETs"),
+        (counts.blob_puts, "blob upload", "blob uploads"),
+        (counts.blob_mounts, "blob mount", "blob mounts"),
+        (counts.token_requests, "token request", "token requests"),
+        (counts.retries, "retry", "retries"),
+    ]
 }
 
 fn digest_cell(digest: Option<&crate::reference::Digest>) -> String {
