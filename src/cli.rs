@@ -119,14 +119,7 @@ enum Command {
     #[command(
         after_help = "Examples:\n  baseimg refresh\n  baseimg refresh --dry-run\n  baseimg refresh --adopt python-upstream\n\nExit codes: 0 nothing to do or everything adopted, 1 something failed or an upstream could not be resolved (the rest went on), 2 bad input.\nThe report is written to .baseimg/reports/<run>/ (report.json, report.md, report.html); the last line names it."
     )]
-    Refresh {
-        /// Adopt this mirror's new upstream digest now, whatever its cool-down (a security fix).
-        #[arg(long, value_name = "IMAGE")]
-        adopt: Vec<String>,
-        /// Say what a run would do; change nothing, write nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Refresh(RefreshArgs),
     /// Compare the lock file with upstream (HEAD requests only). Exit 1 when something moved.
     #[command(after_help = "Examples:\n  baseimg outdated\n  baseimg outdated --output json")]
     Outdated,
@@ -277,6 +270,25 @@ struct PruneArgs {
     dry_run: bool,
 }
 
+#[derive(Debug, Args)]
+struct RefreshArgs {
+    /// Adopt this mirror's new upstream digest now, whatever its cool-down (a security fix).
+    #[arg(long, value_name = "IMAGE")]
+    adopt: Vec<String>,
+    /// Say what a run would do; change nothing, write nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+impl RefreshArgs {
+    fn options(&self) -> commands::refresh::Options {
+        commands::refresh::Options {
+            adopt: self.adopt.clone(),
+            dry_run: self.dry_run,
+        }
+    }
+}
+
 impl PruneArgs {
     fn options(&self) -> commands::prune::PruneOptions {
         commands::prune::PruneOptions {
@@ -393,16 +405,10 @@ fn dispatch(cli: &Cli) -> Result<Outcome, Diagnostics> {
             format,
         ),
         Command::Outdated => emit(block_on(commands::outdated::run(settings))??, format),
-        Command::Refresh { adopt, dry_run } => {
-            let options = commands::refresh::Options {
-                adopt: adopt.clone(),
-                dry_run: *dry_run,
-            };
-            emit(
-                block_on(commands::refresh::run(settings, &options))??,
-                format,
-            )
-        }
+        Command::Refresh(args) => emit(
+            block_on(commands::refresh::run(settings, &args.options()))??,
+            format,
+        ),
         Command::Build { selection, push } => emit(
             block_on(commands::build::run(
                 settings,

@@ -172,22 +172,10 @@ impl LockFile {
                     format!("`{}` is not an RFC 3339 time", entry.resolved_at.value),
                 )
             });
-            let candidate = entry.candidate.as_ref().and_then(|candidate| {
-                let digest = Digest::parse(&candidate.digest.value)
-                    .map_err(|m| bad(&candidate.digest, m.to_string()))
-                    .ok()?;
-                crate::clock::parse_rfc3339(&candidate.first_seen.value).or_else(|| {
-                    bad(
-                        &candidate.first_seen,
-                        format!("`{}` is not an RFC 3339 time", candidate.first_seen.value),
-                    );
-                    None
-                })?;
-                Some(Candidate {
-                    digest,
-                    first_seen: candidate.first_seen.value.clone(),
-                })
-            });
+            let candidate = entry
+                .candidate
+                .as_ref()
+                .and_then(|c| candidate(c, &mut bad));
             let mut platforms = BTreeMap::new();
             for (platform, digest) in &entry.platforms {
                 match Digest::parse(&digest.value) {
@@ -360,6 +348,25 @@ impl LockFile {
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         write_atomic(path, self.to_text().as_bytes())
     }
+}
+
+/// A `candidate:` entry, or `None` after reporting what is wrong with it.
+fn candidate(
+    raw: &CandidateRaw,
+    bad: &mut impl FnMut(&Spanned<String>, String),
+) -> Option<Candidate> {
+    let digest = Digest::parse(&raw.digest.value)
+        .map_err(|m| bad(&raw.digest, m.to_string()))
+        .ok()?;
+    if crate::clock::parse_rfc3339(&raw.first_seen.value).is_none() {
+        let message = format!("`{}` is not an RFC 3339 time", raw.first_seen.value);
+        bad(&raw.first_seen, message);
+        return None;
+    }
+    Some(Candidate {
+        digest,
+        first_seen: raw.first_seen.value.clone(),
+    })
 }
 
 /// A YAML scalar: plain when it cannot be misread, JSON-quoted (valid YAML) otherwise.

@@ -31,7 +31,13 @@ impl Text for RefreshReport {
             }
         }
         for moved in &self.moved {
-            let _ = writeln!(out, "moved {} → {}", moved.tags.join(", "), moved.to);
+            let _ = writeln!(
+                out,
+                "moved {} {} → {}",
+                moved.image,
+                moved.tags.join(", "),
+                moved.to
+            );
         }
         for failure in &self.failures {
             let what = if failure.image.is_empty() {
@@ -177,138 +183,56 @@ pub fn refresh_markdown(report: &RefreshReport) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}\n", title(report));
     let _ = writeln!(out, "{}.\n", headline(report));
+    let code = |text: &str| format!("`{text}`");
+    let optional = |text: Option<&str>| text.unwrap_or("-").to_string();
 
-    let adopted: Vec<&Upstream> = report.adopted().collect();
-    if !adopted.is_empty() {
-        out.push_str("## Moved upstream\n\n| Image | Upstream | Old → new | Created | Adopted because |\n|---|---|---|---|---|\n");
-        for u in adopted {
-            let _ = writeln!(
-                out,
-                "| {} | `{}` | {} → {} | {} | {} |",
-                u.image,
-                u.source,
+    let moved_upstream = report.adopted().map(|u| {
+        vec![
+            u.image.clone(),
+            code(&u.source),
+            format!(
+                "{} → {}",
                 digest_cell(u.pinned.as_ref()),
-                digest_cell(u.current.as_ref()),
-                u.created.as_deref().unwrap_or("-"),
-                u.why.as_ref().map(why_text).unwrap_or_default()
-            );
-        }
-        out.push('\n');
-    }
-    if !report.rebuilt.is_empty() {
-        let heading = if report.dry_run {
-            "Would build"
-        } else {
-            "Rebuilt"
-        };
-        let _ = writeln!(
-            out,
-            "## {heading}\n\n| Image | Immutable tag | Why |\n|---|---|---|"
-        );
-        for r in &report.rebuilt {
-            let _ = writeln!(
-                out,
-                "| {} | `{}` | {} |",
-                r.image,
-                r.tag,
-                escape_cell(&r.because)
-            );
-        }
-        out.push('\n');
-    }
-    if !report.moved.is_empty() {
-        out.push_str(
-            "## Moving tags\n\n| Image | Tags | From → to | Roll back |\n|---|---|---|---|\n",
-        );
-        for m in &report.moved {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} → `{}` | {} |",
-                m.image,
-                m.tags
-                    .iter()
-                    .map(|t| format!("`{t}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                m.from
-                    .as_deref()
-                    .map(|f| format!("`{f}`"))
-                    .unwrap_or_else(|| "(new)".into()),
-                m.to,
-                m.rollback
-                    .as_deref()
-                    .map(|r| format!("`{r}`"))
-                    .unwrap_or_else(|| "-".into())
-            );
-        }
-        out.push('\n');
-    }
-    let waiting: Vec<&Upstream> = report.waiting().collect();
-    if !waiting.is_empty() {
-        out.push_str("## Waiting in cool-down\n\n| Image | New digest | First seen | Adopted after | Left |\n|---|---|---|---|---|\n");
-        for u in waiting {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} |",
-                u.image,
-                digest_cell(u.current.as_ref()),
-                u.first_seen.as_deref().unwrap_or("-"),
-                u.adopt_after.as_deref().unwrap_or("-"),
-                u.left.as_deref().unwrap_or("-")
-            );
-        }
-        out.push('\n');
-    }
-    let problems: Vec<&Upstream> = report
-        .upstreams
+                digest_cell(u.current.as_ref())
+            ),
+            optional(u.created.as_deref()),
+            u.why.as_ref().map(why_text).unwrap_or_default(),
+        ]
+    });
+    let header = [
+        "Image",
+        "Upstream",
+        "Old → new",
+        "Created",
+        "Adopted because",
+    ];
+    markdown_table(&mut out, "Moved upstream", None, &header, moved_upstream);
+
+    let rebuilt = report
+        .rebuilt
         .iter()
-        .filter(|u| u.status.is_problem())
-        .collect();
-    if !problems.is_empty() {
-        out.push_str("## Upstreams not resolved\n\nTheir pins and mirrored copies stay.\n\n| Image | Upstream | Status | Pin kept | Error |\n|---|---|---|---|---|\n");
-        for u in problems {
-            let _ = writeln!(
-                out,
-                "| {} | `{}` | {} | {} | {} |",
-                u.image,
-                u.source,
-                word(&u.status),
-                digest_cell(u.pinned.as_ref()),
-                escape_cell(u.error.as_deref().unwrap_or_default())
-            );
-        }
-        out.push('\n');
-    }
-    let failures: Vec<_> = report
-        .failures
-        .iter()
-        .filter(|f| f.step != Step::Resolve)
-        .collect();
-    if !failures.is_empty() {
-        out.push_str("## Failures\n\n");
-        for f in failures {
-            let what = if f.image.is_empty() {
-                String::new()
-            } else {
-                format!(" `{}`", f.image)
-            };
-            let _ = writeln!(
-                out,
-                "### {}{what}\n\n```\n{}\n```\n",
-                word(&f.step),
-                f.error.trim_end()
-            );
-            if let Some(help) = &f.help {
-                let _ = writeln!(out, "help: {help}\n");
-            }
-            if let Some(log) = &f.log {
-                let _ = writeln!(out, "log: `{}`\n", log.display());
-            }
-        }
-    }
+        .map(|r| vec![r.image.clone(), code(&r.tag), r.because.clone()]);
+    let heading = if report.dry_run {
+        "Would build"
+    } else {
+        "Rebuilt"
+    };
+    markdown_table(
+        &mut out,
+        heading,
+        None,
+        &["Image", "Immutable tag", "Why"],
+        rebuilt,
+    );
+
+    moving_tags_markdown(&mut out, report);
+
+    waiting_and_unresolved_markdown(&mut out, report);
+
+    failures_markdown(&mut out, report);
     let _ = writeln!(
         out,
-        "---\nRun {} started {}, {:.1}s. {}. Upstream requests: {}.",
+        "---\nRun {} started {}, {:.1}s. Lock file: {}. Upstream requests: {}.",
         report.run,
         report.started,
         report.seconds,
@@ -316,6 +240,121 @@ pub fn refresh_markdown(report: &RefreshReport) -> String {
         requests_text(&report.requests.upstream)
     );
     out
+}
+
+/// Candidates in cool-down, and upstreams that could not be resolved.
+fn waiting_and_unresolved_markdown(out: &mut String, report: &RefreshReport) {
+    let code = |text: &str| format!("`{text}`");
+    let optional = |text: Option<&str>| text.unwrap_or("-").to_string();
+    let waiting = report.waiting().map(|u| {
+        vec![
+            u.image.clone(),
+            digest_cell(u.current.as_ref()),
+            optional(u.first_seen.as_deref()),
+            optional(u.adopt_after.as_deref()),
+            optional(u.left.as_deref()),
+        ]
+    });
+    let header = ["Image", "New digest", "First seen", "Adopted after", "Left"];
+    markdown_table(out, "Waiting in cool-down", None, &header, waiting);
+
+    let problems = report
+        .upstreams
+        .iter()
+        .filter(|u| u.status.is_problem())
+        .map(|u| {
+            vec![
+                u.image.clone(),
+                code(&u.source),
+                word(&u.status),
+                digest_cell(u.pinned.as_ref()),
+                optional(u.error.as_deref()),
+            ]
+        });
+    let header = ["Image", "Upstream", "Status", "Pin kept", "Error"];
+    let intro = Some("Their pins and mirrored copies stay.");
+    markdown_table(out, "Upstreams not resolved", intro, &header, problems);
+}
+
+/// The moving tags that moved, each with the command that moves them back.
+fn moving_tags_markdown(out: &mut String, report: &RefreshReport) {
+    let code = |text: &str| format!("`{text}`");
+    let moved = report.moved.iter().map(|m| {
+        let tags: Vec<String> = m.tags.iter().map(|t| code(t)).collect();
+        let from = m
+            .from
+            .as_deref()
+            .map(code)
+            .unwrap_or_else(|| "(new)".into());
+        vec![
+            m.image.clone(),
+            tags.join(", "),
+            format!("{from} → {}", code(&m.to)),
+            m.rollback
+                .as_deref()
+                .map(code)
+                .unwrap_or_else(|| "-".into()),
+        ]
+    });
+    let header = ["Image", "Tags", "From → to", "Roll back"];
+    markdown_table(out, "Moving tags", None, &header, moved);
+}
+
+/// A `## heading` and a table of `rows`; nothing at all when there are no rows.
+fn markdown_table(
+    out: &mut String,
+    heading: &str,
+    intro: Option<&str>,
+    header: &[&str],
+    rows: impl Iterator<Item = Vec<String>>,
+) {
+    let mut rows = rows.peekable();
+    if rows.peek().is_none() {
+        return;
+    }
+    let _ = writeln!(out, "## {heading}\n");
+    if let Some(intro) = intro {
+        let _ = writeln!(out, "{intro}\n");
+    }
+    let _ = writeln!(out, "| {} |", header.join(" | "));
+    let _ = writeln!(out, "|{}", "---|".repeat(header.len()));
+    for row in rows {
+        let cells: Vec<String> = row.iter().map(|c| escape_cell(c)).collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    out.push('\n');
+}
+
+/// Each failed step with its error (a build's log tail included), its help and its log.
+fn failures_markdown(out: &mut String, report: &RefreshReport) {
+    let mut failures = report
+        .failures
+        .iter()
+        .filter(|f| f.step != Step::Resolve)
+        .peekable();
+    if failures.peek().is_none() {
+        return;
+    }
+    out.push_str("## Failures\n\n");
+    for f in failures {
+        let what = if f.image.is_empty() {
+            String::new()
+        } else {
+            format!(" `{}`", f.image)
+        };
+        let _ = writeln!(
+            out,
+            "### {}{what}\n\n```\n{}\n```\n",
+            word(&f.step),
+            f.error.trim_end()
+        );
+        if let Some(help) = &f.help {
+            let _ = writeln!(out, "help: {help}\n");
+        }
+        if let Some(log) = &f.log {
+            let _ = writeln!(out, "log: `{}`\n", log.display());
+        }
+    }
 }
 
 /// `3 manifest HEADs, 1 manifest GET, 2 blob GETs`: the kinds that were made.
@@ -356,4 +395,51 @@ fn digest_cell(digest: Option<&crate::reference::Digest>) -> String {
 /// A table cell on one line, with no `|` to break the table.
 fn escape_cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::refresh_html::sample;
+
+    #[test]
+    fn markdown_says_what_moved_what_was_rebuilt_and_how_to_roll_back() {
+        let markdown = refresh_markdown(&sample::succeeded());
+        assert!(markdown.starts_with("Base images: adopt "), "{markdown}");
+        assert!(markdown.contains("## Moved upstream\n\n| Image | Upstream | Old → new |"));
+        assert!(
+            markdown
+                .contains("| base-debian | `12.5-8a7b6c5d4e3f` | `debian-bookworm` moved upstream")
+        );
+        assert!(
+            markdown.contains("`baseimg rollback base-debian --to 12.5-"),
+            "{markdown}"
+        );
+        assert!(markdown.contains("## Waiting in cool-down"));
+        assert!(
+            markdown.contains("## Upstreams not resolved\n\nTheir pins and mirrored copies stay.")
+        );
+        assert!(
+            !markdown.contains("## Failures"),
+            "a resolve problem is no failed step"
+        );
+    }
+
+    #[test]
+    fn markdown_failures_carry_their_log_tail_and_empty_sections_are_left_out() {
+        let markdown = refresh_markdown(&sample::failed());
+        assert!(
+            markdown.contains("## Failures\n\n### build `"),
+            "{markdown}"
+        );
+        assert!(markdown.contains("```\nbuild failed: "), "{markdown}");
+        let quiet = refresh_markdown(&sample::quiet());
+        assert!(!quiet.contains("## "), "{quiet}");
+        assert!(quiet.contains("Upstream requests: "), "{quiet}");
+    }
+
+    #[test]
+    fn a_pipe_in_a_cell_does_not_break_the_table() {
+        assert_eq!(escape_cell("a | b\nc"), "a \\| b c");
+    }
 }

@@ -373,7 +373,7 @@ fn ticks(total: f64) -> Vec<Tick> {
 }
 
 #[cfg(test)]
-mod sample;
+pub(super) mod sample;
 
 #[cfg(test)]
 mod tests {

@@ -272,25 +272,8 @@ pub async fn run(
         .await;
     }
 
-    let changed = workspace.lock != before;
-    let lock_written = if changed && summary.succeeded() && !options.dry_run {
-        match workspace.lock.save(&workspace.lock_path) {
-            Ok(()) => true,
-            Err(error) => {
-                summary.fail_run(
-                    Step::Promote,
-                    format!("cannot write `{}`: {error}", workspace.lock_path.display()),
-                );
-                false
-            }
-        }
-    } else {
-        false
-    };
-    let lock_kept_because = (changed && !lock_written && !options.dry_run).then(|| {
-        "the run did not succeed: the lock file and the moving tags stay as they were".to_string()
-    });
-
+    let (lock_written, lock_kept_because) =
+        settle_lock(&workspace, &before, options.dry_run, &mut summary);
     summary.created_dates(&workspace, &clients).await;
     let report = summary.into_report(summary::Ending {
         run: run_id,
@@ -314,6 +297,31 @@ pub async fn run(
         Outcome::Failed
     };
     Ok(Finished::new(report, workspace.warnings, outcome))
+}
+
+/// Writes the next lock file when it differs and the run's own work succeeded (see the module's
+/// rule); returns whether it was written, and why not when it had something to write.
+fn settle_lock(
+    workspace: &Workspace,
+    before: &crate::lock::LockFile,
+    dry_run: bool,
+    summary: &mut summary::Summary,
+) -> (bool, Option<String>) {
+    if workspace.lock == *before || dry_run {
+        return (false, None);
+    }
+    if !summary.succeeded() {
+        let why = "the run did not succeed: the lock file and the moving tags stay as they were";
+        return (false, Some(why.to_string()));
+    }
+    match workspace.lock.save(&workspace.lock_path) {
+        Ok(()) => (true, None),
+        Err(error) => {
+            let path = workspace.lock_path.display();
+            summary.fail_run(Step::Promote, format!("cannot write `{path}`: {error}"));
+            (false, Some(format!("it could not be written: {error}")))
+        }
+    }
 }
 
 /// Mirrors, builds, checks, pushes and promotes on the lock file the run is about to adopt.
@@ -381,9 +389,9 @@ fn check_adopt(workspace: &Workspace, names: &[String]) -> Result<(), Diagnostic
 /// `.baseimg/reports/<run>/`, new for this run (a second run in the same second gets `-2`).
 fn report_dir(workspace: &Workspace, run_id: &str) -> Result<PathBuf, Diagnostics> {
     let root = workspace.catalog.root_dir();
-    let reports = crate::fsutil::state_dir(root)
-        .map_err(|e| io_error("create", &root.join(".baseimg"), e))?
-        .join("reports");
+    crate::fsutil::state_dir(root).map_err(|e| io_error("create", &root.join(".baseimg"), e))?;
+    // Named from the catalog's directory as the user wrote it (`.baseimg/…`, not `./.baseimg/…`).
+    let reports = workspace.catalog.root.join(".baseimg").join("reports");
     std::fs::create_dir_all(&reports).map_err(|e| io_error("create", &reports, e))?;
     for attempt in 1.. {
         let name = match attempt {

@@ -375,7 +375,13 @@ async fn created(
     digest: &Digest,
 ) -> Result<Option<String>, RegistryError> {
     let config = config(client, repository, digest).await?;
-    Ok(config.and_then(|c| c["created"].as_str().map(str::to_string)))
+    // To the second, as everything else in the report: images carry nanoseconds.
+    Ok(config
+        .and_then(|c| c["created"].as_str().map(str::to_string))
+        .map(|created| match crate::clock::parse_rfc3339(&created) {
+            Some(time) => crate::clock::rfc3339(time.replace_nanosecond(0).unwrap_or(time)),
+            None => created,
+        }))
 }
 
 /// The image config of `digest` as JSON, following an index to its first platform's manifest.
