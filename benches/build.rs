@@ -175,6 +175,19 @@ fn main() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     let upstream_requests = lines(&upstream_log) - before;
 
+    // The nightly job with nothing new upstream: resolve, mirror check, build check, promotion
+    // check, report written.
+    baseimg(big.path(), &["refresh"]);
+    let before = lines(&upstream_log);
+    let refreshes: Vec<(f64, serde_json::Value)> = (0..3).map(|_| refresh(big.path())).collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let refresh_upstream = (lines(&upstream_log) - before) / refreshes.len();
+    let (refresh_noop, refresh_report) = refreshes
+        .into_iter()
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .unwrap();
+    let upstream_gets = &refresh_report["requests"]["upstream"]["manifest_gets"];
+
     remove_images(&private.host);
 
     println!(
@@ -205,4 +218,31 @@ fn main() {
     println!(
         "  no-op: {noop:.2}s (target ≤ 1.5 s), upstream requests: {upstream_requests} (target 0)"
     );
+    println!("\nno-op `baseimg refresh` over the same catalog (nothing new upstream), best of 3:");
+    println!(
+        "  {refresh_noop:.2}s (target ≤ 1.5 s, report written), upstream requests per run: {refresh_upstream} ({} manifest HEAD, {upstream_gets} manifest GETs; target 0 GETs)",
+        refresh_report["requests"]["upstream"]["manifest_heads"]
+    );
+    println!(
+        "  private registry requests: {}",
+        refresh_report["requests"]["private"]
+    );
+}
+
+/// One `baseimg refresh --output json`: its wall time and its report.
+fn refresh(repo: &Path) -> (f64, serde_json::Value) {
+    let start = Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_baseimg"))
+        .current_dir(repo)
+        .args(["--progress", "plain", "refresh", "--output", "json"])
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let seconds = start.elapsed().as_secs_f64();
+    assert!(
+        output.status.success(),
+        "baseimg refresh: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    (seconds, serde_json::from_slice(&output.stdout).unwrap())
 }

@@ -19,7 +19,7 @@ mod common;
 
 use std::path::Path;
 
-use common::realistic::seed_example_upstream;
+use common::realistic::{move_upstream, seed_example_upstream};
 use common::registry::Registry;
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -125,6 +125,18 @@ fn main() {
     step(&registry, &["build", "--push"]);
     step(&registry, &["outdated"]);
 
+    // The nightly job: nothing new upstream, then the Redis publisher ships a new image under the
+    // same tag; `refresh` adopts it, rebuilds what is built on it, checks, pushes, promotes, and
+    // writes the lock file and its report.
+    step(&registry, &["refresh"]);
+    println!("\n# upstream publishes a new redis:7.2.4-bookworm");
+    move_upstream(&upstream.host, "redis", "LABEL org.example.rebuild=\"2\"");
+    let started = std::time::Instant::now();
+    step(&registry, &["refresh"]);
+    let seconds = started.elapsed().as_secs_f64();
+    let report = latest_report(&work);
+    summarize_refresh(&report, seconds);
+
     // The `make redis` / `make postgres` replacement: started by digest, returned once they answer.
     step(&registry, &["run", "redis", "postgres"]);
     step(&registry, &["ps"]);
@@ -141,6 +153,10 @@ fn main() {
         work.join(".baseimg/logs").display()
     );
     println!(
+        "  refresh reports:  {}",
+        work.join(".baseimg/reports").display()
+    );
+    println!(
         "  images (local):   docker images '{}/base/*'",
         private.host
     );
@@ -149,4 +165,34 @@ fn main() {
         private.host
     );
     println!("The two registries stop now; the built images stay in the local Docker daemon.");
+}
+
+/// The newest refresh report directory.
+fn latest_report(work: &Path) -> std::path::PathBuf {
+    let mut runs: Vec<std::path::PathBuf> = std::fs::read_dir(work.join(".baseimg/reports"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    runs.sort();
+    runs.pop().expect("refresh wrote a report")
+}
+
+/// What the refresh after one upstream moved cost: wall time and upstream requests by kind.
+fn summarize_refresh(report: &Path, seconds: f64) {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("report.json")).unwrap())
+            .unwrap();
+    let upstream = &json["requests"]["upstream"];
+    println!(
+        "\nrefresh after one upstream moved: {seconds:.1}s wall; upstream requests: {} manifest HEADs, {} manifest GETs, {} blob GETs, {} token requests",
+        upstream["manifest_heads"],
+        upstream["manifest_gets"],
+        upstream["blob_gets"],
+        upstream["token_requests"]
+    );
+    println!(
+        "report.md:\n{}",
+        std::fs::read_to_string(report.join("report.md")).unwrap()
+    );
+    println!("report.html: {}", report.join("report.html").display());
 }
