@@ -250,7 +250,7 @@ pub async fn run(
         settings.jobs,
     )
     .await;
-    let mut summary = summary::Summary::new(&workspace, resolved.upstreams);
+    let mut summary = summary::Summary::new(resolved.upstreams);
     let next = resolved.next;
     let before = std::mem::replace(&mut workspace.lock, next);
 

@@ -46,7 +46,7 @@ pub struct Ending {
 }
 
 impl Summary {
-    pub fn new(_workspace: &Workspace, upstreams: Vec<Upstream>) -> Summary {
+    pub fn new(upstreams: Vec<Upstream>) -> Summary {
         let failures = upstreams
             .iter()
             .filter(|u| u.status.is_problem())
