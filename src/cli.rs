@@ -61,6 +61,10 @@ struct GlobalArgs {
     /// How many images to work on at the same time.
     #[arg(short = 'j', long, global = true, env = "BASEIMG_JOBS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     jobs: u16,
+    /// Fail at once when another run is changing this catalog's registry or lock file, instead of
+    /// waiting for it.
+    #[arg(long, global = true)]
+    no_wait: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -327,6 +331,11 @@ impl GlobalArgs {
             registry: self.registry.clone(),
             jobs: usize::from(self.jobs),
             progress: self.progress,
+            wait: if self.no_wait {
+                crate::run_lock::Wait::No
+            } else {
+                crate::run_lock::Wait::Yes
+            },
         }
     }
 }

@@ -1,17 +1,19 @@
 //! Wall-clock time in the two shapes baseimg writes down: RFC 3339 for files people and tools read
 //! (the lock file, image labels), and a compact UTC stamp that names a run's directory.
 
-/// A run's identity, used for its log directory: `20261127T184501Z`.
+/// A run's identity, used for its log and report directories: `20261127T184501.042Z`. To the
+/// millisecond: two runs one after the other within a second must not share a directory.
 pub fn run_id() -> String {
     let now = time::OffsetDateTime::now_utc();
     format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        "{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z",
         now.year(),
         u8::from(now.month()),
         now.day(),
         now.hour(),
         now.minute(),
-        now.second()
+        now.second(),
+        now.millisecond()
     )
 }
 

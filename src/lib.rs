@@ -30,6 +30,7 @@ pub mod reference;
 pub mod registry;
 pub mod render;
 pub mod report;
+pub mod run_lock;
 pub mod schedule;
 pub mod service;
 pub mod smoke;

@@ -547,3 +547,59 @@ fn an_unreachable_daemon_gets_one_clear_error_naming_the_address() {
         .stderr;
     assert_eq!(stderr.matches("error:").count(), 1, "one error: {stderr}");
 }
+
+#[test]
+fn two_runs_at_once_take_turns_and_push_each_immutable_tag_once() {
+    let world = World::seeded(Registry::start(), 7);
+    world.ok(&["lock"]);
+    world.ok(&["mirror"]);
+    // A step that takes a while, so the first run is still going when the others start.
+    world.write_catalog("sleep 4");
+    let first = world
+        .baseimg(&["build", "--push", "--output", "json"])
+        .spawn();
+    let lock = world.repo.path().join(".baseimg/run.lock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !std::fs::read_to_string(&lock).is_ok_and(|t| t.contains("build --push")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run never took the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    world
+        .baseimg(&["build", "--push", "--no-wait"])
+        .status(2)
+        .stderr_contains(
+            "another baseimg run is working on this catalog (`baseimg build --push`, process ",
+        )
+        .run();
+    let second = world
+        .baseimg(&["build", "--push", "--output", "json"])
+        .stderr_contains(
+            "note: waiting for another baseimg run on this catalog: `baseimg build --push`",
+        )
+        .run()
+        .json();
+    let first = first.wait().json();
+
+    // The second run found every image the first one pushed: one digest per immutable tag.
+    for image in first["images"].as_array().unwrap() {
+        let name = image["image"].as_str().unwrap();
+        let again = second["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["image"] == name)
+            .unwrap();
+        if image["status"] == "built" {
+            assert_eq!(again["status"], "up_to_date", "{name}: {second:#}");
+        }
+        assert_eq!(again["digest"], image["digest"], "{name}");
+    }
+    assert_ne!(
+        first["logs"], second["logs"],
+        "each run has its own log directory"
+    );
+}

@@ -205,6 +205,21 @@ impl Builder<'_> {
             .await?;
         let digest = if self.push {
             let _pushing = self.timeline.start(&image.name, Phase::Push);
+            // An immutable tag is never overwritten: another machine's run may have pushed this
+            // fingerprint since we looked. Its image has the same inputs; children build on it.
+            if let Some(Some(digest)) = self.existing(&host, &repository, built).await? {
+                log.line("# pushed meanwhile by another run; using that image");
+                task.finish(&format!(
+                    "up to date ({}, pushed meanwhile)",
+                    built.immutable_tag
+                ));
+                return Ok(Node {
+                    reference: pinned(&built.reference, Some(&digest)),
+                    digest: Some(digest),
+                    result: NodeResult::UpToDate,
+                    checks,
+                });
+            }
             self.push_image(&host, &repository, built, &task, &mut log)
                 .await?
         } else {

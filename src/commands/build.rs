@@ -156,6 +156,7 @@ pub async fn run(
     push: bool,
 ) -> Result<Finished<BuildReport>, Diagnostics> {
     let workspace = Workspace::open(settings)?;
+    let _running = workspace.exclusive(settings, if push { "build --push" } else { "build" })?;
     let selected = workspace.select(selection)?;
     let run_id = crate::clock::run_id();
     let logs = crate::fsutil::state_dir(workspace.catalog.root_dir())

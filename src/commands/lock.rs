@@ -65,6 +65,11 @@ pub enum Scope {
 
 pub async fn run(settings: &Settings, scope: Scope) -> Result<Finished<LockReport>, Diagnostics> {
     let workspace = Workspace::open(settings)?;
+    let command = match &scope {
+        Scope::Lock => "lock",
+        Scope::Update(_) => "update",
+    };
+    let _running = workspace.exclusive(settings, command)?;
     if let Scope::Update(names) = &scope {
         check_names(&workspace, names)?;
     }

@@ -76,6 +76,7 @@ pub async fn run(
     selection: &Selection,
 ) -> Result<Finished<MirrorReport>, Diagnostics> {
     let workspace = Workspace::open(settings)?;
+    let _running = workspace.exclusive(settings, "mirror")?;
     let selected = workspace.select(selection)?;
     let work = pinned_mirrors(&workspace, &selected)?;
     let timeline = crate::timeline::Timeline::default();

@@ -51,6 +51,8 @@ pub struct Settings {
     /// How many images to work on at the same time (at least 1).
     pub jobs: usize,
     pub progress: Mode,
+    /// Whether a run that changes the registry or the lock file waits for another one on the catalog.
+    pub wait: crate::run_lock::Wait,
 }
 
 impl Settings {
@@ -119,6 +121,28 @@ impl Workspace {
             lock,
             lock_path,
             warnings,
+        })
+    }
+
+    /// The catalog's run lock, for commands that change a registry or the lock file (see
+    /// [`crate::run_lock`]); held until the returned guard is dropped.
+    pub fn exclusive(
+        &self,
+        settings: &Settings,
+        command: &str,
+    ) -> Result<crate::run_lock::RunLock, Diagnostics> {
+        let root = self.catalog.root_dir();
+        let state = crate::fsutil::state_dir(root)
+            .map_err(|e| io_error("create", &root.join(".baseimg"), e))?;
+        crate::run_lock::acquire(&state, command, settings.wait, |holder| {
+            crate::report::note(&format!(
+                "waiting for another baseimg run on this catalog: {holder} (--no-wait stops instead)"
+            ))
+        })
+        .map_err(|error| {
+            Diagnostic::error(error.to_string())
+                .help("wait for it to finish, or run again without --no-wait to wait for it")
+                .into()
         })
     }
 

@@ -45,6 +45,11 @@ pub async fn run(
     options: &PruneOptions,
 ) -> Result<Finished<PruneReport>, Diagnostics> {
     let workspace = Workspace::open(settings)?;
+    // A dry run deletes nothing, so it neither waits for nor blocks a real run.
+    let _running = match options.dry_run {
+        true => None,
+        false => Some(workspace.exclusive(settings, "prune")?),
+    };
     let names: Vec<String> = if options.images.is_empty() {
         workspace
             .catalog

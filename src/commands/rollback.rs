@@ -28,6 +28,7 @@ pub async fn run(
     to: Option<&str>,
 ) -> Result<Finished<RollbackReport>, Diagnostics> {
     let workspace = Workspace::open(settings)?;
+    let _running = workspace.exclusive(settings, "rollback")?;
     let image = built_image(&workspace, image)?;
     let releases = releases(&workspace, image).await?;
     let tags = &image.as_build().expect("a built image").tags;

@@ -97,6 +97,11 @@ pub fn failure(diagnostics: Diagnostics, format: Format) {
     }
 }
 
+/// A line for people on standard error, while a command goes on (that it waits for another run).
+pub fn note(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "note: {text}");
+}
+
 /// Diagnostics on standard error, in colour only where a person sees them.
 fn print_diagnostics(diagnostics: &Diagnostics) {
     if diagnostics.is_empty() {

@@ -229,6 +229,11 @@ pub async fn run(
     options: &Options,
 ) -> Result<Finished<RefreshReport>, Diagnostics> {
     let mut workspace = Workspace::open(settings)?;
+    // A dry run changes nothing, so it does not wait for (or block) a real one.
+    let _running = match options.dry_run {
+        true => None,
+        false => Some(workspace.exclusive(settings, "refresh")?),
+    };
     check_adopt(&workspace, &options.adopt)?;
     let run_id = crate::clock::run_id();
     let report_dir = if options.dry_run {
