@@ -603,3 +603,72 @@ fn two_runs_at_once_take_turns_and_push_each_immutable_tag_once() {
         "each run has its own log directory"
     );
 }
+
+#[test]
+fn a_run_killed_while_moving_tags_is_named_by_every_command_and_completed_by_the_next() {
+    use common::proxy::{Faults, Proxy};
+    let world = World::seeded(Registry::start(), 11);
+    world.ok(&["lock"]);
+    world.ok(&["mirror"]);
+    // The private registry behind a proxy that holds each moving-tag PUT: promotion takes seconds.
+    let proxy = Proxy::start(&world.private.host);
+    proxy.set_faults(Faults {
+        delay_moving_tag_puts: Some(std::time::Duration::from_millis(1500)),
+        ..Faults::default()
+    });
+    let registry = format!("{}/base", proxy.host);
+    let through_proxy =
+        |args: &[&str]| world.baseimg(&[&["--registry", registry.as_str()], args].concat());
+    let running = through_proxy(&["build", "--push"]).failure().spawn();
+    let promoting = || {
+        proxy.requests().iter().any(|r| {
+            r.method == "PUT"
+                && r.path
+                    .rsplit_once("/manifests/")
+                    .is_some_and(|(_, t)| !t.contains('-'))
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !promoting() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the build never started promoting"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &running.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    running.wait();
+
+    let journal = world.repo.path().join(".baseimg/promotion.json");
+    assert!(
+        journal.is_file(),
+        "the intent was written before the first tag moved"
+    );
+    world
+        .baseimg(&["validate"])
+        .stderr_contains("stopped while moving tags")
+        .stderr_contains(
+            "the next `baseimg build --push` or `baseimg refresh` completes that promotion first",
+        )
+        .run();
+
+    proxy.set_faults(Faults::default());
+    through_proxy(&["build", "--push"])
+        .stdout_contains("completed the promotion run ")
+        .run();
+    assert!(!journal.exists());
+    let digest = |reference: &str| manifest_digest(&world.private.host, reference);
+    assert_eq!(
+        digest("base/app:1.0"),
+        digest("base/app:1"),
+        "app's tags agree"
+    );
+    world
+        .baseimg(&["validate"])
+        .stderr_lacks("stopped while moving tags")
+        .run();
+}

@@ -6,6 +6,7 @@
 //! daemon otherwise) is not built again. Build output goes to one log file per image per run (see
 //! [`log`]), and the tail of that log is part of the error when an image fails.
 
+pub mod journal;
 mod log;
 mod promote;
 
@@ -88,6 +89,12 @@ pub enum BuildError {
     /// A smoke check failed: the image is not pushed and counts as failed.
     #[error("{0}")]
     Check(SmokeError),
+    #[error("cannot write the promotion journal `{}`: {source}", path.display())]
+    Journal {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// Boxed: a registry error carries the request it was about, and would make every result large.
     #[error("{0}")]
     Registry(Box<RegistryError>),

@@ -5,6 +5,7 @@ use futures_util::{StreamExt, stream};
 use indexmap::IndexMap;
 use serde::Serialize;
 
+use super::journal::{Journal, intent};
 use super::{BuildError, Builder, Node};
 use crate::plan::{BuiltPin, Pin};
 use crate::schedule::Ended;
@@ -35,6 +36,22 @@ impl Builder<'_> {
                 },
             )
             .collect();
+        // The intent goes to disk before the first tag moves, so a run killed half-way is
+        // completed by the next one rather than leaving tags on a mix of releases.
+        let state = crate::fsutil::state_dir(self.catalog.root_dir()).map_err(|source| {
+            BuildError::Journal {
+                path: self.catalog.root_dir().join(".baseimg"),
+                source,
+            }
+        })?;
+        if self.push {
+            self.journal(&work)
+                .begin(&state)
+                .map_err(|source| BuildError::Journal {
+                    path: Journal::path(&state),
+                    source,
+                })?;
+        }
         let results: Vec<Result<Option<Promoted>, BuildError>> = stream::iter(work)
             .map(|(name, node, built)| self.promote_one(name, node, built))
             .buffered(8)
@@ -44,7 +61,30 @@ impl Builder<'_> {
         for result in results {
             promoted.extend(result?);
         }
+        Journal::end(&state).map_err(|source| BuildError::Journal {
+            path: Journal::path(&state),
+            source,
+        })?;
         Ok(promoted)
+    }
+
+    /// Every moving tag of `work` and the digest it is to point at.
+    fn journal(&self, work: &[(&String, &Node, &BuiltPin)]) -> Journal {
+        let mut tags = Vec::new();
+        for (name, node, _) in work {
+            let image = &self.catalog.images[name.as_str()];
+            let (host, repository) = self.catalog.private_location(image);
+            if let Some(digest) = &node.digest {
+                for tag in &image.as_build().expect("built").tags {
+                    tags.push(intent(&host, &repository, tag, digest));
+                }
+            }
+        }
+        Journal {
+            run: self.run_id.clone(),
+            started: crate::clock::now_rfc3339(),
+            tags,
+        }
     }
 
     async fn promote_one(

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::failure::{Advice, diagnose, explain};
 use super::{Finished, Outcome, Selection, Settings, Workspace, io_error};
+use crate::build::journal::Journal;
 use crate::build::{self, BuildError, Builder, Node, NodeResult, Promoted};
 use crate::catalog::Catalog;
 use crate::diagnostic::{Diagnostic, Diagnostics};
@@ -31,10 +32,22 @@ pub struct BuildReport {
     #[serde(flatten)]
     pub counts: Counts,
     pub promotion: Promotion,
+    /// An earlier run's promotion, cut off half-way, that this run completed first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed: Option<Resumed>,
     /// Where this run's build logs are.
     #[serde(serialize_with = "super::path_text")]
     pub logs: PathBuf,
     pub seconds: f64,
+}
+
+/// An unfinished promotion completed at the start of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resumed {
+    /// The run that started it.
+    pub run: String,
+    /// How many of its tags had not moved yet.
+    pub moved: usize,
 }
 
 /// What happened to one image of a build run.
@@ -144,6 +157,7 @@ impl BuildReport {
             counts: Counts::of(&images),
             images,
             promotion,
+            resumed: None,
             logs,
             seconds,
         }
@@ -208,6 +222,10 @@ pub async fn build(
         return Err(missing);
     }
     let daemon = Daemon::connect().await.map_err(|e| explain(&e))?;
+    let resumed = match run.push {
+        true => resume_promotion(catalog, clients).await?,
+        false => None,
+    };
 
     let progress = Progress::new(settings.progress);
     let builder = Builder {
@@ -248,13 +266,38 @@ pub async fn build(
     let _ = smoke.clean_up().await;
 
     let promotion = promote(&builder, &outcomes).await;
-    Ok(BuildReport::new(
+    let mut report = BuildReport::new(
         run.push,
         outcomes.iter().map(|(n, o)| image_result(n, o)).collect(),
         promotion,
         builder.logs.clone(),
         started.elapsed().as_secs_f64(),
-    ))
+    );
+    report.resumed = resumed;
+    Ok(report)
+}
+
+/// Completes the promotion an earlier run started and did not finish (see
+/// [`crate::build::journal`]), before anything else moves.
+async fn resume_promotion(
+    catalog: &Catalog,
+    clients: &Clients,
+) -> Result<Option<Resumed>, Diagnostics> {
+    let state = catalog.root_dir().join(".baseimg");
+    let journal = match Journal::find(&state) {
+        Ok(Some(journal)) => journal,
+        Ok(None) => return Ok(None),
+        Err(problem) => return Err(Diagnostic::error(problem).into()),
+    };
+    let moved = journal
+        .complete(clients)
+        .await
+        .map_err(|e| diagnose(format!("complete the promotion of run {}", journal.run), &e))?;
+    Journal::end(&state).map_err(|e| io_error("remove", &Journal::path(&state), e))?;
+    Ok(Some(Resumed {
+        run: journal.run,
+        moved,
+    }))
 }
 
 /// Every mirror the selection builds on must be pinned: a build reads every base from the lock file.

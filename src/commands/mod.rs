@@ -115,6 +115,10 @@ impl Workspace {
         let graph = Graph::build(&catalog)?;
         let lock_path = settings.lock_path(&catalog);
         let lock = LockFile::load(&lock_path)?;
+        let mut warnings = warnings;
+        if let Some(warning) = unfinished_promotion(&catalog) {
+            warnings.push(warning);
+        }
         Ok(Workspace {
             catalog,
             graph,
@@ -225,6 +229,24 @@ impl Workspace {
             });
         }
         Ok(present)
+    }
+}
+
+/// A warning when an earlier run stopped while moving tags (see [`crate::build::journal`]).
+fn unfinished_promotion(catalog: &Catalog) -> Option<Diagnostic> {
+    let state = catalog.root_dir().join(".baseimg");
+    match crate::build::journal::Journal::find(&state) {
+        Ok(None) => None,
+        Ok(Some(journal)) => Some(
+            Diagnostic::warning(format!(
+                "run {} stopped while moving tags (started {}): moving tags may point at a mix of old and new releases",
+                journal.run, journal.started
+            ))
+            .help("the next `baseimg build --push` or `baseimg refresh` completes that promotion first"),
+        ),
+        Err(problem) => Some(Diagnostic::warning(problem).help(
+            "remove it if no promotion was cut off; otherwise run `baseimg build --push` to set the tags",
+        )),
     }
 }
 

@@ -53,6 +53,9 @@ pub fn run(settings: &Settings) -> Result<Finished<ValidateReport>, Diagnostics>
         return Err(diagnostics);
     }
     diagnostics.extend(lock.check(&catalog, &lock_path, false));
+    if let Some(warning) = super::unfinished_promotion(&catalog) {
+        diagnostics.push(warning);
+    }
     let mirrors = catalog
         .images
         .values()

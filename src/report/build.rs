@@ -32,6 +32,13 @@ impl Text for BuildReport {
             }
         }
         out.push('\n');
+        if let Some(resumed) = &self.resumed {
+            out.push_str(&format!(
+                "completed the promotion run {} had left unfinished: {} moved\n",
+                resumed.run,
+                super::count(resumed.moved, "tag", "tags")
+            ));
+        }
         out.push_str(&match &self.promotion {
             Promotion::Moved { images } => {
                 let moved: Vec<String> = images

@@ -29,6 +29,9 @@ pub struct Faults {
     /// Plays Docker Hub's token authentication: every registry request needs `Bearer <token>`,
     /// obtained from `/token` on the proxy itself (anonymously, as for public images).
     pub bearer_token: Option<String>,
+    /// Holds every manifest PUT to a tag without a `-` (a moving tag like `1.0`, not an immutable
+    /// `1.0-<fingerprint>`) this long: a promotion then takes long enough to be cut off half-way.
+    pub delay_moving_tag_puts: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,6 +159,15 @@ async fn handle(
     });
     let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
     let faults = faults.lock().unwrap().clone();
+    if let Some(delay) = faults.delay_moving_tag_puts {
+        let path = request.uri().path();
+        let moving_tag = path
+            .rsplit_once("/manifests/")
+            .is_some_and(|(_, reference)| !reference.contains('-') && !reference.contains(':'));
+        if method == hyper::Method::PUT && moving_tag {
+            tokio::time::sleep(delay).await;
+        }
+    }
     if let Some(token) = &faults.bearer_token {
         if request.uri().path() == "/token" {
             let scope_ok = path_and_query.contains("scope=repository%3A")
