@@ -291,3 +291,26 @@ fn init_writes_a_repository_that_validates_and_refuses_to_overwrite_one() {
         .stdout("base-images.yaml: 7 images (3 mirrored, 4 built), no errors\n")
         .run();
 }
+
+#[test]
+fn an_unreachable_private_registry_is_one_clear_error_not_a_minute_of_retries() {
+    // Nothing listens on a port just handed out and closed again.
+    let registry = format!("127.0.0.1:{}", common::free_port());
+    let commands: [&[&str]; 3] = [&["plan"], &["mirror"], &["build", "--push"]];
+    for command in commands {
+        let output = Test::example()
+            .args(["--registry", &format!("{registry}/base")])
+            .args(command)
+            .status(2)
+            .stderr_contains(&format!("cannot reach the private registry `{registry}`"))
+            .stderr_contains("cannot connect")
+            .stderr_lacks("gave up after")
+            .run();
+        assert_eq!(
+            output.stderr.matches("error:").count(),
+            1,
+            "{command:?}: {}",
+            output.stderr
+        );
+    }
+}

@@ -217,6 +217,7 @@ pub async fn build(
     let pins = plan::resolve(catalog, &workspace.lock, selected, Unlocked::Unpin)?;
     check_pinned(catalog, &pins)?;
     let clients = run.clients;
+    workspace.reach_private(clients).await?;
     let missing = check_mirrors(catalog, &pins, clients).await;
     if missing.has_errors() {
         return Err(missing);

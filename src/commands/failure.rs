@@ -46,6 +46,10 @@ impl Advice for RegistryError {
                 "check that `{}` is reachable from here (its address, the network, a proxy)",
                 self.registry
             )),
+            Failure::Unreachable(_) => Some(format!(
+                "is the registry at `{}` running, and is that its address (the catalog's `registry:`, or --registry)? nothing was changed",
+                self.registry
+            )),
             Failure::Status { status: 405, .. } => Some(format!(
                 "`{}` does not allow deleting manifests; enable it (docker-registry: `storage.delete.enabled: true`) or prune there by its own means",
                 self.registry

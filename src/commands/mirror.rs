@@ -100,6 +100,7 @@ pub async fn copy(
     timeline: &crate::timeline::Timeline,
 ) -> Result<MirrorReport, Diagnostics> {
     let catalog = &workspace.catalog;
+    workspace.reach_private(clients).await?;
     let known = KnownBlobs::default();
     let mirror = Mirror {
         catalog,

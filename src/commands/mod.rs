@@ -150,6 +150,29 @@ impl Workspace {
         })
     }
 
+    /// One request to the private registry before a command's work: a registry that is down or
+    /// misnamed is one clear error within seconds, not a retried error per image.
+    pub async fn reach_private(
+        &self,
+        clients: &crate::registry::Clients,
+    ) -> Result<(), Diagnostics> {
+        let host = crate::reference::Reference::parse(&format!("{}/probe", self.catalog.registry))
+            .map(|r| r.registry)
+            .unwrap_or_else(|_| self.catalog.registry.clone());
+        clients.get(&host).probe().await.map_err(|error| {
+            // The request itself (`GET /v2/`) says nothing to a user; what failed does.
+            let message = format!(
+                "cannot reach the private registry `{host}`: {}",
+                error.failure
+            );
+            let diagnostic = Diagnostic::error(message);
+            match failure::Advice::advice(&error) {
+                Some(help) => diagnostic.help(help).into(),
+                None => diagnostic.into(),
+            }
+        })
+    }
+
     /// Registry clients for this catalog, with its manifest cache.
     pub fn clients(&self) -> crate::registry::Clients {
         crate::registry::Clients::new(&self.catalog.insecure_registries)

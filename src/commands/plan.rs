@@ -53,6 +53,17 @@ pub async fn run(
         plan::plan(catalog, &pins, &Offline)
     } else {
         let clients = workspace.clients();
+        workspace
+            .reach_private(&clients)
+            .await
+            .map_err(|mut diagnostics| {
+                for diagnostic in &mut diagnostics.0 {
+                    diagnostic
+                        .notes
+                        .push("to plan without it: `baseimg plan --offline`".into());
+                }
+                diagnostics
+            })?;
         let snapshot = Snapshot::look_up(catalog, &pins, &clients, settings.jobs)
             .await
             .map_err(|error| {

@@ -68,6 +68,9 @@ pub struct Client {
     retry: ExponentialBuilder,
     /// Manifests already fetched by digest, on disk (none unless the caller asked for one).
     pub(super) cache: Option<super::cache::ManifestCache>,
+    /// Whether the registry has answered once in this run: until it has, a refused connection is
+    /// reported at once instead of retried (see [`Failure::Unreachable`]).
+    answered: std::sync::atomic::AtomicBool,
 }
 
 /// One registry request: what it is, and the repository and permission it needs.
@@ -96,7 +99,8 @@ impl Client {
         };
         let http = reqwest::Client::builder()
             .user_agent(concat!("baseimg/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
+            // Connecting is quick to any registry that is up; a missing one should say so quickly.
+            .connect_timeout(Duration::from_secs(3))
             .pool_max_idle_per_host(16)
             .build()
             .expect("the HTTP client configuration is static");
@@ -109,6 +113,7 @@ impl Client {
             stats: Arc::new(Stats::default()),
             rate_limit: std::sync::Mutex::new(None),
             cache: None,
+            answered: std::sync::atomic::AtomicBool::new(false),
             retry: ExponentialBuilder::default()
                 .with_jitter()
                 .with_min_delay(Duration::from_millis(100))
@@ -306,9 +311,40 @@ impl Client {
         let response = self
             .request(call.method.clone(), call.url, authorization, headers, body)
             .await
-            .map_err(|e| self.transport_error(call.repository, call.action, e))?;
+            .map_err(|e| self.connection_error(call.repository, call.action, e))?;
+        self.answered.store(true, Ordering::Relaxed);
         self.note_rate_limit(response.headers());
         Ok(response)
+    }
+
+    /// A request that got no answer: [`Failure::Unreachable`] when the registry never answered in
+    /// this run and the connection itself failed, a (retried) transport failure otherwise.
+    fn connection_error(
+        &self,
+        repository: &str,
+        action: &str,
+        error: reqwest::Error,
+    ) -> RegistryError {
+        if error.is_connect() && !self.answered.load(Ordering::Relaxed) {
+            return self.error(repository, action, Failure::Unreachable(describe(error)));
+        }
+        self.transport_error(repository, action, error)
+    }
+
+    /// Whether the registry answers at all (`GET /v2/`; any HTTP status counts), asked once before
+    /// a command's work so that a registry that is down is one clear error, not one per image.
+    pub async fn probe(&self) -> Result<(), RegistryError> {
+        let url = format!("{}/v2/", self.base);
+        match self
+            .request(Method::GET, &url, None, HeaderMap::new(), None)
+            .await
+        {
+            Ok(_) => {
+                self.answered.store(true, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(error) => Err(self.connection_error("", "GET /v2/", error)),
+        }
     }
 
     pub(super) async fn request(

@@ -64,6 +64,10 @@ pub enum Failure {
     /// No usable answer: no connection, a timeout, a response that broke off.
     #[error("{0}")]
     Transport(String),
+    /// No connection to a registry that has not answered once in this run: it is down, or the
+    /// address is wrong. Retrying for a minute would only hide that.
+    #[error("{0}")]
+    Unreachable(String),
     /// A status the request does not accept; the message is the registry's own `errors` list.
     #[error("HTTP {status}: {message}")]
     Status {
@@ -111,6 +115,7 @@ impl Failure {
                     || s.is_server_error()
             }),
             Failure::Unauthorized(_)
+            | Failure::Unreachable(_)
             | Failure::ContentMismatch { .. }
             | Failure::StoredAs { .. } => false,
         }
