@@ -361,7 +361,11 @@ fn run(cli: Cli) -> i32 {
     let format = cli.global.output;
     match dispatch(&cli) {
         Ok(outcome) => exit_code(outcome),
-        Err(diagnostics) => {
+        Err(mut diagnostics) => {
+            // An unusable Docker configuration first: it is often why a registry refused.
+            if let Some(warning) = crate::credentials::take_warning() {
+                diagnostics.0.insert(0, warning);
+            }
             report::failure(diagnostics, format);
             EXIT_USER_ERROR
         }
@@ -468,7 +472,8 @@ fn run_services(
     env: bool,
     format: Format,
 ) -> Result<Outcome, Diagnostics> {
-    let finished = block_on(commands::run::run(settings, options))??;
+    let mut finished = block_on(commands::run::run(settings, options))??;
+    finished.warnings.extend(credential_warnings());
     if env && format == Format::Text {
         report::emit_env(&finished);
         return Ok(finished.outcome);
@@ -492,6 +497,12 @@ fn print_man_page() -> Result<Outcome, Diagnostics> {
     Ok(Outcome::Success)
 }
 
+/// Credentials are looked up deep inside registry and daemon calls, whenever a registry is first
+/// contacted; a Docker configuration that could not be used there joins the command's warnings.
+fn credential_warnings() -> Diagnostics {
+    Diagnostics(crate::credentials::take_warning().into_iter().collect())
+}
+
 /// Runs a command that talks to registries or the daemon on the one async runtime, made here and
 /// only for such commands.
 fn block_on<F: std::future::Future>(command: F) -> Result<F::Output, Diagnostics> {
@@ -503,9 +514,10 @@ fn block_on<F: std::future::Future>(command: F) -> Result<F::Output, Diagnostics
 }
 
 fn emit<R: Serialize + Text>(
-    finished: Finished<R>,
+    mut finished: Finished<R>,
     format: Format,
 ) -> Result<Outcome, Diagnostics> {
+    finished.warnings.extend(credential_warnings());
     report::emit(&finished, format);
     Ok(finished.outcome)
 }

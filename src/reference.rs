@@ -42,8 +42,16 @@ pub enum ReferenceError {
         "invalid tag `{tag}` (a tag is up to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`)"
     )]
     InvalidTag { tag: String },
-    #[error("invalid repository path component `{component}`{}", lowercase_hint(*.uppercase))]
-    InvalidComponent { component: String, uppercase: bool },
+    #[error("invalid repository path component `{component}` ({why})")]
+    InvalidComponent {
+        component: String,
+        why: ComponentProblem,
+    },
+    /// Registries refuse a repository name longer than 255 characters, registry host included.
+    #[error(
+        "the repository name is {length} characters long with its registry host; registries accept at most {NAME_TOTAL_LENGTH_MAX}"
+    )]
+    NameTooLong { length: usize },
     /// A tag or path component of a whole reference was refused: names the reference it came from.
     #[error("`{text}`: {error}")]
     Within {
@@ -52,11 +60,51 @@ pub enum ReferenceError {
     },
 }
 
-fn lowercase_hint(uppercase: bool) -> &'static str {
-    if uppercase {
-        " (repository names must be lowercase)"
-    } else {
-        ""
+/// The longest repository name registries accept, registry host and `/` included (the OCI
+/// distribution specification's advice, and the Docker client's limit).
+pub const NAME_TOTAL_LENGTH_MAX: usize = 255;
+
+/// What is wrong with a repository path component, by the OCI distribution grammar
+/// `[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ComponentProblem {
+    /// Nothing between two `/` (or before the first, or after the last).
+    Empty,
+    Uppercase,
+    /// A character the grammar has no place for.
+    Character(char),
+    /// Starts or ends with `.`, `_` or `-`.
+    Edge,
+    /// Letters and digits joined by something other than one `.`, one `_`, `__` or a run of `-`.
+    Separator(String),
+}
+
+impl fmt::Display for ComponentProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ComponentProblem::Empty => f.write_str("it is empty: a `/` too many"),
+            ComponentProblem::Uppercase => f.write_str("repository names must be lowercase"),
+            ComponentProblem::Character(c) => write!(
+                f,
+                "`{}` is not allowed: only lowercase letters, digits, `.`, `_` and `-` are",
+                c.escape_debug()
+            ),
+            ComponentProblem::Edge => f.write_str("it must start and end with a letter or digit"),
+            ComponentProblem::Separator(separator) => write!(
+                f,
+                "`{separator}` cannot join letters and digits: use one `.`, one `_`, `__` or dashes"
+            ),
+        }
+    }
+}
+
+impl ReferenceError {
+    /// The refusal itself, without the reference it was found in.
+    pub fn innermost(&self) -> &ReferenceError {
+        match self {
+            ReferenceError::Within { error, .. } => error.innermost(),
+            other => other,
+        }
     }
 }
 
@@ -132,9 +180,7 @@ impl Reference {
         if repository.is_empty() {
             return Err(ReferenceError::NoRepository { text: text.into() });
         }
-        for component in repository.split('/') {
-            validate_component(component).map_err(within)?;
-        }
+        validate_path(repository).map_err(within)?;
         let (registry, repository) = match registry {
             None | Some("docker.io" | "index.docker.io" | "registry-1.docker.io") => {
                 let repository = if repository.contains('/') {
@@ -146,12 +192,18 @@ impl Reference {
             }
             Some(host) => (host.to_string(), repository.to_string()),
         };
-        Ok(Reference {
+        let reference = Reference {
             registry,
             repository,
             tag: tag.map(str::to_string),
             digest,
-        })
+        };
+        // Measured as normalized, as the Docker client does (`docker.io/library/…`).
+        let length = reference.name().len();
+        if length > NAME_TOTAL_LENGTH_MAX {
+            return Err(within(ReferenceError::NameTooLong { length }));
+        }
+        Ok(reference)
     }
 
     /// `registry/repository`, without tag or digest.
@@ -194,23 +246,49 @@ fn split_registry(name: &str) -> (Option<&str>, &str) {
     }
 }
 
-/// One path component of a repository name: lowercase letters, digits and `.`, `_`, `-` inside.
+/// One path component of a repository name, by the OCI distribution grammar: lowercase letters and
+/// digits, joined by one `.`, one `_`, `__` or any number of `-` (so `a..b` and `a._b` are refused,
+/// as registries refuse them at push time).
 pub fn validate_component(component: &str) -> Result<(), ReferenceError> {
-    let valid_chars = component
-        .bytes()
-        .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-'));
-    let edges_ok = component
-        .bytes()
-        .next()
-        .zip(component.bytes().last())
-        .is_some_and(|(first, last)| first.is_ascii_alphanumeric() && last.is_ascii_alphanumeric());
-    if component.is_empty() || !valid_chars || !edges_ok {
-        return Err(ReferenceError::InvalidComponent {
+    match component_problem(component) {
+        None => Ok(()),
+        Some(why) => Err(ReferenceError::InvalidComponent {
             component: component.into(),
-            uppercase: component.bytes().any(|b| b.is_ascii_uppercase()),
-        });
+            why,
+        }),
     }
-    Ok(())
+}
+
+/// A repository path: one or more components separated by `/`.
+pub fn validate_path(path: &str) -> Result<(), ReferenceError> {
+    path.split('/').try_for_each(validate_component)
+}
+
+fn component_problem(component: &str) -> Option<ComponentProblem> {
+    let alphanumeric = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    if component.is_empty() {
+        return Some(ComponentProblem::Empty);
+    }
+    if component.chars().any(|c| c.is_ascii_uppercase()) {
+        return Some(ComponentProblem::Uppercase);
+    }
+    if let Some(c) = component
+        .chars()
+        .find(|&c| !alphanumeric(c) && !matches!(c, '.' | '_' | '-'))
+    {
+        return Some(ComponentProblem::Character(c));
+    }
+    if !component.starts_with(alphanumeric) || !component.ends_with(alphanumeric) {
+        return Some(ComponentProblem::Edge);
+    }
+    component
+        .split(alphanumeric)
+        .find(|separator| {
+            !separator.is_empty()
+                && !matches!(*separator, "." | "_" | "__")
+                && !separator.bytes().all(|b| b == b'-')
+        })
+        .map(|separator| ComponentProblem::Separator(separator.to_string()))
 }
 
 /// Tags are `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
@@ -295,7 +373,72 @@ mod tests {
         );
         assert_eq!(
             validate_component("a-").unwrap_err().to_string(),
-            "invalid repository path component `a-`"
+            "invalid repository path component `a-` (it must start and end with a letter or digit)"
+        );
+        assert_eq!(
+            message("a..b:1"),
+            "`a..b:1`: invalid repository path component `a..b` (`..` cannot join letters and digits: use one `.`, one `_`, `__` or dashes)"
+        );
+    }
+
+    #[test]
+    fn path_components_follow_the_distribution_grammar() {
+        for good in [
+            "a",
+            "a0",
+            "a.b",
+            "a_b",
+            "a__b",
+            "a-b",
+            "a---b",
+            "a.b_c__d-e",
+            "0",
+        ] {
+            assert_eq!(validate_component(good), Ok(()), "{good}");
+        }
+        let why = |component: &str| match validate_component(component) {
+            Err(ReferenceError::InvalidComponent { why, .. }) => why,
+            other => panic!("{component}: {other:?}"),
+        };
+        for (bad, separator) in [
+            ("a..b", ".."),
+            ("a._b", "._"),
+            ("a___b", "___"),
+            ("a-.b", "-."),
+            ("a_-b", "_-"),
+            ("a.__b", ".__"),
+        ] {
+            assert_eq!(
+                why(bad),
+                ComponentProblem::Separator(separator.into()),
+                "{bad}"
+            );
+        }
+        assert_eq!(why(""), ComponentProblem::Empty);
+        assert_eq!(why(".a"), ComponentProblem::Edge);
+        assert_eq!(why("a_"), ComponentProblem::Edge);
+        assert_eq!(why("aB"), ComponentProblem::Uppercase);
+        assert_eq!(why("a+b"), ComponentProblem::Character('+'));
+        assert!(validate_path("team/a..b").is_err());
+        assert!(validate_path("team//b").is_err());
+        assert_eq!(validate_path("upstream/python"), Ok(()));
+    }
+
+    #[test]
+    fn names_longer_than_registries_accept_are_refused() {
+        // `localhost:5000/` is 15 characters: 240 more make exactly 255.
+        let fits = format!("localhost:5000/{}", "a".repeat(240));
+        assert!(Reference::parse(&format!("{fits}:1")).is_ok());
+        let over = format!("{fits}b:1");
+        assert_eq!(
+            Reference::parse(&over).unwrap_err().innermost(),
+            &ReferenceError::NameTooLong { length: 256 }
+        );
+        // Docker Hub names are measured as normalized, `docker.io/library/` included.
+        let hub = format!("{}:1", "a".repeat(240));
+        assert_eq!(
+            Reference::parse(&hub).unwrap_err().innermost(),
+            &ReferenceError::NameTooLong { length: 258 }
         );
     }
 

@@ -386,6 +386,84 @@ fn builds_pushes_promotes_and_then_rebuilds_only_what_changed() {
     );
 }
 
+/// Runs git in the world's repository, as a developer would, and returns what it printed.
+fn git(world: &World, args: &[&str]) -> String {
+    let output = std::process::Command::new("git")
+        .arg("-C")
+        .arg(world.repo.path())
+        .args([
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.com",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+#[test]
+fn the_revision_label_says_when_the_tree_was_dirty_and_the_fingerprint_ignores_it() {
+    let world = World::new();
+    world.ok(&["lock"]);
+    world.ok(&["mirror"]);
+    git(&world, &["init", "-q"]);
+    git(&world, &["add", "-A"]);
+    git(&world, &["commit", "-q", "-m", "base images"]);
+    let commit = git(&world, &["rev-parse", "HEAD"]);
+    let app = format!("{}/base/app:1.0", world.private.host);
+    let revision =
+        |reference: &str| inspect_labels(reference)["org.opencontainers.image.revision"].clone();
+
+    // A clean tree: the commit itself, and nothing to warn about.
+    world
+        .baseimg(&["build", "app"])
+        .stderr_lacks("uncommitted")
+        .run();
+    assert_eq!(revision(&app), commit.as_str());
+
+    // A change no image is built from dirties the tree but not the fingerprint: nothing is
+    // rebuilt, and no image is labelled, so there is nothing to warn about either.
+    std::fs::write(world.repo.path().join("NOTES.md"), "to do\n").unwrap();
+    world
+        .baseimg(&["build", "app"])
+        .stdout_contains("nothing to build")
+        .stderr_lacks("uncommitted")
+        .run();
+
+    // A change an image is built from: the images built now say they are not the commit, and one
+    // warning says so for the run, however many images were built.
+    std::fs::write(
+        world.repo.path().join("images/app/greeting.txt"),
+        "changed\n",
+    )
+    .unwrap();
+    let warning = format!(
+        "warning: the working tree has uncommitted changes; images are labelled {commit}-dirty"
+    );
+    let stderr = world
+        .baseimg(&["build", "app-plus"])
+        .stdout_contains("2 built")
+        .stderr_contains(&warning)
+        .run()
+        .stderr;
+    assert_eq!(stderr.matches("uncommitted changes").count(), 1, "{stderr}");
+    let dirty = format!("{commit}-dirty");
+    assert_eq!(revision(&app), dirty.as_str());
+    assert_eq!(
+        revision(&format!("{}/base/app-plus:1.0", world.private.host)),
+        dirty.as_str()
+    );
+}
+
 #[test]
 fn a_failure_stops_dependents_lets_others_finish_and_moves_no_tag() {
     let world = World::new();

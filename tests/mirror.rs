@@ -335,6 +335,65 @@ fn credentials_from_the_docker_config_are_used_and_never_printed() {
 }
 
 #[test]
+fn a_corrupt_docker_config_is_named_once_with_its_position_and_none_of_its_content() {
+    use base64::Engine;
+    let secrets = tempfile::tempdir().unwrap();
+    let password = "s3cret-Pa55word-xyz";
+    let private = Registry::start_with(Some(&common::htpasswd(secrets.path(), "ci", password)));
+    let world = World::with_private(private);
+    world.ok(&["lock"]);
+    // What `docker login` wrote, then damaged: a comma too many on line 4, before the `}` in column 3.
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("ci:{password}"));
+    let config = world.repo.path().join(".docker/config.json");
+    std::fs::write(
+        &config,
+        format!(
+            "{{\n  \"auths\": {{\n    \"{host}\": {{ \"auth\": \"{auth}\" }},\n  }}\n}}\n",
+            host = world.private.host
+        ),
+    )
+    .unwrap();
+    let warning = format!(
+        "warning: cannot use the Docker configuration `{}`: it is not valid JSON (line 4, column 3); registries are reached without credentials",
+        config.display()
+    );
+
+    // Text: the warning on standard error beside the refusal it explains, once, however many
+    // registries the run asked for credentials (the private one and upstream here).
+    let stderr = world
+        .baseimg(&["mirror", "redis-upstream"])
+        .failure()
+        .stderr_contains(&warning)
+        .stderr_contains(&format!("--> {}:4:3", config.display()))
+        .output_lacks(&auth)
+        .output_lacks(password)
+        .run()
+        .stderr;
+    assert_eq!(
+        stderr.matches("warning: cannot use the Docker").count(),
+        1,
+        "{stderr}"
+    );
+
+    // A command that succeeds carries it with its other warnings, in JSON too.
+    let json = world
+        .baseimg(&["outdated", "--output", "json"])
+        .output_lacks(&auth)
+        .output_lacks(password)
+        .run()
+        .json();
+    let warnings = json["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{json:#}");
+    assert_eq!(warnings[0]["severity"], "warning");
+    assert_eq!(warnings[0]["location"]["line"], 4);
+    assert_eq!(warnings[0]["location"]["column"], 3);
+    assert_eq!(
+        warnings[0]["location"]["file"],
+        config.display().to_string()
+    );
+}
+
+#[test]
 fn bearer_token_authentication_like_docker_hub() {
     let world = World::new();
     world.proxy.set_faults(Faults {

@@ -20,6 +20,7 @@ use indexmap::IndexMap;
 
 use crate::catalog::{Build, Catalog, Image};
 use crate::context::{DOCKERFILE_IN_CONTEXT, write_tar};
+use crate::diagnostic::Diagnostic;
 use crate::docker::{BuildRequest, Daemon, DaemonError};
 use crate::dockerfile;
 use crate::fingerprint;
@@ -115,7 +116,8 @@ pub struct Builder<'a> {
     pub push: bool,
     pub logs: PathBuf,
     pub progress: &'a Progress,
-    /// `org.opencontainers.image.revision`: the catalog repository's commit, when it is a git checkout.
+    /// `org.opencontainers.image.revision`: the catalog repository's commit, when it is a git
+    /// checkout, with `-dirty` when the tree has uncommitted changes ([`Revision::label`]).
     pub revision: Option<String>,
     pub created: String,
     /// Names this run's check containers, so they can all be removed at its end.
@@ -451,19 +453,70 @@ fn pinned(reference: &str, digest: Option<&Digest>) -> String {
     }
 }
 
-/// The commit of the catalog's repository, if it is a git checkout (for the `revision` label).
-pub fn git_revision(root: &Path) -> Option<String> {
-    let output = std::process::Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["rev-parse", "HEAD"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+/// The commit a run builds from, for the `org.opencontainers.image.revision` label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revision {
+    pub commit: String,
+    /// The catalog's directory has changes `git status` shows (untracked files too): the images
+    /// are built from files that commit does not hold.
+    pub dirty: bool,
+}
+
+impl Revision {
+    /// `<commit>`, or `<commit>-dirty`: an image never claims a commit it was not built from.
+    pub fn label(&self) -> String {
+        if self.dirty {
+            format!("{}-dirty", self.commit)
+        } else {
+            self.commit.clone()
+        }
+    }
+
+    /// The warning of a run that labelled images from a dirty tree; `built` is how many it built.
+    pub fn warning(&self, built: usize) -> Option<Diagnostic> {
+        (self.dirty && built > 0).then(|| {
+            Diagnostic::warning(format!(
+                "the working tree has uncommitted changes; images are labelled {}",
+                self.label()
+            ))
+            .help("commit first for images labelled with the commit alone; the revision is not part of the fingerprint, so committing these same changes later rebuilds nothing")
+        })
+    }
+}
+
+/// The commit of the catalog's repository, if it is a git checkout (for the `revision` label), and
+/// whether the catalog's directory differs from it. When git cannot say whether it does, there is
+/// no revision: a label that may be wrong is worse than none.
+pub fn git_revision(root: &Path) -> Option<Revision> {
+    let git = |args: &[&str]| {
+        let output = std::process::Command::new("git")
+            // `status` would otherwise refresh the index, writing to a repository a build only reads.
+            .arg("--no-optional-locks")
+            .arg("-C")
+            .arg(root)
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    let commit = git(&["rev-parse", "HEAD"])?.trim().to_string();
+    // Limited to the catalog's directory: what the catalog, its templates and build contexts can
+    // see. Untracked files count (a new file in a context changes the image); ignored ones do not.
+    let status = git(&[
+        "status",
+        "--porcelain",
+        "--untracked-files=normal",
+        "--",
+        ".",
+    ])?;
+    Some(Revision {
+        commit,
+        dirty: !status.trim().is_empty(),
+    })
 }
 
 /// The parents map the scheduler needs.
@@ -480,6 +533,52 @@ pub fn parents_of(graph: &Graph, selection: &[String]) -> HashMap<String, Vec<St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let status = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
+            .args(["-c", "commit.gpgsign=false"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    }
+
+    #[test]
+    fn the_revision_is_dirty_when_the_catalogs_directory_changed() {
+        let repo = tempfile::tempdir().unwrap();
+        assert_eq!(git_revision(repo.path()), None, "not a git checkout");
+        let catalog = repo.path().join("base");
+        std::fs::create_dir(&catalog).unwrap();
+        std::fs::write(catalog.join("base-images.yaml"), "images: {}\n").unwrap();
+        git(repo.path(), &["init", "-q"]);
+        git(repo.path(), &["add", "-A"]);
+        git(repo.path(), &["commit", "-q", "-m", "catalog"]);
+        let clean = git_revision(&catalog).unwrap();
+        assert!(!clean.dirty);
+        assert_eq!(clean.label(), clean.commit);
+        assert_eq!(clean.warning(3), None);
+
+        // Elsewhere in the repository: not what the catalog builds from.
+        std::fs::write(repo.path().join("elsewhere.txt"), "x").unwrap();
+        assert!(!git_revision(&catalog).unwrap().dirty);
+        // An untracked file beside the catalog counts, as an edited one does.
+        std::fs::write(catalog.join("new.txt"), "x").unwrap();
+        let dirty = git_revision(&catalog).unwrap();
+        assert!(dirty.dirty);
+        assert_eq!(dirty.label(), format!("{}-dirty", clean.commit));
+        assert_eq!(dirty.warning(0), None, "nothing was labelled");
+        assert_eq!(
+            dirty.warning(2).unwrap().message,
+            format!(
+                "the working tree has uncommitted changes; images are labelled {}-dirty",
+                clean.commit
+            )
+        );
+    }
 
     #[test]
     fn labels_become_one_quoted_instruction() {

@@ -15,10 +15,14 @@ use super::load::LoadOptions;
 use super::model::{Catalog, Image, ImageKind, Span};
 use super::{RESERVED_VARS, SCHEMA_VERSION};
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::reference::Reference;
+use crate::reference::{NAME_TOTAL_LENGTH_MAX, Reference, ReferenceError};
 
 const REGISTRY_HELP: &str =
     "write it as `host[:port]/namespace`, for example `registry.example.com/base`";
+
+/// The repository grammar, for refusals of a path component.
+pub(super) const PATH_RULES: &str =
+    "lowercase letters and digits, joined by one `.`, one `_`, `__` or dashes";
 
 /// The catalog's `version:`, when written, must be one this baseimg reads.
 pub(super) fn version(catalog: &Catalog, file: &CatalogFile, diagnostics: &mut Diagnostics) {
@@ -48,20 +52,18 @@ pub(super) fn registry(
             Diagnostic::error(format!(
                 "invalid registry from --registry/BASEIMG_REGISTRY: {error}"
             ))
+            .help(error.help())
         }),
         (None, Some(registry)) => check_registry(&registry.value).map_err(|error| {
             Diagnostic::error(format!("invalid registry: {error}"))
                 .at(catalog.locate(catalog.span_of(registry)))
+                .help(error.help())
         }),
         (None, None) => Err(Diagnostic::error("the catalog names no private registry")
             .at(catalog.locate(start_of_file(catalog)))
             .help("add `registry: host[:port]/namespace` at the top, or pass `--registry`")),
     };
     checked.unwrap_or_else(|diagnostic| {
-        let diagnostic = match diagnostic.help {
-            Some(_) => diagnostic,
-            None => diagnostic.help(REGISTRY_HELP),
-        };
         diagnostics.push(diagnostic);
         String::new()
     })
@@ -182,6 +184,27 @@ pub(super) enum RegistryError {
     Malformed(String),
     #[error("`{0}` must not carry a tag or digest")]
     TagOrDigest(String),
+    /// A namespace component the repository grammar refuses.
+    #[error("{0}")]
+    Path(String),
+    #[error(
+        "it is {0} characters long, which leaves no room for a repository (registries accept at most {NAME_TOTAL_LENGTH_MAX} characters for host, namespace and repository together)"
+    )]
+    TooLong(usize),
+}
+
+impl RegistryError {
+    fn help(&self) -> String {
+        match self {
+            RegistryError::Path(_) => format!(
+                "the namespace is part of every repository name: `/`-separated names of {PATH_RULES}"
+            ),
+            RegistryError::TooLong(_) => {
+                "shorten the namespace: every repository name starts with it".to_string()
+            }
+            _ => REGISTRY_HELP.to_string(),
+        }
+    }
 }
 
 /// A private registry is `host[:port]/namespace` (the namespace may be empty); returns it without a
@@ -191,10 +214,27 @@ pub(super) fn check_registry(registry: &str) -> Result<String, RegistryError> {
     if trimmed.contains("://") {
         return Err(RegistryError::Scheme(registry.to_string()));
     }
+    // Every repository name is `<registry>/<repository>`: a registry that leaves no room for a
+    // one-character repository can hold none.
+    if trimmed.len() + 2 > NAME_TOTAL_LENGTH_MAX {
+        return Err(RegistryError::TooLong(trimmed.len()));
+    }
     // A registry is a reference without its last component; a probe component lets the reference
-    // parser judge host and namespace, and is taken out of its explanation again.
-    let probe = Reference::parse(&format!("{trimmed}/probe"))
-        .map_err(|e| RegistryError::Malformed(e.to_string().replace("/probe", "")))?;
+    // parser judge host and namespace, and is taken out of its explanation again. The probe's own
+    // length does not count: each image's full name is measured when its repository is checked.
+    let probe = match Reference::parse(&format!("{trimmed}/probe")) {
+        Ok(probe) => probe,
+        Err(error) if matches!(error.innermost(), ReferenceError::NameTooLong { .. }) => {
+            return Ok(trimmed.to_string());
+        }
+        Err(error) => {
+            let text = error.to_string().replace("/probe", "");
+            return Err(match error.innermost() {
+                ReferenceError::InvalidComponent { .. } => RegistryError::Path(text),
+                _ => RegistryError::Malformed(text),
+            });
+        }
+    };
     if probe.tag.is_some() || probe.digest.is_some() {
         return Err(RegistryError::TagOrDigest(registry.to_string()));
     }
@@ -236,6 +276,21 @@ mod tests {
         assert!(check_registry("r.example/x:1").is_err());
         let malformed = check_registry("r.example/X").unwrap_err().to_string();
         assert!(!malformed.contains("probe"), "{malformed}");
+    }
+
+    #[test]
+    fn namespaces_follow_the_repository_grammar_and_leave_room_for_a_repository() {
+        assert!(matches!(
+            check_registry("r.example/base..x"),
+            Err(RegistryError::Path(_))
+        ));
+        // 253 characters leave room for `/` and a one-letter repository.
+        let longest = format!("r.example/{}", "n".repeat(243));
+        assert_eq!(check_registry(&longest).unwrap(), longest);
+        assert!(matches!(
+            check_registry(&format!("{longest}n")),
+            Err(RegistryError::TooLong(254))
+        ));
     }
 
     #[test]

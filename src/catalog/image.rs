@@ -11,11 +11,15 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 use serde_saphyr::Spanned;
 
+use super::checks::PATH_RULES;
 use super::file::{CatalogFile, ImageFile, Key, scalars};
 use super::model::{Build, Catalog, Image, ImageKind, Mirror, Span};
 use super::{checks, service};
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
-use crate::reference::{Reference, validate_component, validate_tag};
+use crate::reference::{
+    NAME_TOTAL_LENGTH_MAX, Reference, ReferenceError, validate_component, validate_path,
+    validate_tag,
+};
 
 /// Checks every image of the file and returns the sound ones, in the file's order.
 pub(super) fn convert_all(
@@ -167,35 +171,93 @@ impl Checker<'_> {
 
     /// Image names become repository names by default, so they follow the same rules.
     fn name(&self, entry: &Entry, diagnostics: &mut Diagnostics) -> bool {
-        if validate_component(entry.name).is_ok() {
+        let Err(error) = validate_component(entry.name) else {
             return true;
-        }
-        diagnostics.push(
-            self.error_at(
-                entry,
-                format!("invalid image name `{}`", entry.name),
-                entry.span,
-            )
-            .help("image names are lowercase letters, digits, `.`, `_` and `-`"),
+        };
+        let mut diagnostic = self.error_at(
+            entry,
+            format!("invalid image name `{}`", entry.name),
+            entry.span,
         );
+        if let ReferenceError::InvalidComponent { why, .. } = &error {
+            diagnostic = diagnostic.note(why.to_string());
+        }
+        diagnostics.push(diagnostic.help(format!(
+            "an image name is its default repository name: {PATH_RULES}"
+        )));
         false
     }
 
-    /// The repository under the registry's namespace: as written, or the image's name.
+    /// The repository under the registry's namespace: as written, or the image's name (whose own
+    /// check is [`Checker::name`]). Either way, registry and repository together must make a name
+    /// registries accept.
     fn repository(&self, entry: &Entry, diagnostics: &mut Diagnostics) -> Option<String> {
         let Some(repository) = &entry.file.repository else {
+            if validate_component(entry.name).is_ok() {
+                self.full_name_fits(entry, entry.name, entry.span, diagnostics)?;
+            }
             return Some(entry.name.to_string());
         };
-        match repository.value.split('/').try_for_each(validate_component) {
-            Ok(()) => Some(repository.value.clone()),
-            Err(reason) => {
-                diagnostics.push(
-                    self.error(entry, format!("invalid repository `{}`: {reason}", repository.value), repository)
-                        .help("a repository is one or more `/`-separated names of lowercase letters, digits, `.`, `_` and `-`"),
-                );
-                None
-            }
+        if let Err(reason) = validate_path(&repository.value) {
+            diagnostics.push(
+                self.error(
+                    entry,
+                    format!("invalid repository `{}`: {reason}", repository.value),
+                    repository,
+                )
+                .help(format!(
+                    "a repository is one or more `/`-separated names of {PATH_RULES}"
+                )),
+            );
+            return None;
         }
+        let at = self.catalog.span_of(repository);
+        self.full_name_fits(entry, &repository.value, at, diagnostics)?;
+        Some(repository.value.clone())
+    }
+
+    /// `<registry>/<repository>` is what registries store, and they refuse it beyond 255 characters:
+    /// reported at `at` (the `repository:` value, or the image name it defaults to).
+    fn full_name_fits(
+        &self,
+        entry: &Entry,
+        repository: &str,
+        at: Span,
+        diagnostics: &mut Diagnostics,
+    ) -> Option<()> {
+        let registry = &self.catalog.registry;
+        if registry.is_empty() {
+            // Missing or refused, and reported: there is nothing to measure against.
+            return Some(());
+        }
+        let full = format!("{registry}/{repository}");
+        let Err(error) = Reference::parse(&full) else {
+            return Some(());
+        };
+        let ReferenceError::NameTooLong { length } = error.innermost() else {
+            // Registry and repository were each found sound; their combination cannot be refused
+            // for anything but its length.
+            return Some(());
+        };
+        let shorten = if entry.file.repository.is_some() {
+            "shorten `repository:` or the registry's namespace"
+        } else {
+            "shorten the image name, or give the image a shorter `repository:`"
+        };
+        diagnostics.push(
+            self.error_at(
+                entry,
+                format!("repository name too long: {length} characters with the registry, and registries accept at most {NAME_TOTAL_LENGTH_MAX}"),
+                at,
+            )
+            .note(format!(
+                "the registry and its namespace take {} characters, `/` one, the repository {}",
+                registry.len(),
+                repository.len()
+            ))
+            .help(shorten),
+        );
+        None
     }
 
     /// The image's platforms; a built image gets the catalog's defaults and may have only one.

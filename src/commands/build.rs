@@ -179,12 +179,14 @@ pub async fn run(
         .join(&run_id);
     let timeline = crate::timeline::Timeline::default();
     let clients = workspace.clients();
+    let revision = build::git_revision(workspace.catalog.root_dir());
     let run = Run {
         clients: &clients,
         id: &run_id,
         logs,
         timeline: &timeline,
         push,
+        revision: revision.clone(),
     };
     let report = build(settings, &workspace, &selected, run).await?;
     let outcome = if report.ok {
@@ -192,7 +194,9 @@ pub async fn run(
     } else {
         Outcome::Failed
     };
-    Ok(Finished::new(report, workspace.warnings, outcome))
+    let mut warnings = workspace.warnings;
+    warnings.extend(dirty_tree(revision.as_ref(), &report));
+    Ok(Finished::new(report, warnings, outcome))
 }
 
 /// What one build run is, besides the catalog: its identity, where its logs go, its timeline, and
@@ -203,6 +207,14 @@ pub struct Run<'a> {
     pub logs: PathBuf,
     pub timeline: &'a crate::timeline::Timeline,
     pub push: bool,
+    /// The commit the images are labelled with ([`build::git_revision`]).
+    pub revision: Option<build::Revision>,
+}
+
+/// The one warning of a run that labelled images `<commit>-dirty`.
+pub fn dirty_tree(revision: Option<&build::Revision>, report: &BuildReport) -> Diagnostics {
+    let warning = revision.and_then(|r| r.warning(report.counts.built));
+    Diagnostics(warning.into_iter().collect())
 }
 
 /// Builds `selected` (in build order) on the workspace's lock file, then promotes when every image
@@ -237,7 +249,7 @@ pub async fn build(
         push: run.push,
         logs: run.logs,
         progress: &progress,
-        revision: build::git_revision(catalog.root_dir()),
+        revision: run.revision.as_ref().map(build::Revision::label),
         created: crate::clock::now_rfc3339(),
         // The process ID too: two runs started in the same second must not share check containers.
         run_id: format!("{}-{}", run.id, std::process::id()),

@@ -265,7 +265,7 @@ pub async fn run(
         let dir = report_dir
             .as_ref()
             .expect("a report directory outside dry runs");
-        work(
+        let warnings = work(
             settings,
             &workspace,
             &clients,
@@ -275,6 +275,7 @@ pub async fn run(
             &mut summary,
         )
         .await;
+        workspace.warnings.extend(warnings);
     }
 
     let (lock_written, lock_kept_because) =
@@ -329,7 +330,8 @@ fn settle_lock(
     }
 }
 
-/// Mirrors, builds, checks, pushes and promotes on the lock file the run is about to adopt.
+/// Mirrors, builds, checks, pushes and promotes on the lock file the run is about to adopt;
+/// returns the warnings of the build.
 async fn work(
     settings: &Settings,
     workspace: &Workspace,
@@ -338,7 +340,7 @@ async fn work(
     run_id: &str,
     dir: &Path,
     summary: &mut summary::Summary,
-) {
+) -> Diagnostics {
     let work: Vec<(&Image, &LockEntry)> = workspace
         .catalog
         .images
@@ -354,19 +356,28 @@ async fn work(
     }
     if !summary.succeeded() {
         // Nothing is built on a half-mirrored set: the next run starts from the same lock file.
-        return;
+        return Diagnostics::default();
     }
     let selected = summary.buildable(workspace);
+    let revision = crate::build::git_revision(workspace.catalog.root_dir());
     let run = super::build::Run {
         clients,
         id: run_id,
         logs: dir.join("logs"),
         timeline,
         push: true,
+        revision: revision.clone(),
     };
     match super::build::build(settings, workspace, &selected, run).await {
-        Ok(built) => summary.built(workspace, built, clients).await,
-        Err(diagnostics) => summary.fail_diagnostics(Step::Build, &diagnostics),
+        Ok(built) => {
+            let warnings = super::build::dirty_tree(revision.as_ref(), &built);
+            summary.built(workspace, built, clients).await;
+            warnings
+        }
+        Err(diagnostics) => {
+            summary.fail_diagnostics(Step::Build, &diagnostics);
+            Diagnostics::default()
+        }
     }
 }
 
