@@ -53,17 +53,13 @@ pub async fn run(
         plan::plan(catalog, &pins, &Offline)
     } else {
         let clients = workspace.clients();
-        workspace
-            .reach_private(&clients)
-            .await
-            .map_err(|mut diagnostics| {
-                for diagnostic in &mut diagnostics.0 {
-                    diagnostic
-                        .notes
-                        .push("to plan without it: `baseimg plan --offline`".into());
-                }
-                diagnostics
-            })?;
+        // Nothing pinned yet means nothing to look up: the plan then only says to lock.
+        let looks_up = pins
+            .values()
+            .any(|pin| !matches!(pin, plan::Pin::Unpinned { .. }));
+        if looks_up {
+            reach(&workspace, &clients).await?;
+        }
         let snapshot = Snapshot::look_up(catalog, &pins, &clients, settings.jobs)
             .await
             .map_err(|error| {
@@ -77,4 +73,22 @@ pub async fn run(
         workspace.warnings,
         Outcome::Success,
     ))
+}
+
+/// The private registry answers, or one error that says how to plan without it.
+async fn reach(
+    workspace: &Workspace,
+    clients: &crate::registry::Clients,
+) -> Result<(), Diagnostics> {
+    workspace
+        .reach_private(clients)
+        .await
+        .map_err(|mut diagnostics| {
+            for diagnostic in &mut diagnostics.0 {
+                diagnostic
+                    .notes
+                    .push("to plan without it: `baseimg plan --offline`".into());
+            }
+            diagnostics
+        })
 }
