@@ -6,7 +6,7 @@ mod common;
 
 use common::fixtures::{Layout, manifest_digest, raw_manifest};
 use common::harness::{Test, unindent};
-use common::proxy::{Faults, Proxy};
+use common::proxy::{Faults, Proxy, Targeted};
 use common::registry::Registry;
 
 struct World {
@@ -246,6 +246,46 @@ fn a_corrupted_upstream_blob_is_refused_and_nothing_is_published() {
     assert!(!world.private_has("base/redis-upstream:7.2.4"));
     let digest = manifest_digest(&world.upstream.host, "library/redis:7.2.4");
     assert!(!world.private_has(&format!("base/redis-upstream@{digest}")));
+}
+
+#[test]
+fn a_manifest_body_broken_off_is_fetched_again() {
+    let world = World::new();
+    // `lock` GETs the index to record its platforms; its body breaks off half-way once.
+    world.proxy.set_faults(Faults {
+        drop_body: Some(Targeted::new("/manifests/", 1)),
+        ..Faults::default()
+    });
+    world.ok(&["lock"]);
+    assert_eq!(world.proxy.manifest_requests("GET"), 2);
+
+    // `mirror` GETs the image and the index's platforms; the first of them breaks off once.
+    world.proxy.clear_log();
+    world.proxy.set_faults(Faults {
+        drop_body: Some(Targeted::new("/manifests/", 1)),
+        ..Faults::default()
+    });
+    world.ok(&["mirror"]);
+    assert_eq!(world.proxy.manifest_requests("GET"), 4);
+    assert_same_image(&world, "library/redis:7.2.4", "base/redis-upstream:7.2.4");
+    assert_same_image(
+        &world,
+        "library/python:3.11.9",
+        "base/python-upstream:3.11.9",
+    );
+}
+
+#[test]
+fn a_token_response_broken_off_is_fetched_again() {
+    let world = World::new();
+    world.proxy.set_faults(Faults {
+        bearer_token: Some("test-token-0123".into()),
+        drop_body: Some(Targeted::new("/token", 1)),
+        ..Faults::default()
+    });
+    world.ok(&["lock"]);
+    world.ok(&["mirror", "redis-upstream"]);
+    assert_same_image(&world, "library/redis:7.2.4", "base/redis-upstream:7.2.4");
 }
 
 #[test]
