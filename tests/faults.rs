@@ -1,6 +1,7 @@
 //! Faults met while reading a response's body: a body that breaks off is read again, like a 503 is
 //! asked again, wherever baseimg reads one (tag lists and image configs here; manifests, blobs and
-//! tokens in `tests/mirror.rs`).
+//! tokens in `tests/mirror.rs`); and the fault soak, a few seeded runs of `lock` + `mirror` through an
+//! upstream that fails often (`cargo bench --bench faults` runs 20).
 
 mod common;
 
@@ -12,6 +13,7 @@ use baseimg::registry::{Client, MEDIA_OCI_MANIFEST, Manifest};
 use bytes::Bytes;
 use common::proxy::{Faults, Proxy, Targeted};
 use common::registry::Registry;
+use common::soak::Soak;
 
 const TITLE: &str = "app";
 const REPOSITORY: &str = "base/app";
@@ -133,4 +135,14 @@ fn a_config_blob_broken_off_or_short_is_read_again() {
     assert_eq!(releases[0].created, "2024-05-01T12:00:00Z");
     // Cut off, then short, then whole.
     assert_eq!(proxy.count("GET", &config), 3, "{:?}", proxy.requests());
+}
+
+/// A few runs of the fault soak (`cargo bench --bench faults` runs 20): every run succeeds and
+/// copies every manifest byte for byte.
+#[test]
+fn lock_and_mirror_succeed_through_a_failing_upstream() {
+    let soak = Soak::new();
+    for seed in 1..=3 {
+        soak.run(seed);
+    }
 }
