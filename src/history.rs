@@ -86,11 +86,8 @@ async fn release(
         return Ok(None);
     };
     let bytes = client
-        .get_blob(repository, &config.digest)
-        .await?
-        .bytes()
-        .await
-        .unwrap_or_default();
+        .get_blob_bytes(repository, &config.digest, config.size)
+        .await?;
     let config: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     let labels = &config["config"]["Labels"];
     let label = |name: &str| labels[name].as_str().map(str::to_string);

@@ -3,13 +3,15 @@
 //! Manifests are copied as the exact bytes upstream served (so digests stay equal); blobs are checked
 //! with HEAD first, mounted from another repository of the private registry when baseimg has seen them
 //! there, and otherwise streamed from upstream to the private registry without being held in memory,
-//! their content hashed on the way and refused if it does not match the digest. Manifests are pushed
+//! their content hashed on the way and refused if it does not match the digest. A blob that breaks
+//! off or arrives short (fewer bytes than its size) is a broken transfer and copied again; one whose
+//! bytes all came and hash wrong is asked for once more, then refused. Manifests are pushed
 //! only after every blob they need is in place, so a failed copy never leaves a visible broken image.
 //! When the private registry already has the locked digest, nothing is asked of upstream.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use backon::{ExponentialBuilder, Retryable};
 use bytes::Bytes;
@@ -58,11 +60,36 @@ pub enum MirrorError {
     /// `Result` of the mirror.
     #[error(transparent)]
     Registry(Box<RegistryError>),
-    /// A blob's bytes did not hash to its digest: upstream served something else than it promised.
+    /// A blob's bytes all came (or more), and did not hash to its digest: upstream served something
+    /// else than it promised, on every attempt.
     #[error(
-        "blob {digest} from upstream hashes to {actual}; refused it, and nothing of this image was published"
+        "blob {digest} hashes to {actual} ({}); refused it after {}, and nothing of this image was published",
+        arrived(*.received, *.size),
+        attempts_text(*.attempts)
     )]
-    Corrupt { digest: String, actual: String },
+    Corrupt {
+        digest: String,
+        actual: String,
+        /// How many bytes came.
+        received: u64,
+        /// The size the manifest gives the blob.
+        size: u64,
+        attempts: u64,
+    },
+    /// Fewer bytes came than the blob's size, on every attempt: the transfer kept breaking off.
+    #[error(
+        "blob {digest} arrived short: {received} of {size} bytes ({}gave up after {}); nothing of this image was published",
+        .cause.as_ref().map(|cause| format!("{cause}; ")).unwrap_or_default(),
+        attempts_text(*.attempts)
+    )]
+    Short {
+        digest: String,
+        received: u64,
+        size: u64,
+        /// Why the body ended, when it did not end cleanly (`the response broke off: …`).
+        cause: Option<String>,
+        attempts: u64,
+    },
     #[error(transparent)]
     Manifest(#[from] InvalidManifest),
     /// A manifest refers to content by a digest baseimg cannot verify.
@@ -87,14 +114,48 @@ impl From<RegistryError> for MirrorError {
     }
 }
 
+/// `all 4194304 bytes arrived`, or how many more than the size came.
+fn arrived(received: u64, size: u64) -> String {
+    if received == size {
+        format!("all {size} bytes arrived")
+    } else {
+        format!("{received} bytes arrived, more than its {size}")
+    }
+}
+
+fn attempts_text(n: u64) -> String {
+    if n == 1 {
+        "1 attempt".into()
+    } else {
+        format!("{n} attempts")
+    }
+}
+
 impl MirrorError {
+    /// Whether copying the blob again may help: a broken transfer, or a registry error that may
+    /// pass. (Wrong content gets one more try, counted by the caller.)
     fn is_transient(&self) -> bool {
         match self {
             MirrorError::Registry(error) => error.is_transient(),
+            MirrorError::Short { .. } => true,
             _ => false,
         }
     }
+
+    /// Records how many attempts a blob copy made, for the messages that say it.
+    fn after(mut self, made: u64) -> MirrorError {
+        if let MirrorError::Corrupt { attempts, .. } | MirrorError::Short { attempts, .. } =
+            &mut self
+        {
+            *attempts = made;
+        }
+        self
+    }
 }
+
+/// How many times a blob whose bytes all came but hash wrong is fetched before it is refused: once
+/// more, in case it was damaged on the way.
+const WRONG_CONTENT_ATTEMPTS: u64 = 2;
 
 /// Blobs known to be in the private registry during this run, by digest → repository, so later
 /// images can mount instead of copying.
@@ -323,21 +384,36 @@ impl Mirror<'_> {
             self.remember(digest, repository).await;
             return Ok(BlobResult::Mounted);
         }
-        let attempt = || async { self.stream_blob(route, digest, size, task).await };
+        let (made, wrong) = (AtomicU64::new(0), AtomicU64::new(0));
+        let attempt = || async {
+            made.fetch_add(1, Ordering::Relaxed);
+            let copied = self.stream_blob(route, digest, size, task).await;
+            if let Err(MirrorError::Corrupt { .. }) = copied {
+                wrong.fetch_add(1, Ordering::Relaxed);
+            }
+            copied
+        };
         attempt
             .retry(self.retry)
             .sleep(tokio::time::sleep)
-            .when(MirrorError::is_transient)
+            .when(|error| match error {
+                MirrorError::Corrupt { .. } => {
+                    wrong.load(Ordering::Relaxed) < WRONG_CONTENT_ATTEMPTS
+                }
+                error => error.is_transient(),
+            })
             .notify(|_, _| {
                 private.stats.retries.fetch_add(1, Ordering::Relaxed);
             })
-            .await?;
+            .await
+            .map_err(|error| error.after(made.load(Ordering::Relaxed)))?;
         self.remember(digest, repository).await;
         Ok(BlobResult::Copied(size))
     }
 
-    /// Streams one blob upstream → private, hashing on the way; a mismatch ends the upload with an
-    /// error before its last byte, so the registry never commits the blob.
+    /// Streams one blob upstream → private, hashing on the way. A body that breaks off, ends short,
+    /// runs long or hashes wrong ends the upload with an error before its last byte, so the registry
+    /// never commits the blob; the error says which of these it was.
     async fn stream_blob(
         &self,
         route: &Route<'_>,
@@ -352,44 +428,47 @@ impl Mirror<'_> {
             repository,
         } = *route;
         let response = upstream.get_blob(source, digest).await?;
-        let verdict: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+        let verdict: Arc<std::sync::Mutex<Option<Verdict>>> = Arc::default();
         let (expected, found, task, stats) = (
             digest.to_string(),
             verdict.clone(),
             task.clone(),
             private.stats.clone(),
         );
-        let mut hasher = Some(Sha256::new());
-        let mut seen: u64 = 0;
-        // Chunks as `Some`, then one `None` that marks the end, where the digest is checked.
+        let mut hasher = Sha256::new();
+        let (mut seen, mut verified) = (0u64, false);
+        // Chunks as `Some`, then one `None` that marks the end.
         let chunks = idle_guarded(response)
             .map_ok(Some)
             .chain(stream::once(async { Ok(None) }));
         let body = chunks.map(move |item| -> Result<Bytes, BoxError> {
-            let finish = |seen: u64, hasher: &mut Option<Sha256>| -> Result<(), BoxError> {
-                let actual = format!(
-                    "sha256:{}",
-                    hex::encode(hasher.take().unwrap_or_default().finalize())
-                );
-                if actual != expected || seen != size {
-                    *found.lock().expect("not poisoned") = Some(actual.clone());
-                    return Err(format!(
-                        "blob {expected} hashes to {actual} ({seen} of {size} bytes)"
-                    )
-                    .into());
-                }
-                Ok(())
+            let refuse = |verdict: Verdict| -> BoxError {
+                let message = format!("blob {expected}: {verdict:?}");
+                *found.lock().expect("not poisoned") = Some(verdict);
+                message.into()
             };
-            match item? {
-                Some(chunk) => {
+            let hashed =
+                |hasher: &Sha256| format!("sha256:{}", hex::encode(hasher.clone().finalize()));
+            match item {
+                Err(error) => Err(refuse(Verdict::Short {
+                    received: seen,
+                    cause: Some(broke_off(&*error)),
+                })),
+                Ok(Some(chunk)) => {
                     seen += chunk.len() as u64;
-                    if let Some(hasher) = hasher.as_mut() {
-                        hasher.update(&chunk);
-                    }
+                    hasher.update(&chunk);
                     // The chunk that completes the blob is only passed on once the whole blob is
-                    // verified: the registry must never receive a complete, wrong blob.
+                    // verified: the registry must never receive a complete, wrong blob. Bytes past
+                    // the size are wrong whatever they are.
                     if seen >= size {
-                        finish(seen, &mut hasher)?;
+                        let actual = hashed(&hasher);
+                        if seen > size || actual != expected {
+                            return Err(refuse(Verdict::Wrong {
+                                actual,
+                                received: seen,
+                            }));
+                        }
+                        verified = true;
                     }
                     stats
                         .bytes_copied
@@ -397,17 +476,41 @@ impl Mirror<'_> {
                     task.add_bytes(chunk.len() as u64);
                     Ok(chunk)
                 }
-                None if hasher.is_some() => finish(seen, &mut hasher).map(|()| Bytes::new()),
-                None => Ok(Bytes::new()),
+                // Ended before the size: a broken transfer, however cleanly it ended.
+                Ok(None) if seen < size => Err(refuse(Verdict::Short {
+                    received: seen,
+                    cause: None,
+                })),
+                // An empty blob has no chunk to check it with.
+                Ok(None) if !verified && hashed(&hasher) != expected => {
+                    Err(refuse(Verdict::Wrong {
+                        actual: hashed(&hasher),
+                        received: seen,
+                    }))
+                }
+                Ok(None) => Ok(Bytes::new()),
             }
         });
         let pushed = private
             .push_blob(repository, digest, size, reqwest::Body::wrap_stream(body))
             .await;
-        if let Some(actual) = verdict.lock().expect("not poisoned").take() {
-            return Err(MirrorError::Corrupt {
-                digest: digest.to_string(),
-                actual,
+        if let Some(verdict) = verdict.lock().expect("not poisoned").take() {
+            let digest = digest.to_string();
+            return Err(match verdict {
+                Verdict::Short { received, cause } => MirrorError::Short {
+                    digest,
+                    received,
+                    size,
+                    cause,
+                    attempts: 1,
+                },
+                Verdict::Wrong { actual, received } => MirrorError::Corrupt {
+                    digest,
+                    actual,
+                    received,
+                    size,
+                    attempts: 1,
+                },
             });
         }
         pushed.map_err(MirrorError::from)
@@ -432,6 +535,27 @@ struct Route<'r> {
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What was wrong with a blob's body, found while streaming it.
+#[derive(Debug)]
+enum Verdict {
+    /// It ended (cleanly, or broken off with `cause`) after `received` of its bytes.
+    Short {
+        received: u64,
+        cause: Option<String>,
+    },
+    /// `received` bytes, all of them or more, hashing to `actual`.
+    Wrong { actual: String, received: u64 },
+}
+
+/// Why a download broke off, in its innermost cause's words (`connection reset by peer`).
+fn broke_off(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    format!("the response broke off: {cause}")
+}
 
 /// A blob download's body, failing when upstream goes silent: a transfer may take minutes, but a
 /// minute without a byte is a broken transfer (and retried as one).
@@ -473,4 +597,59 @@ enum BlobResult {
     Present,
     Mounted,
     Copied(u64),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_errors_say_whether_bytes_were_missing_or_wrong_and_the_sizes() {
+        let short = MirrorError::Short {
+            digest: "sha256:aa".into(),
+            received: 1048576,
+            size: 4194304,
+            cause: None,
+            attempts: 7,
+        };
+        assert_eq!(
+            short.to_string(),
+            "blob sha256:aa arrived short: 1048576 of 4194304 bytes (gave up after 7 attempts); nothing of this image was published"
+        );
+        assert!(short.is_transient());
+        let broken = MirrorError::Short {
+            digest: "sha256:aa".into(),
+            received: 1048576,
+            size: 4194304,
+            cause: Some("the response broke off: connection reset by peer".into()),
+            attempts: 7,
+        };
+        assert_eq!(
+            broken.to_string(),
+            "blob sha256:aa arrived short: 1048576 of 4194304 bytes (the response broke off: connection reset by peer; gave up after 7 attempts); nothing of this image was published"
+        );
+        let wrong = MirrorError::Corrupt {
+            digest: "sha256:aa".into(),
+            actual: "sha256:bb".into(),
+            received: 4194304,
+            size: 4194304,
+            attempts: 1,
+        };
+        assert!(!wrong.is_transient());
+        assert_eq!(
+            wrong.after(2).to_string(),
+            "blob sha256:aa hashes to sha256:bb (all 4194304 bytes arrived); refused it after 2 attempts, and nothing of this image was published"
+        );
+        let long = MirrorError::Corrupt {
+            digest: "sha256:aa".into(),
+            actual: "sha256:bb".into(),
+            received: 4194305,
+            size: 4194304,
+            attempts: 2,
+        };
+        assert_eq!(
+            long.to_string(),
+            "blob sha256:aa hashes to sha256:bb (4194305 bytes arrived, more than its 4194304); refused it after 2 attempts, and nothing of this image was published"
+        );
+    }
 }

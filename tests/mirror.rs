@@ -6,7 +6,7 @@ mod common;
 
 use common::fixtures::{Layout, manifest_digest, raw_manifest};
 use common::harness::{Test, unindent};
-use common::proxy::{Faults, Proxy};
+use common::proxy::{Faults, Proxy, Targeted};
 use common::registry::Registry;
 
 struct World {
@@ -224,28 +224,98 @@ fn outdated_reports_a_moved_tag_and_update_then_mirror_pick_it_up() {
     world.ok(&["outdated"]);
 }
 
+/// The digest and size of one layer of upstream's `library/redis:7.2.4`.
+fn redis_layer(world: &World, n: usize) -> (String, u64) {
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&raw_manifest(&world.upstream.host, "library/redis:7.2.4")).unwrap();
+    let layer = &manifest["layers"][n];
+    (
+        layer["digest"].as_str().unwrap().to_string(),
+        layer["size"].as_u64().unwrap(),
+    )
+}
+
 #[test]
 fn a_corrupted_upstream_blob_is_refused_and_nothing_is_published() {
     let world = World::new();
     world.ok(&["lock"]);
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&raw_manifest(&world.upstream.host, "library/redis:7.2.4")).unwrap();
-    let layer = manifest["layers"][1]["digest"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (layer, size) = redis_layer(&world, 1);
     world.proxy.set_faults(Faults {
         corrupt_blob: Some(layer.clone()),
         ..Faults::default()
     });
+    // All the bytes came, and they are wrong: asked once more, then refused, saying so.
     world
         .baseimg(&["mirror", "redis-upstream"])
         .status(1)
-        .stdout_contains(&format!("blob {layer} from upstream hashes to sha256:"))
+        .stdout_contains(&format!("blob {layer} hashes to sha256:"))
+        .stdout_contains(&format!(
+            "(all {size} bytes arrived); refused it after 2 attempts"
+        ))
         .run();
+    assert_eq!(world.proxy.count("GET", &layer), 2);
     assert!(!world.private_has("base/redis-upstream:7.2.4"));
     let digest = manifest_digest(&world.upstream.host, "library/redis:7.2.4");
     assert!(!world.private_has(&format!("base/redis-upstream@{digest}")));
+    assert!(
+        !common::fixtures::has_blob(&world.private.host, "base/redis-upstream", &layer),
+        "the refused blob was committed"
+    );
+}
+
+#[test]
+fn a_blob_that_arrives_short_is_fetched_again() {
+    let world = World::new();
+    world.ok(&["lock"]);
+    let (layer, _) = redis_layer(&world, 1);
+    // Twice half the blob and a clean end: nothing but its size says that bytes are missing.
+    world.proxy.set_faults(Faults {
+        truncate_body: Some(Targeted::new(layer.as_str(), 2)),
+        ..Faults::default()
+    });
+    world.ok(&["mirror", "redis-upstream"]);
+    assert_eq!(world.proxy.count("GET", &layer), 3);
+    assert_same_image(&world, "library/redis:7.2.4", "base/redis-upstream:7.2.4");
+}
+
+#[test]
+fn a_manifest_body_broken_off_is_fetched_again() {
+    let world = World::new();
+    // `lock` GETs the index to record its platforms; its body breaks off half-way once.
+    world.proxy.set_faults(Faults {
+        drop_body: Some(Targeted::new("/manifests/", 1)),
+        ..Faults::default()
+    });
+    world.ok(&["lock"]);
+    assert_eq!(world.proxy.manifest_requests("GET"), 2);
+
+    // `mirror` GETs the image and the index's platforms; the first of them breaks off once.
+    world.proxy.clear_log();
+    world.proxy.set_faults(Faults {
+        drop_body: Some(Targeted::new("/manifests/", 1)),
+        ..Faults::default()
+    });
+    world.ok(&["mirror"]);
+    assert_eq!(world.proxy.manifest_requests("GET"), 4);
+    assert_same_image(&world, "library/redis:7.2.4", "base/redis-upstream:7.2.4");
+    assert_same_image(
+        &world,
+        "library/python:3.11.9",
+        "base/python-upstream:3.11.9",
+    );
+}
+
+#[test]
+fn a_token_response_broken_off_is_fetched_again() {
+    let world = World::new();
+    world.proxy.set_faults(Faults {
+        bearer_token: Some("test-token-0123".into()),
+        drop_body: Some(Targeted::new("/token", 1)),
+        ..Faults::default()
+    });
+    world.ok(&["lock"]);
+    world.ok(&["mirror", "redis-upstream"]);
+    assert_same_image(&world, "library/redis:7.2.4", "base/redis-upstream:7.2.4");
 }
 
 #[test]

@@ -88,7 +88,11 @@ impl Advice for MirrorError {
         match self {
             MirrorError::Registry(error) => error.advice(),
             MirrorError::Corrupt { .. } => Some(
-                "run `baseimg mirror` again; if it happens again, upstream serves a damaged blob"
+                "upstream served the same wrong bytes on every attempt; if `baseimg mirror` meets them again later, the blob is damaged upstream"
+                    .into(),
+            ),
+            MirrorError::Short { .. } => Some(
+                "the download kept breaking off: run `baseimg mirror` again later (blobs already copied are kept)"
                     .into(),
             ),
             _ => None,
@@ -180,6 +184,17 @@ mod tests {
         let error = MirrorError::Corrupt {
             digest: "sha256:a".into(),
             actual: "sha256:b".into(),
+            received: 4,
+            size: 4,
+            attempts: 2,
+        };
+        assert!(error.advice().unwrap().contains("baseimg mirror"));
+        let error = MirrorError::Short {
+            digest: "sha256:a".into(),
+            received: 2,
+            size: 4,
+            cause: None,
+            attempts: 7,
         };
         assert!(error.advice().unwrap().contains("baseimg mirror"));
     }

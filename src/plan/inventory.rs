@@ -148,7 +148,7 @@ async fn look_up_one(
 }
 
 /// The fingerprint label of the image a moving tag points at (manifest, then config blob). An image
-/// that is not baseimg's (no label, an unreadable config) has none.
+/// that is not baseimg's (no label, a config that is not JSON) has none.
 async fn current_fingerprint(
     client: &Client,
     repository: &str,
@@ -164,10 +164,9 @@ async fn current_fingerprint(
     let Some(config) = document.config else {
         return Ok(None);
     };
-    let response = client.get_blob(repository, &config.digest).await?;
-    let Ok(bytes) = response.bytes().await else {
-        return Ok(None);
-    };
+    let bytes = client
+        .get_blob_bytes(repository, &config.digest, config.size)
+        .await?;
     let config: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     let label = config["config"]["Labels"][fingerprint::LABEL]
         .as_str()

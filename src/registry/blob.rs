@@ -5,6 +5,8 @@
 //! its response to the caller to stream, an upload takes a stream. An upload is one monolithic PUT
 //! carrying the digest, so the registry checks the content too and refuses a mismatch. Because a
 //! stream cannot be replayed, uploads are not retried here; the mirror retries a whole blob copy.
+//! The one exception is an image config, small and read by baseimg itself: it is read into memory
+//! within the retried request and checked against its size and digest.
 
 use std::sync::atomic::Ordering;
 
@@ -15,12 +17,13 @@ use reqwest::{Method, StatusCode};
 use super::auth::scope;
 use super::client::{Access, Call, Client};
 use super::error::{Failure, RegistryError};
+use crate::reference::Digest;
 
 impl Client {
     /// Whether the registry has a blob in this repository.
     pub async fn has_blob(&self, repository: &str, digest: &str) -> Result<bool, RegistryError> {
         self.stats.blob_heads.fetch_add(1, Ordering::Relaxed);
-        let response = self
+        let answer = self
             .send(
                 Call {
                     method: Method::HEAD,
@@ -34,7 +37,7 @@ impl Client {
                 &[StatusCode::OK, StatusCode::NOT_FOUND],
             )
             .await?;
-        Ok(response.status() == StatusCode::OK)
+        Ok(answer.status == StatusCode::OK)
     }
 
     /// Asks the registry to link a blob it already holds in `from` into `repository`: no bytes move.
@@ -50,7 +53,7 @@ impl Client {
             "{}/v2/{repository}/blobs/uploads/?mount={digest}&from={from}",
             self.base
         );
-        let response = self
+        let answer = self
             .send(
                 Call {
                     method: Method::POST,
@@ -64,9 +67,9 @@ impl Client {
                 &[StatusCode::CREATED, StatusCode::ACCEPTED],
             )
             .await?;
-        if response.status() == StatusCode::ACCEPTED {
+        if answer.status == StatusCode::ACCEPTED {
             // The registry opened an upload instead; close it so it does not linger.
-            if let Some(location) = self.location(&response) {
+            if let Some(location) = self.location(&answer.headers) {
                 let _ = self
                     .request(
                         Method::DELETE,
@@ -82,14 +85,38 @@ impl Client {
         Ok(true)
     }
 
-    /// Starts a blob download; the caller streams the body.
+    /// Starts a blob download; the caller streams the body (and retries the blob if it breaks off).
     pub async fn get_blob(
         &self,
         repository: &str,
         digest: &str,
     ) -> Result<reqwest::Response, RegistryError> {
         self.stats.blob_gets.fetch_add(1, Ordering::Relaxed);
-        self.send(
+        self.send_streamed(
+            Call {
+                method: Method::GET,
+                url: &self.url(repository, "blobs", digest),
+                repository,
+                access: Access::Pull,
+                action: &format!("GET blob {digest}"),
+            },
+            HeaderMap::new(),
+            &[StatusCode::OK],
+        )
+        .await
+    }
+
+    /// Downloads a small blob (an image config) into memory. The body is read within the retried
+    /// request: one that breaks off or ends before `size` bytes is asked for again; one that is
+    /// whole but hashes to another digest is refused.
+    pub async fn get_blob_bytes(
+        &self,
+        repository: &str,
+        digest: &str,
+        size: u64,
+    ) -> Result<Bytes, RegistryError> {
+        self.stats.blob_gets.fetch_add(1, Ordering::Relaxed);
+        self.send_with(
             Call {
                 method: Method::GET,
                 url: &self.url(repository, "blobs", digest),
@@ -100,6 +127,20 @@ impl Client {
             HeaderMap::new(),
             None,
             &[StatusCode::OK],
+            |answer| {
+                let received = answer.body.len() as u64;
+                if received < size {
+                    return Err(Failure::Short {
+                        received,
+                        expected: size,
+                    });
+                }
+                let actual = Digest::sha256_of(&answer.body);
+                if actual.as_str() != digest {
+                    return Err(Failure::ContentMismatch { actual });
+                }
+                Ok(answer.body)
+            },
         )
         .await
     }
@@ -130,7 +171,7 @@ impl Client {
             )
             .await?;
         let location = self
-            .location(&start)
+            .location(&start.headers)
             .ok_or_else(|| self.error(repository, &action, Failure::NoUploadLocation))?;
         let separator = if location.contains('?') { '&' } else { '?' };
         let url = format!("{location}{separator}digest={digest}");
@@ -160,8 +201,8 @@ impl Client {
     }
 
     /// Where an upload continues: registries answer with a path or a full URL.
-    fn location(&self, response: &reqwest::Response) -> Option<String> {
-        let location = response.headers().get(LOCATION)?.to_str().ok()?;
+    fn location(&self, headers: &HeaderMap) -> Option<String> {
+        let location = headers.get(LOCATION)?.to_str().ok()?;
         Some(
             if location.starts_with("http://") || location.starts_with("https://") {
                 location.to_string()

@@ -1,11 +1,15 @@
 //! The client for one registry host, and how every request goes out: scheme and host, timeouts,
 //! authentication on challenge, and retries.
 //!
-//! All requests pass through two functions. [`Client::send_once`] sends one request with what is
-//! known about authorization, answers a `401` challenge and sends it once more (only when the body can
-//! be replayed). [`Client::send`] wraps it in retries for transient failures, honouring
-//! `Retry-After`; it only takes in-memory bodies, since a streamed body cannot be sent twice. The
-//! requests themselves (manifests, blobs) live with their subject in `manifest` and `blob`.
+//! All requests pass through [`Client::send_once`], which sends one request with what is known about
+//! authorization, answers a `401` challenge and sends it once more (only when the body can be
+//! replayed). Retries for transient failures, honouring `Retry-After`, wrap it: [`Client::send_with`]
+//! retries the whole exchange, the response's body read and checked included, so a body that breaks
+//! off (or arrives short, or unreadable) is asked for again just like a `503`; [`Client::send`] is
+//! that with no check. Only blob downloads leave the body to their caller ([`Client::send_streamed`]),
+//! who streams it and retries the whole blob. Retried requests take in-memory bodies only, since a
+//! streamed body cannot be sent twice. The requests themselves (manifests, blobs) live with their
+//! subject in `manifest` and `blob`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -71,6 +75,13 @@ pub struct Client {
     /// Whether the registry has answered once in this run: until it has, a refused connection is
     /// reported at once instead of retried (see [`Failure::Unreachable`]).
     answered: std::sync::atomic::AtomicBool,
+}
+
+/// A registry's answer to a retried request, its body read within the attempt that received it.
+pub(super) struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
 }
 
 /// One registry request: what it is, and the repository and permission it needs.
@@ -185,33 +196,90 @@ impl Client {
         format!("{}/v2/{repository}/{kind}/{reference}", self.base)
     }
 
-    /// Sends one request with authentication, retrying transient failures. `body` is rebuilt for each
-    /// attempt, so only in-memory bodies go through here (streamed uploads use [`Client::send_once`]).
+    /// Sends one request with authentication, retrying transient failures, and reads its body within
+    /// each attempt. `body` is rebuilt for each attempt, so only in-memory bodies go through here
+    /// (streamed uploads use [`Client::send_once`]).
     pub(super) async fn send(
         &self,
         call: Call<'_>,
         headers: HeaderMap,
         body: Option<Bytes>,
         accept: &[StatusCode],
-    ) -> Result<reqwest::Response, RegistryError> {
+    ) -> Result<Answer, RegistryError> {
+        self.send_with(call, headers, body, accept, Ok).await
+    }
+
+    /// [`Client::send`], with `read` taking the answer apart (or refusing it) inside the attempt: a
+    /// transient [`Failure`] from `read` (a body that ended short, a malformed answer) sends the
+    /// request again, as a transient status does.
+    pub(super) async fn send_with<T>(
+        &self,
+        call: Call<'_>,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+        accept: &[StatusCode],
+        read: impl Fn(Answer) -> Result<T, Failure>,
+    ) -> Result<T, RegistryError> {
         let Call {
             repository, action, ..
         } = call.clone();
-        let retried = AtomicU64::new(0);
         let attempt = || async {
             let response = self
-                .send_once(
-                    call.clone(),
-                    headers.clone(),
-                    body.clone().map(reqwest::Body::from),
-                )
+                .answered(call.clone(), headers.clone(), body.clone(), accept)
                 .await?;
-            if accept.contains(&response.status()) {
-                Ok(response)
-            } else {
-                Err(self.status_error(repository, action, response).await)
-            }
+            let answer = Answer {
+                status: response.status(),
+                headers: response.headers().clone(),
+                body: response
+                    .bytes()
+                    .await
+                    .map_err(|e| self.transport_error(repository, action, e))?,
+            };
+            read(answer).map_err(|failure| self.error(repository, action, failure))
         };
+        self.retried(attempt).await
+    }
+
+    /// Sends a body-less request with retries until it is answered with an accepted status, and
+    /// hands over the response unread: for blob downloads, whose body the caller streams (and
+    /// whose breaking off the caller retries, with the whole blob).
+    pub(super) async fn send_streamed(
+        &self,
+        call: Call<'_>,
+        headers: HeaderMap,
+        accept: &[StatusCode],
+    ) -> Result<reqwest::Response, RegistryError> {
+        self.retried(|| self.answered(call.clone(), headers.clone(), None, accept))
+            .await
+    }
+
+    /// One attempt: a response with an accepted status, or the error the status means.
+    async fn answered(
+        &self,
+        call: Call<'_>,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+        accept: &[StatusCode],
+    ) -> Result<reqwest::Response, RegistryError> {
+        let (repository, action) = (call.repository, call.action);
+        let response = self
+            .send_once(call, headers, body.map(reqwest::Body::from))
+            .await?;
+        if accept.contains(&response.status()) {
+            Ok(response)
+        } else {
+            Err(self.status_error(repository, action, response).await)
+        }
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or the attempts are used up; the final error
+    /// says how many attempts were made when there were several.
+    async fn retried<T, Attempt, Fut>(&self, attempt: Attempt) -> Result<T, RegistryError>
+    where
+        Attempt: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, RegistryError>>,
+    {
+        let retried = AtomicU64::new(0);
         attempt
             .retry(self.retry)
             .sleep(tokio::time::sleep)

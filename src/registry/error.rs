@@ -88,8 +88,12 @@ pub enum Failure {
     InvalidMediaType,
     #[error("unreadable token response: {0}")]
     UnreadableToken(String),
-    /// The manifest asked for by digest came back with other content.
-    #[error("the manifest's content hashes to {actual}, not to the digest asked for; refusing it")]
+    /// A body ended cleanly before all the bytes the request expected had come: a broken
+    /// transfer, not a wrong answer.
+    #[error("the response ended after {received} of {expected} bytes")]
+    Short { received: u64, expected: u64 },
+    /// The manifest or blob asked for by digest came back, whole, with other content.
+    #[error("the content hashes to {actual}, not to the digest asked for; refusing it")]
     ContentMismatch { actual: Digest },
     /// The registry filed a pushed manifest under another digest than its bytes have.
     #[error("the registry stored the manifest as {stored}, not {expected}")]
@@ -97,13 +101,15 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// Transport failures and the statuses that mean "later" (408, 429, 5xx) are worth retrying;
-    /// answers that are malformed (no digest header, no upload location, an unreadable token) are
-    /// retried too, as a new answer may be a proper one. A refusal or content that does not match
-    /// its digest will not change by asking again.
+    /// Transport failures (a body that broke off or ended short included) and the statuses that
+    /// mean "later" (408, 429, 5xx) are worth retrying; answers that are malformed (no digest
+    /// header, no upload location, an unreadable token) are retried too, as a new answer may be a
+    /// proper one. A refusal or whole content that does not match its digest will not change by
+    /// asking again.
     pub fn is_transient(&self) -> bool {
         match self {
             Failure::Transport(_)
+            | Failure::Short { .. }
             | Failure::NoDigestHeader
             | Failure::BadDigestHeader(_)
             | Failure::NoUploadLocation
@@ -244,6 +250,13 @@ mod tests {
         }
         assert!(Failure::Transport(String::new()).is_transient());
         assert!(Failure::NoUploadLocation.is_transient());
+        assert!(
+            Failure::Short {
+                received: 10,
+                expected: 20
+            }
+            .is_transient()
+        );
         assert!(!Failure::Unauthorized(AuthFailure::CredentialsRefused).is_transient());
         assert!(
             !Failure::ContentMismatch {

@@ -13,7 +13,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 
-use super::client::{Access, Call, Client};
+use super::client::{Access, Answer, Call, Client};
 use super::error::{Failure, RegistryError};
 use crate::reference::Digest;
 
@@ -161,6 +161,36 @@ pub fn keeps(filter: &[String], available: &str) -> bool {
         .any(|wanted| platform_matches(wanted, available))
 }
 
+/// A manifest from a GET's answer: its bytes, checked against the digest when it was asked for by
+/// one, and its media type (from the document when the registry only says `application/json`).
+fn manifest_of(answer: Answer, by_digest: Option<&Digest>) -> Result<Manifest, Failure> {
+    let media_type = answer
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let bytes = answer.body;
+    let digest = Digest::sha256_of(&bytes);
+    if by_digest.is_some_and(|asked| asked != &digest) {
+        return Err(Failure::ContentMismatch { actual: digest });
+    }
+    // Some registries serve every manifest as `application/json`; the document names its type.
+    let media_type = if media_type.is_empty() || media_type == "application/json" {
+        serde_json::from_slice::<ManifestDocument>(&bytes)
+            .ok()
+            .and_then(|d| d.media_type)
+            .unwrap_or(media_type)
+    } else {
+        media_type
+    };
+    Ok(Manifest {
+        bytes,
+        media_type,
+        digest,
+    })
+}
+
 fn accept_manifests() -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(ACCEPT, MANIFEST_ACCEPT.parse().expect("static"));
@@ -168,15 +198,17 @@ fn accept_manifests() -> HeaderMap {
 }
 
 impl Client {
-    /// A HEAD or GET of a manifest, accepting every manifest type baseimg reads.
-    async fn read_manifest(
+    /// A HEAD or GET of a manifest, accepting every manifest type baseimg reads; `read` takes the
+    /// answer apart inside the retried attempt.
+    async fn read_manifest<T>(
         &self,
         method: Method,
         repository: &str,
         reference: &str,
         action: &str,
         expected: &[StatusCode],
-    ) -> Result<reqwest::Response, RegistryError> {
+        read: impl Fn(Answer) -> Result<T, Failure>,
+    ) -> Result<T, RegistryError> {
         let call = Call {
             method,
             url: &self.url(repository, "manifests", reference),
@@ -184,7 +216,8 @@ impl Client {
             access: Access::Pull,
             action,
         };
-        self.send(call, accept_manifests(), None, expected).await
+        self.send_with(call, accept_manifests(), None, expected, read)
+            .await
     }
 
     /// HEAD of a manifest: its digest and media type, or `None` when the registry does not have it.
@@ -196,21 +229,22 @@ impl Client {
     ) -> Result<Option<(Digest, String, u64)>, RegistryError> {
         self.stats.manifest_heads.fetch_add(1, Ordering::Relaxed);
         let action = format!("HEAD manifest {reference}");
-        let response = self
+        let answer = self
             .read_manifest(
                 Method::HEAD,
                 repository,
                 reference,
                 &action,
                 &[StatusCode::OK, StatusCode::NOT_FOUND],
+                Ok,
             )
             .await?;
-        if response.status() == StatusCode::NOT_FOUND {
+        if answer.status == StatusCode::NOT_FOUND {
             return Ok(None);
         }
         let header = |name: &str| {
-            response
-                .headers()
+            answer
+                .headers
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
@@ -240,47 +274,17 @@ impl Client {
         }
         self.stats.manifest_gets.fetch_add(1, Ordering::Relaxed);
         let action = format!("GET manifest {reference}");
-        let response = self
+        // The body is read and checked within each attempt: one that breaks off is asked for again.
+        let manifest = self
             .read_manifest(
                 Method::GET,
                 repository,
                 reference,
                 &action,
                 &[StatusCode::OK],
+                |answer| manifest_of(answer, by_digest.as_ref()),
             )
             .await?;
-        let media_type = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(repository, &action, e))?;
-        let digest = Digest::sha256_of(&bytes);
-        if reference.starts_with("sha256:") && digest.as_str() != reference {
-            return Err(self.error(
-                repository,
-                &action,
-                Failure::ContentMismatch { actual: digest },
-            ));
-        }
-        // Some registries serve every manifest as `application/json`; the document names its type.
-        let media_type = if media_type.is_empty() || media_type == "application/json" {
-            serde_json::from_slice::<ManifestDocument>(&bytes)
-                .ok()
-                .and_then(|d| d.media_type)
-                .unwrap_or(media_type)
-        } else {
-            media_type
-        };
-        let manifest = Manifest {
-            bytes,
-            media_type,
-            digest,
-        };
         if let (Some(cache), Some(_)) = (&self.cache, &by_digest) {
             cache.put(&manifest);
         }
@@ -328,7 +332,7 @@ impl Client {
                 .parse()
                 .map_err(|_| self.error(repository, "PUT manifest", Failure::InvalidMediaType))?,
         );
-        let response = self
+        let answer = self
             .send(
                 Call {
                     method: Method::PUT,
@@ -342,8 +346,8 @@ impl Client {
                 &[StatusCode::CREATED, StatusCode::OK],
             )
             .await?;
-        let stored = response
-            .headers()
+        let stored = answer
+            .headers
             .get("docker-content-digest")
             .and_then(|v| v.to_str().ok());
         if let Some(stored) = stored

@@ -31,33 +31,32 @@ impl Client {
                 access: Access::Pull,
                 action,
             };
-            let response = self
-                .send(
+            // The page is read and parsed within the retried request: one that breaks off is
+            // asked for again.
+            let page = self
+                .send_with(
                     call,
                     HeaderMap::new(),
                     None,
                     &[StatusCode::OK, StatusCode::NOT_FOUND],
+                    |answer| {
+                        if answer.status == StatusCode::NOT_FOUND {
+                            return Ok(None);
+                        }
+                        let next = answer
+                            .headers
+                            .get(LINK)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(next_page);
+                        let page: TagList = serde_json::from_slice(&answer.body)
+                            .map_err(|e| Failure::Transport(format!("unreadable tag list: {e}")))?;
+                        Ok(Some((page, next)))
+                    },
                 )
                 .await?;
-            if response.status() == StatusCode::NOT_FOUND {
+            let Some((page, next)) = page else {
                 return Ok(tags);
-            }
-            let next = response
-                .headers()
-                .get(LINK)
-                .and_then(|v| v.to_str().ok())
-                .and_then(next_page);
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| self.error(repository, action, Failure::Transport(e.to_string())))?;
-            let page: TagList = serde_json::from_slice(&body).map_err(|e| {
-                self.error(
-                    repository,
-                    action,
-                    Failure::Transport(format!("unreadable tag list: {e}")),
-                )
-            })?;
+            };
             tags.extend(page.tags.unwrap_or_default());
             match next {
                 Some(path) => url = format!("{}{path}", self.base),

@@ -282,3 +282,23 @@ pub fn raw_manifest(registry: &str, reference: &str) -> Vec<u8> {
 pub fn manifest_digest(registry: &str, reference: &str) -> String {
     sha(&raw_manifest(registry, reference))
 }
+
+/// Whether `registry` serves the blob `digest` in `repository` (a plain HTTP HEAD: skopeo has no
+/// command for one blob).
+pub fn has_blob(registry: &str, repository: &str, digest: &str) -> bool {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(registry).unwrap();
+    write!(
+        stream,
+        "HEAD /v2/{repository}/blobs/{digest} HTTP/1.0\r\nHost: {registry}\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer.split_whitespace().nth(1).unwrap_or_default();
+    match status {
+        "200" => true,
+        "404" => false,
+        _ => panic!("HEAD of blob {digest} on {registry}/{repository}: {answer}"),
+    }
+}

@@ -8,6 +8,7 @@ pub mod harness;
 pub mod proxy;
 pub mod realistic;
 pub mod registry;
+pub mod soak;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -407,11 +407,8 @@ async fn config(
         return Ok(None);
     };
     let bytes = client
-        .get_blob(repository, config.digest.as_str())
-        .await?
-        .bytes()
-        .await
-        .unwrap_or_default();
+        .get_blob_bytes(repository, config.digest.as_str(), config.size)
+        .await?;
     Ok(serde_json::from_slice(&bytes).ok())
 }
 
