@@ -1,14 +1,38 @@
-//! The files baseimg writes as files: their modes.
+//! The files baseimg reads and writes as files: what it refuses to read (devices, FIFOs, files too
+//! large) without hanging or filling its memory, what it follows (symlinks inside the repository),
+//! and the modes of the files it writes.
+//!
+//! Refusals that are plain diagnostics of a repository (symlinks that lead out of it) are cases of
+//! the broken corpus (`tests/broken/`); these need a file the corpus cannot hold.
 
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
-use common::harness::Test;
+use common::harness::{Output, Running, Test};
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+/// Waits for `running` to end, killing it (and failing the test) if it takes longer than `limit`:
+/// baseimg reading a FIFO or `/dev/zero` would otherwise hang the test run or fill the memory.
+#[track_caller]
+fn within(running: Running, limit: Duration) -> Output {
+    let pid = running.id();
+    let started = Instant::now();
+    while std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| !stat.contains(") Z "))
+    {
+        if started.elapsed() > limit {
+            drop(running);
+            panic!("baseimg did not end within {limit:?}: it is reading what it should refuse");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    running.wait()
 }
 
 #[test]
@@ -37,4 +61,97 @@ fn rendered_files_get_the_mode_the_umask_leaves_and_replaced_ones_keep_theirs() 
     assert_eq!(mode(&out.join("python.Dockerfile")), 0o644, "created anew");
     assert_eq!(mode(&out.join("redis.Dockerfile")), 0o604, "replaced");
     assert_eq!(mode(&out.join("api-base.Dockerfile")), 0o640, "replaced");
+}
+
+#[test]
+fn a_fifo_as_catalog_or_lock_file_is_refused_without_waiting_for_a_writer() {
+    let test = Test::example();
+    let fifo = test.root().join("pipe.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let running = test
+        .args(["validate", "-f", "pipe.yaml"])
+        .status(2)
+        .stderr(
+            "
+            error: catalog `pipe.yaml` is a FIFO (named pipe), not a regular file
+             |
+             = help: name the catalog file itself with `-f PATH`
+            ",
+        )
+        .spawn();
+    let output = within(running, Duration::from_secs(10));
+    let running = output
+        .into_test()
+        .args(["validate", "--lock", "pipe.yaml"])
+        .status(2)
+        .stderr(
+            "
+            error: lock file `pipe.yaml` is a FIFO (named pipe), not a regular file
+             |
+             = help: name the lock file itself with `--lock PATH`
+            ",
+        )
+        .spawn();
+    within(running, Duration::from_secs(10));
+}
+
+#[test]
+fn a_device_is_refused_before_it_is_read() {
+    let running = Test::example()
+        .args(["validate", "-f", "/dev/zero"])
+        .status(2)
+        .stderr(
+            "
+            error: catalog `/dev/zero` is a character device, not a regular file
+             |
+             = help: name the catalog file itself with `-f PATH`
+            ",
+        )
+        .spawn();
+    within(running, Duration::from_secs(5));
+}
+
+#[test]
+fn files_over_16_mib_are_refused_with_the_limit() {
+    let test = Test::example();
+    // Sparse: it costs no disk, and without the limit baseimg would read all of it.
+    let big = 16 * 1024 * 1024 + 1;
+    std::fs::File::create(test.root().join("big.yaml"))
+        .unwrap()
+        .set_len(big)
+        .unwrap();
+    test.args(["validate", "-f", "big.yaml"])
+        .status(2)
+        .stderr(
+            "
+            error: catalog `big.yaml` is 16777217 bytes, more than the 16 MiB baseimg reads
+             |
+             = help: catalogs, lock files and templates are read only up to 16 MiB
+            ",
+        )
+        .run();
+}
+
+#[test]
+fn symlinks_inside_the_repository_are_followed() {
+    let test = Test::example();
+    let root = test.root().to_path_buf();
+    std::fs::create_dir(root.join("shared")).unwrap();
+    for (file, moved) in [
+        ("base-images.yaml", "shared/catalog.yaml"),
+        ("base-images.lock", "shared/catalog.lock"),
+    ] {
+        std::fs::rename(root.join(file), root.join(moved)).unwrap();
+        let depth = Path::new(file).components().count() - 1;
+        let target = format!("{}{moved}", "../".repeat(depth));
+        std::os::unix::fs::symlink(target, root.join(file)).unwrap();
+    }
+    test.arg("validate")
+        .stdout_contains("no errors")
+        .stderr("")
+        .run();
 }

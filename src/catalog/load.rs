@@ -14,6 +14,7 @@ use super::file::{CatalogFile, scalars};
 use super::model::Catalog;
 use super::{DEFAULT_TEMPLATES_DIR, checks, image};
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceText};
+use crate::fsutil::{InputError, directory_of, read_input};
 
 /// Settings that come from outside the file (flags and environment).
 #[derive(Debug, Default, Clone)]
@@ -64,17 +65,24 @@ impl Catalog {
     }
 }
 
+/// The catalog's text. The catalog may be named anywhere (`-f`), but it may be a symlink only to a
+/// file in its own directory: that directory is the repository its templates, build contexts and
+/// lock file are found in, and a link out of it (to `~/.docker/config.json`, say) must never have
+/// its target read, let alone quoted in an error.
 fn read(path: &Path) -> Result<SourceText, Diagnostics> {
-    std::fs::read_to_string(path)
+    read_input(path, directory_of(path))
         .map(SourceText::from)
         .map_err(|error| {
-            let hint = if error.kind() == std::io::ErrorKind::NotFound {
-                "run baseimg in the directory that holds base-images.yaml, or name the file with `-f PATH`"
-            } else {
-                "check the file's permissions"
+            let help = match &error {
+                InputError::NotFound { .. } => "run baseimg in the directory that holds base-images.yaml, or name the file with `-f PATH`".to_string(),
+                InputError::Outside { .. } => "a catalog may be a symlink only to a file in its own directory, which holds its templates, build contexts and lock file; to use the file it points to, name it with `-f PATH`".to_string(),
+                InputError::NotRegular { .. } => "name the catalog file itself with `-f PATH`".to_string(),
+                InputError::TooLarge { .. } => InputError::too_large_help(),
+                InputError::NotText { .. } => "save the catalog as UTF-8".to_string(),
+                InputError::Io { .. } => "check the file's permissions".to_string(),
             };
-            Diagnostic::error(format!("cannot read catalog `{}`: {error}", path.display()))
-                .help(hint)
+            Diagnostic::error(error.message("catalog", "its directory"))
+                .help(help)
                 .into()
         })
 }
