@@ -124,7 +124,12 @@ fn files_over_16_mib_are_refused_with_the_limit() {
         .unwrap()
         .set_len(big)
         .unwrap();
-    test.args(["validate", "-f", "big.yaml"])
+    std::fs::File::create(test.root().join("templates/_big.j2"))
+        .unwrap()
+        .set_len(big)
+        .unwrap();
+    let output = test
+        .args(["validate", "-f", "big.yaml"])
         .status(2)
         .stderr(
             "
@@ -132,6 +137,17 @@ fn files_over_16_mib_are_refused_with_the_limit() {
              |
              = help: catalogs, lock files and templates are read only up to 16 MiB
             ",
+        )
+        .run();
+    let template = output.root().join("templates/redis.Dockerfile.j2");
+    let text = std::fs::read_to_string(&template).unwrap();
+    std::fs::write(&template, format!("{{% include \"_big.j2\" %}}\n{text}")).unwrap();
+    output
+        .into_test()
+        .arg("validate")
+        .status(2)
+        .stderr_contains(
+            "error: template `redis.Dockerfile.j2` includes `_big.j2`, which is 16777217 bytes, more than the 16 MiB baseimg reads\n",
         )
         .run();
 }
@@ -144,6 +160,8 @@ fn symlinks_inside_the_repository_are_followed() {
     for (file, moved) in [
         ("base-images.yaml", "shared/catalog.yaml"),
         ("base-images.lock", "shared/catalog.lock"),
+        ("templates/_macros.j2", "shared/macros.j2"),
+        ("templates/redis.Dockerfile.j2", "shared/redis.j2"),
     ] {
         std::fs::rename(root.join(file), root.join(moved)).unwrap();
         let depth = Path::new(file).components().count() - 1;
