@@ -10,7 +10,7 @@ use std::path::Path;
 
 use indexmap::IndexMap;
 
-use super::file::{CatalogFile, scalars};
+use super::file::{CatalogFile, spanned_scalars};
 use super::model::Catalog;
 use super::{DEFAULT_TEMPLATES_DIR, checks, image};
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceText};
@@ -114,8 +114,8 @@ fn from_file(
             .map(|r| r.value.clone())
             .collect(),
         templates_dir: root.join(templates),
-        source_url: file.source.clone(),
-        labels: scalars(&file.labels),
+        source_url: file.source.as_ref().map(|s| s.value.clone()),
+        labels: spanned_scalars(&file.labels),
         vars: IndexMap::new(),
         images: IndexMap::new(),
     };
@@ -123,6 +123,18 @@ fn from_file(
     checks::version(&catalog, file, &mut diagnostics);
     catalog.registry = checks::registry(&catalog, file, options, &mut diagnostics);
     checks::reserved_vars(&catalog, &file.vars, None, &mut diagnostics);
+    checks::labels(&catalog, &file.labels, None, &mut diagnostics);
+    if let Some(source) = &file.source {
+        let what = "`source` (the `org.opencontainers.image.source` label)";
+        checks::one_line(
+            &catalog,
+            what,
+            &source.value,
+            source,
+            None,
+            &mut diagnostics,
+        );
+    }
     catalog.vars = file
         .vars
         .iter()
