@@ -173,3 +173,22 @@ fn symlinks_inside_the_repository_are_followed() {
         .stderr("")
         .run();
 }
+
+#[test]
+fn a_fifo_in_a_build_context_is_refused_without_being_read() {
+    let test = Test::example();
+    let made = std::process::Command::new("mkfifo")
+        .arg(test.root().join("images/redis/pipe"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let running = test
+        .arg("validate")
+        .status(2)
+        .stderr_contains(
+            "error: `pipe` in the build context is a FIFO (named pipe), not a file, directory or symlink (image `redis`)\n",
+        )
+        .stderr_contains("= help: remove it from the context, or exclude it in `.dockerignore`\n")
+        .spawn();
+    within(running, Duration::from_secs(10));
+}
