@@ -119,7 +119,7 @@ impl LockFile {
             Err(InputError::NotFound { .. }) => return Ok(LockFile::default()),
             Err(error) => {
                 let help = match &error {
-                    InputError::Outside { .. } => "the lock file may be a symlink only to a file in its own directory; restore it from version control (`baseimg lock` writes a new one), or name the file itself with `--lock PATH`".to_string(),
+                    InputError::Outside { .. } => "the lock file may be a symlink only to a file in its own directory; remove the link and restore the file from version control (or let `baseimg lock` write a new one), or name the file itself with `--lock PATH`".to_string(),
                     InputError::NotRegular { .. } => "name the lock file itself with `--lock PATH`".to_string(),
                     InputError::TooLarge { .. } => InputError::too_large_help(),
                     InputError::NotText { .. } | InputError::NotFound { .. } => "the lock file is written by baseimg; restore it from version control or run `baseimg update` to rewrite it".to_string(),
