@@ -50,6 +50,9 @@ pub enum ContextError {
     /// A symlink inside the context points outside it.
     #[error("symlink `{link}` in the build context points outside it (to `{target}`)")]
     EscapingLink { link: String, target: String },
+    /// A FIFO, socket or device: reading it for the fingerprint would hang or never end.
+    #[error("`{path}` in the build context is {kind}, not a file, directory or symlink")]
+    Special { path: String, kind: &'static str },
     #[error("invalid .dockerignore pattern `{pattern}`: {message}")]
     BadIgnorePattern { pattern: String, message: String },
     #[error("cannot read `{}`: {message}", path.display())]
@@ -116,6 +119,11 @@ pub fn scan(root: &Path, context: &Path) -> Result<Vec<Entry>, ContextError> {
             }
         } else if file_type.is_dir() {
             EntryKind::Directory
+        } else if !file_type.is_file() {
+            return Err(ContextError::Special {
+                path,
+                kind: special_kind(&file_type),
+            });
         } else {
             let metadata = item.metadata().map_err(|e| io(item.path(), e.into()))?;
             EntryKind::File {
@@ -149,6 +157,22 @@ fn escapes(link: &Path, target: &Path) -> bool {
     false
 }
 
+/// What a file that is neither a regular file, a directory nor a symlink is, for a message.
+fn special_kind(file_type: &fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else if file_type.is_block_device() {
+        "a block device"
+    } else {
+        "not a file"
+    }
+}
+
 fn hash_file(path: &Path) -> std::io::Result<String> {
     let mut file = fs::File::open(path)?;
     let mut hasher = Sha256::new();
@@ -169,15 +193,28 @@ pub struct DockerIgnore {
 }
 
 impl DockerIgnore {
+    /// Reads the context's `.dockerignore`, if it has one. It is read before the context is
+    /// walked (and its links checked), so it goes through the checked reader itself: a link out of
+    /// the context, whose bad line would be quoted in an error, and a FIFO are refused unread.
     pub fn load(context: &Path) -> Result<DockerIgnore, ContextError> {
-        match fs::read_to_string(context.join(".dockerignore")) {
+        let path = context.join(".dockerignore");
+        match crate::fsutil::read_input(&path, context) {
             Ok(text) => DockerIgnore::parse(&text),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            Err(crate::fsutil::InputError::NotFound { .. }) => {
                 Ok(DockerIgnore { rules: Vec::new() })
             }
+            Err(crate::fsutil::InputError::Outside { .. }) => Err(ContextError::EscapingLink {
+                link: ".dockerignore".to_string(),
+                target: fs::read_link(&path)
+                    .map(|target| target.display().to_string())
+                    .unwrap_or_else(|_| "outside the context".to_string()),
+            }),
             Err(error) => Err(ContextError::Io {
-                path: context.join(".dockerignore"),
-                message: error.to_string(),
+                path,
+                message: match error {
+                    crate::fsutil::InputError::Io { source, .. } => source.to_string(),
+                    other => format!("it {}", other.predicate("the build context")),
+                },
             }),
         }
     }
@@ -438,6 +475,38 @@ mod tests {
             error
                 .to_string()
                 .contains("`a.conf` changed while the build was being prepared"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn fifos_in_a_context_and_links_out_as_dockerignore_are_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let context = dir.path().join("context");
+        std::fs::create_dir(&context).unwrap();
+        // A line no glob accepts: read, it would be quoted in the error.
+        std::fs::write(dir.path().join("secret"), "token [unclosed\n").unwrap();
+        std::os::unix::fs::symlink("../secret", context.join(".dockerignore")).unwrap();
+        assert_eq!(
+            scan(dir.path(), &context).unwrap_err(),
+            ContextError::EscapingLink {
+                link: ".dockerignore".into(),
+                target: "../secret".into()
+            }
+        );
+        std::fs::remove_file(context.join(".dockerignore")).unwrap();
+        let fifo =
+            std::ffi::CString::new(context.join("pipe").into_os_string().into_encoded_bytes())
+                .unwrap();
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        assert_eq!(
+            scan(dir.path(), &context).unwrap_err().to_string(),
+            "`pipe` in the build context is a FIFO (named pipe), not a file, directory or symlink"
+        );
+        std::fs::rename(context.join("pipe"), context.join(".dockerignore")).unwrap();
+        let error = scan(dir.path(), &context).unwrap_err().to_string();
+        assert!(
+            error.ends_with("/.dockerignore`: it is a FIFO (named pipe), not a regular file"),
             "{error}"
         );
     }

@@ -14,7 +14,7 @@ use serde_saphyr::Spanned;
 
 use crate::catalog::{Catalog, Image};
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceText};
-use crate::fsutil::write_atomic;
+use crate::fsutil::{InputError, directory_of, read_input, write_atomic};
 use crate::reference::{Digest, Reference};
 use crate::yaml;
 
@@ -110,19 +110,26 @@ impl LockFile {
         catalog.root.join(DEFAULT_LOCK)
     }
 
-    /// Reads a lock file; a file that does not exist yet is an empty lock.
+    /// Reads a lock file; a file that does not exist yet is an empty lock. Like the catalog, it may
+    /// be named anywhere (`--lock`) but be a symlink only to a file in its own directory, so a lock
+    /// file linked to a credential file is refused before a byte of it is read or quoted.
     pub fn load(path: &Path) -> Result<LockFile, Diagnostics> {
-        let text = match std::fs::read_to_string(path) {
+        let text = match read_input(path, directory_of(path)) {
             Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(LockFile::default());
-            }
+            Err(InputError::NotFound { .. }) => return Ok(LockFile::default()),
             Err(error) => {
-                return Err(Diagnostic::error(format!(
-                    "cannot read lock file `{}`: {error}",
-                    path.display()
-                ))
-                .into());
+                let help = match &error {
+                    InputError::Outside { .. } => "the lock file may be a symlink only to a file in its own directory; remove the link and restore the file from version control (or let `baseimg lock` write a new one), or name the file itself with `--lock PATH`".to_string(),
+                    InputError::NotRegular { .. } => "name the lock file itself with `--lock PATH`".to_string(),
+                    InputError::TooLarge { .. } => InputError::too_large_help(),
+                    InputError::NotText { .. } | InputError::NotFound { .. } => "the lock file is written by baseimg; restore it from version control or run `baseimg update` to rewrite it".to_string(),
+                    InputError::Io { .. } => "check the file's permissions".to_string(),
+                };
+                return Err(
+                    Diagnostic::error(error.message("lock file", "its directory"))
+                        .help(help)
+                        .into(),
+                );
             }
         };
         LockFile::parse(path, &text)

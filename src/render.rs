@@ -15,6 +15,7 @@ use crate::catalog::{Build, Catalog, Image};
 use crate::context::Entry;
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceLocation, SourceText};
 use crate::dockerfile;
+use crate::fsutil::{InputError, check_input, read_input};
 
 /// The parent an image is rendered on top of.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -30,17 +31,27 @@ pub struct ParentRef {
 pub struct Renderer {
     env: Environment<'static>,
     templates_dir: PathBuf,
+    /// The repository: every template, and everything it includes or imports, must lie inside it.
+    root: PathBuf,
 }
+
+/// What templates must stay inside, in messages.
+const SCOPE: &str = "the repository";
 
 impl Renderer {
     pub fn new(catalog: &Catalog) -> Renderer {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_keep_trailing_newline(true);
-        env.set_loader(minijinja::path_loader(&catalog.templates_dir));
+        let (dir, root) = (
+            catalog.templates_dir.clone(),
+            catalog.root_dir().to_path_buf(),
+        );
+        env.set_loader(move |name| load(&dir, &root, name));
         Renderer {
             env,
             templates_dir: catalog.templates_dir.clone(),
+            root: catalog.root_dir().to_path_buf(),
         }
     }
 
@@ -52,16 +63,28 @@ impl Renderer {
         build: &Build,
         parent: &ParentRef,
     ) -> Result<String, Diagnostics> {
-        let template_path = self.templates_dir.join(&build.template);
-        if !template_path.is_file() {
-            return Err(self
-                .missing_template(catalog, image, build, &template_path)
-                .into());
+        let named = Some(&build.template).filter(|name| !name.starts_with('/'));
+        let Some(template_path) = named.and_then(|name| template_path(&self.templates_dir, name))
+        else {
+            return Err(self.not_a_template_name(catalog, image, build).into());
+        };
+        match check_input(&template_path, &self.root) {
+            Ok(_) => {}
+            Err(InputError::NotFound { .. }) => {
+                return Err(self
+                    .missing_template(catalog, image, build, &template_path)
+                    .into());
+            }
+            Err(error) => {
+                return Err(self
+                    .unreadable_template(catalog, image, build, &error)
+                    .into());
+            }
         }
         let template = self
             .env
             .get_template(&build.template)
-            .map_err(|e| Diagnostics::from(self.template_error(image, &e)))?;
+            .map_err(|e| Diagnostics::from(self.template_error(image, build, &e)))?;
         let labels = static_labels(catalog, image, build, parent);
         let mut values: Vec<(String, Value)> = build
             .vars
@@ -85,7 +108,62 @@ impl Renderer {
         let ctx = Value::from_iter(values);
         template
             .render(ctx)
-            .map_err(|e| self.template_error(image, &e).into())
+            .map_err(|e| self.template_error(image, build, &e).into())
+    }
+
+    /// Where an error about the image's template points: its `template:` line, or the image.
+    fn template_location(
+        &self,
+        catalog: &Catalog,
+        image: &Image,
+        build: &Build,
+    ) -> Option<SourceLocation> {
+        catalog.locate(build.template_span.unwrap_or(image.span))
+    }
+
+    /// `template: /etc/hostname` or `template: ../x.j2`: not a file of the template directory.
+    fn not_a_template_name(&self, catalog: &Catalog, image: &Image, build: &Build) -> Diagnostic {
+        Diagnostic::error(format!(
+            "template `{}` of image `{}` is not a path inside `{}`",
+            build.template,
+            image.name,
+            self.templates_dir.display()
+        ))
+        .at(self.template_location(catalog, image, build))
+        .image(&image.name)
+        .help(format!(
+            "name a file of `{}` by its path there, without a leading `/` or `.`/`..` parts (the default is `{}.Dockerfile.j2`)",
+            self.templates_dir.display(),
+            image.name
+        ))
+    }
+
+    /// The image's template exists but may not be read: a symlink out of the repository, a FIFO,
+    /// a device, a file too large.
+    fn unreadable_template(
+        &self,
+        catalog: &Catalog,
+        image: &Image,
+        build: &Build,
+        error: &InputError,
+    ) -> Diagnostic {
+        let message = match error {
+            InputError::Io { path, source } => format!(
+                "cannot read template `{}` of image `{}`: {source}",
+                path.display(),
+                image.name
+            ),
+            _ => format!(
+                "template `{}` of image `{}` {}",
+                error.path().display(),
+                image.name,
+                error.predicate(SCOPE)
+            ),
+        };
+        Diagnostic::error(message)
+            .at(self.template_location(catalog, image, build))
+            .image(&image.name)
+            .help(input_help(error))
     }
 
     fn missing_template(
@@ -134,23 +212,35 @@ impl Renderer {
         }
     }
 
-    fn template_error(&self, image: &Image, error: &minijinja::Error) -> Diagnostic {
-        let name = error.name().unwrap_or("?").to_string();
-        let path = self.templates_dir.join(&name);
-        let source = SourceText::from(std::fs::read_to_string(&path).unwrap_or_default());
-        let snippet = error
-            .range()
-            .and_then(|range| source.get(range.clone()).map(|text| (range, text.trim())));
-        let location = match (error.line(), &snippet) {
-            (Some(_), Some((range, _))) => {
-                Some(SourceLocation::new(&path, &source, trimmed(&source, range)))
-            }
-            (Some(line), None) => Some(SourceLocation::line_of(&path, &source, line as u64)),
-            _ => None,
-        };
+    fn template_error(&self, image: &Image, build: &Build, error: &minijinja::Error) -> Diagnostic {
+        // An error inside an included template comes wrapped in one about the `{% include %}`:
+        // report the innermost one that still knows its template and line.
+        let error = innermost(error);
+        // Without a name, the error is about the image's own template (it failed to load).
+        let name = error.name().unwrap_or(&build.template).to_string();
+        if let Some(refused) = refused_input(error) {
+            let message = match error.name() {
+                Some(name) => format!(
+                    "template `{name}` includes `{}`, which {}",
+                    refused.include,
+                    refused.error.predicate(SCOPE)
+                ),
+                None => format!(
+                    "template `{}` of image `{}` {}",
+                    refused.include,
+                    image.name,
+                    refused.error.predicate(SCOPE)
+                ),
+            };
+            return Diagnostic::error(message)
+                .at(self.location(error, &name).0)
+                .image(&image.name)
+                .help(input_help(&refused.error));
+        }
+        let (location, snippet) = self.location(error, &name);
         let (message, help) = match error.kind() {
             ErrorKind::UndefinedError => {
-                let what = snippet.map(|(_, t)| t.to_string()).unwrap_or_else(|| "a value".into());
+                let what = snippet.unwrap_or_else(|| "a value".into());
                 (
                     format!("undefined template variable `{what}` in `{name}`"),
                     format!(
@@ -176,6 +266,116 @@ impl Renderer {
             .at(location)
             .image(&image.name)
             .help(help)
+    }
+}
+
+impl Renderer {
+    /// Where a template error is, with the text it points at: the template's source is read again
+    /// through the same checks as when it was loaded, so no snippet ever quotes a file from outside
+    /// the repository.
+    fn location(
+        &self,
+        error: &minijinja::Error,
+        name: &str,
+    ) -> (Option<SourceLocation>, Option<String>) {
+        let Some(path) = template_path(&self.templates_dir, name) else {
+            return (None, None);
+        };
+        let source = SourceText::from(read_input(&path, &self.root).unwrap_or_default());
+        let snippet = error
+            .range()
+            .and_then(|range| source.get(range.clone()).map(|text| (range, text.trim())));
+        let location = match (error.line(), &snippet) {
+            (Some(_), Some((range, _))) => {
+                Some(SourceLocation::new(&path, &source, trimmed(&source, range)))
+            }
+            (Some(line), None) => Some(SourceLocation::line_of(&path, &source, line as u64)),
+            _ => None,
+        };
+        (location, snippet.map(|(_, text)| text.to_string()))
+    }
+}
+
+/// A template name as minijinja's own path loader takes it: `/`-separated below the template
+/// directory, no part starting with `.` (no `..`, no hidden files), no backslash. A leading `/` is
+/// dropped there; a template named in the catalog must not have one (see `render`).
+fn template_path(dir: &Path, name: &str) -> Option<PathBuf> {
+    let mut path = dir.to_path_buf();
+    for segment in name.split('/') {
+        if segment.starts_with('.') || segment.contains('\\') {
+            return None;
+        }
+        path.push(segment);
+    }
+    Some(path)
+}
+
+/// The loader: a template is read only when it is a regular file of sane size inside the
+/// repository (also through symlinks). A refused file is an error naming it and why; one that
+/// does not exist is minijinja's "not found".
+fn load(dir: &Path, root: &Path, name: &str) -> Result<Option<String>, minijinja::Error> {
+    let Some(path) = template_path(dir, name) else {
+        return Ok(None);
+    };
+    match read_input(&path, root) {
+        Ok(text) => Ok(Some(text)),
+        Err(InputError::NotFound { .. }) => Ok(None),
+        Err(error) => Err(minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            format!("template `{name}` {}", error.predicate(SCOPE)),
+        )
+        .with_source(Refused {
+            include: name.to_string(),
+            error,
+        })),
+    }
+}
+
+/// A template the loader refused to read, carried as the source of minijinja's error.
+#[derive(Debug, thiserror::Error)]
+#[error("template `{include}` refused: {error}")]
+struct Refused {
+    include: String,
+    error: InputError,
+}
+
+/// The loader's refusal somewhere in an error's chain of causes.
+fn refused_input(error: &minijinja::Error) -> Option<&Refused> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(current) = cause {
+        if let Some(refused) = current.downcast_ref::<Refused>() {
+            return Some(refused);
+        }
+        cause = current.source();
+    }
+    None
+}
+
+/// The deepest error of the chain that still names a template and a line: what went wrong inside
+/// an included template rather than "error in _a.j2" at the `{% include %}`.
+fn innermost(error: &minijinja::Error) -> &minijinja::Error {
+    let mut found = error;
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(current) = cause {
+        if let Some(inner) = current.downcast_ref::<minijinja::Error>()
+            && inner.name().is_some()
+            && inner.line().is_some()
+        {
+            found = inner;
+        }
+        cause = current.source();
+    }
+    found
+}
+
+/// What to do about a template that may not be read.
+fn input_help(error: &InputError) -> String {
+    match error {
+        InputError::Outside { .. } => "templates, and what they include or import, must lie inside the repository; copy the file into it instead of linking to it".to_string(),
+        InputError::NotRegular { .. } => "a template must be a regular file".to_string(),
+        InputError::TooLarge { .. } => InputError::too_large_help(),
+        InputError::NotText { .. } => "save the template as UTF-8".to_string(),
+        InputError::NotFound { .. } | InputError::Io { .. } => "check the file's permissions".to_string(),
     }
 }
 

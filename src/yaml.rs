@@ -196,10 +196,99 @@ fn diagnostic(path: &Path, source: &SourceText, what: &str, error: &Error) -> Di
         | Error::QuotingRequired { .. }) => {
             Diagnostic::error(message(inner)).at(at).help(TYPE_HELP)
         }
-        inner => Diagnostic::error(message(inner))
+        inner => match too_much(inner) {
+            Some((reason, help)) => Diagnostic::error(format!(
+                "the {what} is too large or too complex to read: {reason}"
+            ))
             .at(at)
-            .help("fix the YAML syntax at this point"),
+            .help(help),
+            None => Diagnostic::error(message(inner))
+                .at(at)
+                .help("fix the YAML syntax at this point"),
+        },
     }
+}
+
+const ALIAS_HELP: &str = "anchors (`&name`) repeated by aliases (`*name`) that are repeated in turn multiply what is read (an alias bomb); write the values out, or repeat them fewer times";
+
+/// Why the parser stopped on a document past its limits (most often an alias bomb), as the end of
+/// a sentence, with what to do: the parser's own words name an internal structure
+/// ("limits breached: Nodes { nodes: 250001 }") and would send the user to fix the syntax.
+fn too_much(error: &Error) -> Option<(String, &'static str)> {
+    use serde_saphyr::budget::BudgetBreach;
+    let limits = serde_saphyr::Budget::default();
+    const SIZE_HELP: &str = "baseimg reads YAML within limits that no real catalog or lock file comes near, so that a file made to exhaust memory cannot";
+    let found = match error {
+        Error::Budget { breach, .. } => match breach {
+            BudgetBreach::Nodes { .. } => (
+                format!(
+                    "it holds more than {} values once its aliases are expanded",
+                    limits.max_nodes
+                ),
+                ALIAS_HELP,
+            ),
+            BudgetBreach::Events { .. } => (
+                format!(
+                    "it holds more than {} YAML events once its aliases are expanded",
+                    limits.max_events
+                ),
+                ALIAS_HELP,
+            ),
+            BudgetBreach::Aliases { .. } => (
+                format!("it uses more than {} aliases (`*name`)", limits.max_aliases),
+                ALIAS_HELP,
+            ),
+            BudgetBreach::AliasAnchorRatio { aliases, anchors } => (
+                format!(
+                    "its {aliases} aliases (`*name`) repeat only {anchors} {} (`&name`)",
+                    if *anchors == 1 { "anchor" } else { "anchors" }
+                ),
+                ALIAS_HELP,
+            ),
+            BudgetBreach::Anchors { .. } => (
+                format!(
+                    "it defines more than {} anchors (`&name`)",
+                    limits.max_anchors
+                ),
+                SIZE_HELP,
+            ),
+            BudgetBreach::Depth { .. } => (
+                format!("it nests more than {} levels deep", limits.max_depth),
+                SIZE_HELP,
+            ),
+            BudgetBreach::Documents { .. } => (
+                format!("it holds more than {} YAML documents", limits.max_documents),
+                SIZE_HELP,
+            ),
+            BudgetBreach::ScalarBytes { .. } => (
+                format!(
+                    "its values hold more than {} MiB of text",
+                    limits.max_total_scalar_bytes >> 20
+                ),
+                SIZE_HELP,
+            ),
+            BudgetBreach::MergeKeys { .. } => (
+                format!(
+                    "it uses more than {} merge keys (`<<`)",
+                    limits.max_merge_keys
+                ),
+                SIZE_HELP,
+            ),
+            _ => (
+                "it is past one of the YAML reader's limits".to_string(),
+                SIZE_HELP,
+            ),
+        },
+        Error::AliasReplayCounterOverflow { .. }
+        | Error::AliasReplayLimitExceeded { .. }
+        | Error::AliasExpansionLimitExceeded { .. }
+        | Error::AliasReplayStackDepthExceeded { .. } => (
+            "its aliases (`*name`) expand to more than the YAML reader's limit".to_string(),
+            ALIAS_HELP,
+        ),
+        _ => return None,
+    };
+    Some(found)
 }
 
 /// The parser's own words for a problem, without a location (the formatter's contract).
@@ -265,6 +354,24 @@ mod tests {
         assert!(!text.contains("at line"), "{text}");
         let text = refuse("name: x\nname: y\n");
         assert!(text.contains("duplicate key `name` in file"), "{text}");
+    }
+
+    #[test]
+    fn an_alias_bomb_is_named_in_a_whole_sentence() {
+        // One anchor repeated 200 times: stopped by the ratio of aliases to anchors. (The classic
+        // nine-by-nine bomb, stopped by the count of values, is a case of `tests/broken/`.)
+        let aliases = vec!["*a"; 200].join(", ");
+        let source = SourceText::from(format!("name: &a x\ntags: [{aliases}]\n"));
+        let text = parse::<Doc>(Path::new("f.yaml"), &source, "file")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.starts_with("error: the file is too large or too complex to read: its 200 aliases (`*name`) repeat only 1 anchor (`&name`)\n"),
+            "{text}"
+        );
+        assert!(text.contains("alias bomb"), "{text}");
+        assert!(!text.contains("AliasAnchorRatio"), "{text}");
+        assert!(!text.contains("fix the YAML syntax"), "{text}");
     }
 
     #[test]

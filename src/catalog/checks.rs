@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use indexmap::IndexMap;
 use serde_saphyr::Spanned;
 
-use super::file::{CatalogFile, Key};
+use super::file::{CatalogFile, Key, Scalar};
 use super::load::LoadOptions;
 use super::model::{Catalog, Image, ImageKind, Span};
 use super::{RESERVED_VARS, SCHEMA_VERSION};
@@ -103,6 +103,79 @@ pub(super) fn reserved_vars(
         free = false;
     }
     free
+}
+
+/// Label keys and values (the catalog's, or `image`'s own) must be one line: see [`one_line`].
+/// Returns whether all of them are.
+pub(super) fn labels(
+    catalog: &Catalog,
+    labels: &IndexMap<String, Spanned<Scalar>>,
+    image: Option<&str>,
+    diagnostics: &mut Diagnostics,
+) -> bool {
+    let mut sound = true;
+    for (key, value) in labels {
+        let key_ok = one_line(
+            catalog,
+            &format!("the key of label `{}`", key.escape_debug()),
+            key,
+            value,
+            image,
+            diagnostics,
+        );
+        let value_ok = key_ok
+            && one_line(
+                catalog,
+                &format!("label `{key}`"),
+                &value.value.0,
+                value,
+                image,
+                diagnostics,
+            );
+        sound &= key_ok && value_ok;
+    }
+    sound
+}
+
+/// A text that becomes a label (`what` says which) must be one line without control characters:
+/// labels are written into the Dockerfile as one `LABEL` instruction, which has no way to carry a
+/// line break, so `a\nb` would reach the image as the two characters `\` `n`. Refused here, with
+/// its place (`at`), rather than built wrong. Returns whether `text` is fine.
+pub(super) fn one_line<T>(
+    catalog: &Catalog,
+    what: &str,
+    text: &str,
+    at: &Spanned<T>,
+    image: Option<&str>,
+    diagnostics: &mut Diagnostics,
+) -> bool {
+    let Some(control) = text.chars().find(|c| c.is_control()) else {
+        return true;
+    };
+    let (problem, help) = if matches!(control, '\n' | '\r') {
+        (
+            "holds a line break".to_string(),
+            "write it on one line: labels are written into the Dockerfile's LABEL instruction, which cannot carry a line break (in YAML, a folded `>-` block joins lines with spaces and drops the final line break)",
+        )
+    } else {
+        (
+            format!("holds the control character U+{:04X}", u32::from(control)),
+            "remove it: labels are written into the Dockerfile's LABEL instruction, which cannot carry control characters",
+        )
+    };
+    // A block scalar (`description: |`) spans the lines up to the next key: point at its text only.
+    let mut span = catalog.span_of(at);
+    if let Some(written) = catalog.text.get(span.start..span.end) {
+        span.end = span.start + written.trim_end().len();
+    }
+    let diagnostic = Diagnostic::error(format!("{what} {problem}"))
+        .at(catalog.locate(span))
+        .help(help);
+    diagnostics.push(match image {
+        Some(image) => diagnostic.image(image),
+        None => diagnostic,
+    });
+    false
 }
 
 /// The platforms of `list` that are well formed; each other one is reported (for `image`, or for the

@@ -22,9 +22,9 @@ pub(super) struct CatalogFile {
     #[serde(default)]
     pub insecure_registries: Vec<Spanned<String>>,
     pub templates: Option<Spanned<String>>,
-    pub source: Option<String>,
+    pub source: Option<Spanned<String>>,
     #[serde(default)]
-    pub labels: IndexMap<String, Scalar>,
+    pub labels: IndexMap<String, Spanned<Scalar>>,
     #[serde(default)]
     pub vars: IndexMap<Key, serde_json::Value>,
     #[serde(default)]
@@ -46,7 +46,7 @@ pub(super) struct DefaultsFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ImageFile {
-    pub description: Option<String>,
+    pub description: Option<Spanned<String>>,
     pub mirror: Option<Spanned<String>>,
     pub from: Option<Spanned<String>>,
     pub repository: Option<Spanned<String>>,
@@ -59,7 +59,7 @@ pub(super) struct ImageFile {
     #[serde(default)]
     pub build_args: IndexMap<String, Scalar>,
     #[serde(default)]
-    pub labels: IndexMap<String, Scalar>,
+    pub labels: IndexMap<String, Spanned<Scalar>>,
     #[serde(default)]
     pub tags: Vec<Spanned<Scalar>>,
     pub version: Option<Spanned<Scalar>>,
@@ -152,4 +152,13 @@ pub(super) fn scalars(
     map: &IndexMap<String, Scalar>,
 ) -> std::collections::BTreeMap<String, String> {
     map.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect()
+}
+
+/// [`scalars`] of a map whose values keep their place in the file (labels).
+pub(super) fn spanned_scalars(
+    map: &IndexMap<String, Spanned<Scalar>>,
+) -> std::collections::BTreeMap<String, String> {
+    map.iter()
+        .map(|(k, v)| (k.clone(), v.value.0.clone()))
+        .collect()
 }

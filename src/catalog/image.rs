@@ -12,7 +12,7 @@ use indexmap::IndexMap;
 use serde_saphyr::Spanned;
 
 use super::checks::PATH_RULES;
-use super::file::{CatalogFile, ImageFile, Key, scalars};
+use super::file::{CatalogFile, ImageFile, Key, scalars, spanned_scalars};
 use super::model::{Build, Catalog, Image, ImageKind, Mirror, Span};
 use super::{checks, service};
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
@@ -143,7 +143,7 @@ impl Checker<'_> {
         Some(Image {
             name: entry.name.to_string(),
             span: entry.span,
-            description: entry.file.description.clone(),
+            description: entry.file.description.as_ref().map(|d| d.value.clone()),
             repository,
             platforms,
             run,
@@ -373,11 +373,25 @@ impl Checker<'_> {
         }
         let vars_ok =
             checks::reserved_vars(self.catalog, &file.vars, Some(entry.name), diagnostics);
+        // A built image's description becomes its `org.opencontainers.image.description` label.
+        let labels_ok = checks::labels(self.catalog, &file.labels, Some(entry.name), diagnostics)
+            & file.description.as_ref().is_none_or(|description| {
+                let what = format!("the description of image `{}`", entry.name);
+                let text = &description.value;
+                checks::one_line(
+                    self.catalog,
+                    &what,
+                    text,
+                    description,
+                    Some(entry.name),
+                    diagnostics,
+                )
+            });
         let tags = self.tags(entry, diagnostics);
         let version = self.version(entry, tags.as_deref(), diagnostics);
         let checks = service::convert_checks(self.catalog, entry.name, &file.checks, diagnostics);
-        let (true, true, Some(tags), Some(version), Some(checks)) =
-            (parent_ok, vars_ok, tags, version, checks)
+        let (true, true, true, Some(tags), Some(version), Some(checks)) =
+            (parent_ok, vars_ok, labels_ok, tags, version, checks)
         else {
             return None;
         };
@@ -390,7 +404,7 @@ impl Checker<'_> {
         let mut build_args = self.default_build_args.clone();
         build_args.extend(scalars(&file.build_args));
         let mut labels = self.catalog.labels.clone();
-        labels.extend(scalars(&file.labels));
+        labels.extend(spanned_scalars(&file.labels));
         Some(ImageKind::Build(Box::new(Build {
             parent: from.value.clone(),
             parent_span: self.catalog.span_of(from),

@@ -10,10 +10,11 @@ use std::path::Path;
 
 use indexmap::IndexMap;
 
-use super::file::{CatalogFile, scalars};
+use super::file::{CatalogFile, spanned_scalars};
 use super::model::Catalog;
 use super::{DEFAULT_TEMPLATES_DIR, checks, image};
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceText};
+use crate::fsutil::{InputError, directory_of, read_input};
 
 /// Settings that come from outside the file (flags and environment).
 #[derive(Debug, Default, Clone)]
@@ -64,17 +65,24 @@ impl Catalog {
     }
 }
 
+/// The catalog's text. The catalog may be named anywhere (`-f`), but it may be a symlink only to a
+/// file in its own directory: that directory is the repository its templates, build contexts and
+/// lock file are found in, and a link out of it (to `~/.docker/config.json`, say) must never have
+/// its target read, let alone quoted in an error.
 fn read(path: &Path) -> Result<SourceText, Diagnostics> {
-    std::fs::read_to_string(path)
+    read_input(path, directory_of(path))
         .map(SourceText::from)
         .map_err(|error| {
-            let hint = if error.kind() == std::io::ErrorKind::NotFound {
-                "run baseimg in the directory that holds base-images.yaml, or name the file with `-f PATH`"
-            } else {
-                "check the file's permissions"
+            let help = match &error {
+                InputError::NotFound { .. } => "run baseimg in the directory that holds base-images.yaml, or name the file with `-f PATH`".to_string(),
+                InputError::Outside { .. } => "a catalog may be a symlink only to a file in its own directory, which holds its templates, build contexts and lock file; to use the file it points to, name it with `-f PATH`".to_string(),
+                InputError::NotRegular { .. } => "name the catalog file itself with `-f PATH`".to_string(),
+                InputError::TooLarge { .. } => InputError::too_large_help(),
+                InputError::NotText { .. } => "save the catalog as UTF-8".to_string(),
+                InputError::Io { .. } => "check the file's permissions".to_string(),
             };
-            Diagnostic::error(format!("cannot read catalog `{}`: {error}", path.display()))
-                .help(hint)
+            Diagnostic::error(error.message("catalog", "its directory"))
+                .help(help)
                 .into()
         })
 }
@@ -106,8 +114,8 @@ fn from_file(
             .map(|r| r.value.clone())
             .collect(),
         templates_dir: root.join(templates),
-        source_url: file.source.clone(),
-        labels: scalars(&file.labels),
+        source_url: file.source.as_ref().map(|s| s.value.clone()),
+        labels: spanned_scalars(&file.labels),
         vars: IndexMap::new(),
         images: IndexMap::new(),
     };
@@ -115,6 +123,18 @@ fn from_file(
     checks::version(&catalog, file, &mut diagnostics);
     catalog.registry = checks::registry(&catalog, file, options, &mut diagnostics);
     checks::reserved_vars(&catalog, &file.vars, None, &mut diagnostics);
+    checks::labels(&catalog, &file.labels, None, &mut diagnostics);
+    if let Some(source) = &file.source {
+        let what = "`source` (the `org.opencontainers.image.source` label)";
+        checks::one_line(
+            &catalog,
+            what,
+            &source.value,
+            source,
+            None,
+            &mut diagnostics,
+        );
+    }
     catalog.vars = file
         .vars
         .iter()

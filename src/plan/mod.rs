@@ -189,6 +189,8 @@ fn resolve_build(
                     .help("a build context must be a directory inside the repository that holds the catalog"),
                 ContextError::EscapingLink { .. } => diagnostic
                     .help("copy the file into the context instead of linking to it; Docker would not follow the link"),
+                ContextError::Special { .. } => diagnostic
+                    .help("remove it from the context, or exclude it in `.dockerignore`"),
                 _ => diagnostic,
             };
             diagnostics.push(diagnostic);

@@ -152,6 +152,8 @@ pub struct Test {
     stdin: Option<Vec<u8>>,
     /// Run on a pseudo-terminal instead of pipes.
     terminal: bool,
+    /// The umask baseimg runs with, when the test sets one.
+    umask: Option<u32>,
     expected: Expected,
 }
 
@@ -185,6 +187,7 @@ impl Test {
             unset: Vec::new(),
             stdin: None,
             terminal: false,
+            umask: None,
             expected: Expected {
                 status: Status::Code(0),
                 stdout: Vec::new(),
@@ -274,6 +277,13 @@ impl Test {
     /// standard output and standard error arrives together on `stdout`.
     pub fn terminal(mut self) -> Test {
         self.terminal = true;
+        self
+    }
+
+    /// Runs baseimg with this umask (through `sh -c 'umask …; exec baseimg …'`), to see the modes
+    /// of the files it creates.
+    pub fn umask(mut self, mask: u32) -> Test {
+        self.umask = Some(mask);
         self
     }
 
@@ -390,6 +400,15 @@ impl Test {
             let mut script = Command::new("script");
             script.args(["-qec", &line, "/dev/null"]);
             script
+        } else if let Some(mask) = self.umask {
+            let mut shell = Command::new("sh");
+            shell
+                .arg("-c")
+                .arg(format!("umask {mask:03o} && exec \"$@\""))
+                .arg("sh")
+                .arg(binary)
+                .args(&self.args);
+            shell
         } else {
             let mut direct = Command::new(binary);
             direct.args(&self.args);
