@@ -20,6 +20,11 @@ const SLEEP: u64 = 3;
 const NOOP_IMAGES: usize = 200;
 
 fn baseimg(repo: &Path, args: &[&str]) -> f64 {
+    timed(repo, args).0
+}
+
+/// One successful baseimg run: its wall time and standard output.
+fn timed(repo: &Path, args: &[&str]) -> (f64, Vec<u8>) {
     let start = Instant::now();
     let output = Command::new(env!("CARGO_BIN_EXE_baseimg"))
         .current_dir(repo)
@@ -34,7 +39,7 @@ fn baseimg(repo: &Path, args: &[&str]) -> f64 {
         "baseimg {args:?}:\n{}",
         String::from_utf8_lossy(&output.stdout)
     );
-    seconds
+    (seconds, output.stdout)
 }
 
 fn lines(path: &Path) -> usize {
@@ -231,18 +236,6 @@ fn main() {
 
 /// One `baseimg refresh --output json`: its wall time and its report.
 fn refresh(repo: &Path) -> (f64, serde_json::Value) {
-    let start = Instant::now();
-    let output = Command::new(env!("CARGO_BIN_EXE_baseimg"))
-        .current_dir(repo)
-        .args(["--progress", "plain", "refresh", "--output", "json"])
-        .stderr(Stdio::null())
-        .output()
-        .unwrap();
-    let seconds = start.elapsed().as_secs_f64();
-    assert!(
-        output.status.success(),
-        "baseimg refresh: {}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    (seconds, serde_json::from_slice(&output.stdout).unwrap())
+    let (seconds, stdout) = timed(repo, &["refresh", "--output", "json"]);
+    (seconds, serde_json::from_slice(&stdout).unwrap())
 }

@@ -82,13 +82,9 @@ async fn release(
     tag: &str,
 ) -> Result<Option<Release>, RegistryError> {
     let manifest = client.get_manifest(repository, tag).await?;
-    let Some(config) = manifest.document().ok().and_then(|d| d.config) else {
+    let Some(config) = client.config_of(repository, &manifest).await? else {
         return Ok(None);
     };
-    let bytes = client
-        .get_blob_bytes(repository, &config.digest, config.size)
-        .await?;
-    let config: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     let labels = &config["config"]["Labels"];
     let label = |name: &str| labels[name].as_str().map(str::to_string);
     let fingerprint = label(fingerprint::LABEL).unwrap_or_default();

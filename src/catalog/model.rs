@@ -167,6 +167,12 @@ impl Catalog {
         }
     }
 
+    /// The private registry's host (`localhost:5000`): `registry:` is `host[/namespace]`, its host
+    /// checked on load.
+    pub fn private_host(&self) -> &str {
+        self.registry.split('/').next().unwrap_or(&self.registry)
+    }
+
     /// Registry host and repository path of an image in the private registry:
     /// (`localhost:5000`, `base/upstream/python`).
     pub fn private_location(&self, image: &Image) -> (String, String) {

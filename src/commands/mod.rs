@@ -156,10 +156,8 @@ impl Workspace {
         &self,
         clients: &crate::registry::Clients,
     ) -> Result<(), Diagnostics> {
-        let host = crate::reference::Reference::parse(&format!("{}/probe", self.catalog.registry))
-            .map(|r| r.registry)
-            .unwrap_or_else(|_| self.catalog.registry.clone());
-        clients.get(&host).probe().await.map_err(|error| {
+        let host = self.catalog.private_host();
+        clients.get(host).probe().await.map_err(|error| {
             // The request itself (`GET /v2/`) says nothing to a user; what failed does.
             let message = format!(
                 "cannot reach the private registry `{host}`: {}",

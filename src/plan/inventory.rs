@@ -158,16 +158,9 @@ async fn current_fingerprint(
         return Ok(None);
     }
     let manifest = client.get_manifest(repository, tag).await?;
-    let Ok(document) = manifest.document() else {
+    let Some(config) = client.config_of(repository, &manifest).await? else {
         return Ok(None);
     };
-    let Some(config) = document.config else {
-        return Ok(None);
-    };
-    let bytes = client
-        .get_blob_bytes(repository, &config.digest, config.size)
-        .await?;
-    let config: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     let label = config["config"]["Labels"][fingerprint::LABEL]
         .as_str()
         .unwrap_or_default();

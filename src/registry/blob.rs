@@ -145,6 +145,31 @@ impl Client {
         .await
     }
 
+    /// The image config of `manifest` as JSON, following an index to its first manifest (what
+    /// history, plan and refresh read labels and dates from). `None` when there is no config, or it
+    /// is not JSON: such an image is not one baseimg can say anything about.
+    pub async fn config_of(
+        &self,
+        repository: &str,
+        manifest: &super::Manifest,
+    ) -> Result<Option<serde_json::Value>, RegistryError> {
+        let mut document = manifest.document().ok();
+        if super::is_index(&manifest.media_type) {
+            let Some(first) = document.and_then(|d| d.manifests.into_iter().next()) else {
+                return Ok(None);
+            };
+            let child = self.get_manifest(repository, &first.digest).await?;
+            document = child.document().ok();
+        }
+        let Some(config) = document.and_then(|d| d.config) else {
+            return Ok(None);
+        };
+        let bytes = self
+            .get_blob_bytes(repository, &config.digest, config.size)
+            .await?;
+        Ok(serde_json::from_slice(&bytes).ok())
+    }
+
     /// Uploads a blob from a stream in one PUT (a monolithic upload): the registry checks the digest
     /// too and refuses a mismatch.
     pub async fn push_blob(

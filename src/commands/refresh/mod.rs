@@ -280,7 +280,10 @@ pub async fn run(
 
     let (lock_written, lock_kept_because) =
         settle_lock(&workspace, &before, options.dry_run, &mut summary);
-    summary.created_dates(&workspace, &clients).await;
+    // A dry run mirrored nothing: the private registry has no config to read a date from.
+    if !options.dry_run {
+        summary.created_dates(&workspace, &clients).await;
+    }
     let report = summary.into_report(summary::Ending {
         run: run_id,
         started,

@@ -16,7 +16,7 @@ use crate::diagnostic::Diagnostics;
 use crate::lock::LockStatus;
 use crate::plan::{self, Pin, Unlocked};
 use crate::reference::Digest;
-use crate::registry::{Client, Clients, RegistryError, Stats, is_index};
+use crate::registry::{Client, Clients, RegistryError, Stats};
 use crate::timeline::Bar;
 
 /// The report as the run fills it in, step by step.
@@ -384,32 +384,14 @@ async fn created(
         }))
 }
 
-/// The image config of `digest` as JSON, following an index to its first platform's manifest.
+/// The image config of `digest` as JSON (of its first platform, for an index).
 async fn config(
     client: &Client,
     repository: &str,
     digest: &Digest,
 ) -> Result<Option<serde_json::Value>, RegistryError> {
-    let mut manifest = client.get_manifest(repository, digest.as_str()).await?;
-    if is_index(&manifest.media_type) {
-        let Some(first) = manifest
-            .document()
-            .ok()
-            .and_then(|d| d.manifests.into_iter().next())
-        else {
-            return Ok(None);
-        };
-        manifest = client
-            .get_manifest(repository, first.digest.as_str())
-            .await?;
-    }
-    let Some(config) = manifest.document().ok().and_then(|d| d.config) else {
-        return Ok(None);
-    };
-    let bytes = client
-        .get_blob_bytes(repository, config.digest.as_str(), config.size)
-        .await?;
-    Ok(serde_json::from_slice(&bytes).ok())
+    let manifest = client.get_manifest(repository, digest.as_str()).await?;
+    client.config_of(repository, &manifest).await
 }
 
 /// The run's registry requests by kind: upstream registries (those the catalog mirrors from) apart
