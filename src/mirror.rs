@@ -2,7 +2,8 @@
 //!
 //! Manifests are copied as the exact bytes upstream served (so digests stay equal); blobs are checked
 //! with HEAD first, mounted from another repository of the private registry when baseimg has seen them
-//! there, and otherwise streamed from upstream to the private registry without being held in memory,
+//! there (or waited for and then mounted, when another image is copying the same blob at that moment),
+//! and otherwise streamed from upstream to the private registry without being held in memory,
 //! their content hashed on the way and refused if it does not match the digest. A blob that breaks
 //! off or arrives short (fewer bytes than its size) is a broken transfer and copied again; one whose
 //! bytes all came and hash wrong is asked for once more, then refused. Manifests are pushed
@@ -157,10 +158,27 @@ impl MirrorError {
 /// more, in case it was damaged on the way.
 const WRONG_CONTENT_ATTEMPTS: u64 = 2;
 
-/// Blobs known to be in the private registry during this run, by digest → repository, so later
-/// images can mount instead of copying.
+/// Blobs in the private registry during this run, shared by the images mirrored at the same time.
+///
+/// Each digest has a slot naming a repository that holds it. Whoever copies a blob holds its slot's
+/// lock for the whole copy, so another image that needs the same blob (the Debian base layer under
+/// Python, Redis and Postgres) waits for that copy and then mounts it: a shared layer crosses the
+/// wire once, however many images are mirrored at once.
 #[derive(Default)]
-pub struct KnownBlobs(Mutex<HashMap<String, String>>);
+pub struct KnownBlobs(std::sync::Mutex<HashMap<String, Slot>>);
+
+type Slot = Arc<Mutex<Option<String>>>;
+
+impl KnownBlobs {
+    fn slot(&self, digest: &str) -> Slot {
+        self.0
+            .lock()
+            .expect("not poisoned")
+            .entry(digest.to_string())
+            .or_default()
+            .clone()
+    }
+}
 
 pub struct Mirror<'a> {
     pub catalog: &'a Catalog,
@@ -368,20 +386,26 @@ impl Mirror<'_> {
             repository,
             ..
         } = *route;
+        let slot = self.known.slot(digest);
+        let mut holder = match slot.try_lock() {
+            Ok(holder) => holder,
+            Err(_) => {
+                task.step("waiting for a layer another image is copying");
+                slot.lock().await
+            }
+        };
         if private.has_blob(repository, digest).await? {
-            self.remember(digest, repository).await;
+            holder.get_or_insert_with(|| repository.to_string());
             return Ok(BlobResult::Present);
         }
-        let elsewhere = self.known.0.lock().await.get(digest).cloned();
         // A mount is an optimization: if the registry refuses it for any reason, upload instead.
-        if let Some(from) = elsewhere
+        if let Some(from) = holder.clone()
             && from != repository
             && private
                 .mount_blob(repository, digest, &from)
                 .await
                 .unwrap_or(false)
         {
-            self.remember(digest, repository).await;
             return Ok(BlobResult::Mounted);
         }
         let (made, wrong) = (AtomicU64::new(0), AtomicU64::new(0));
@@ -407,7 +431,7 @@ impl Mirror<'_> {
             })
             .await
             .map_err(|error| error.after(made.load(Ordering::Relaxed)))?;
-        self.remember(digest, repository).await;
+        *holder = Some(repository.to_string());
         Ok(BlobResult::Copied(size))
     }
 
@@ -514,14 +538,6 @@ impl Mirror<'_> {
             });
         }
         pushed.map_err(MirrorError::from)
-    }
-
-    async fn remember(&self, digest: &str, repository: &str) {
-        self.known
-            .0
-            .lock()
-            .await
-            .insert(digest.to_string(), repository.to_string());
     }
 }
 

@@ -175,6 +175,11 @@ impl Builder<'_> {
         let mut log = self.log(image, built, &dockerfile)?;
         task.step("building");
         let started = Instant::now();
+        let platform = image
+            .platforms
+            .first()
+            .map(String::as_str)
+            .filter(|_| image.platforms.len() == 1);
         let request = BuildRequest {
             context_tar: tar.path(),
             dockerfile: DOCKERFILE_IN_CONTEXT,
@@ -183,11 +188,7 @@ impl Builder<'_> {
             labels,
             target: build.target.as_deref(),
             network: build.network.as_deref(),
-            platform: image
-                .platforms
-                .first()
-                .map(String::as_str)
-                .filter(|_| image.platforms.len() == 1),
+            platform,
             registries: vec![host.clone()],
         };
         let building = self.timeline.start(&image.name, Phase::Build);
@@ -229,6 +230,9 @@ impl Builder<'_> {
                     checks,
                 });
             }
+            let platform = platform.unwrap_or(&self.daemon.platform);
+            self.link_parent_layers(&repository, built, parent, platform, &mut log)
+                .await;
             self.push_image(&host, &repository, built, &task, &mut log)
                 .await?
         } else {
@@ -375,6 +379,41 @@ impl Builder<'_> {
                 source,
             })?;
         Ok(tar)
+    }
+
+    /// Links the parent's layers into the image's repository before the daemon pushes it. The
+    /// daemon asks the target repository for each layer it knows a digest of, but mounts only from
+    /// repositories it pulled or pushed that layer through itself: a parent it already had (from an
+    /// earlier run, or under another name) never was, and its base layers would be uploaded again
+    /// into every new repository. baseimg knows the parent's manifest, so the layers are there
+    /// before the daemon looks. Linking is an optimization: whatever fails is left to the upload.
+    async fn link_parent_layers(
+        &self,
+        repository: &str,
+        built: &BuiltPin,
+        parent: &Node,
+        platform: &str,
+        log: &mut LogFile,
+    ) {
+        let Some(digest) = &parent.digest else {
+            return;
+        };
+        let parent_image = &self.catalog.images[&built.parent.name];
+        let (host, from) = self.catalog.private_location(parent_image);
+        let linked = self
+            .clients
+            .get(&host)
+            .mount_layers(repository, &from, digest.as_str(), platform)
+            .await;
+        log.line(&match linked {
+            Ok(n) => format!(
+                "# linked {} of {from} into {repository} before the push",
+                crate::report::count(n, "layer", "layers")
+            ),
+            Err(error) => format!(
+                "# could not link the layers of {from} into {repository} ({error}); the push uploads them"
+            ),
+        });
     }
 
     /// Pushes the immutable tag and returns the digest the registry gave it.

@@ -24,6 +24,9 @@ pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 pub struct Daemon {
     docker: Docker,
     pub address: String,
+    /// What the daemon builds for when not told otherwise (`linux/amd64`): the platform of a
+    /// parent's index that its builds pull.
+    pub platform: String,
 }
 
 /// What the daemon refused or could not do. `detail` is the daemon's own message, without bollard's
@@ -94,7 +97,17 @@ impl Daemon {
         let docker = Docker::connect_with_host(&address).map_err(unreachable)?;
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
         docker.ping().await.map_err(unreachable)?;
-        Ok(Daemon { docker, address })
+        let version = docker.version().await.map_err(unreachable)?;
+        let platform = format!(
+            "{}/{}",
+            version.os.unwrap_or_else(|| "linux".into()),
+            version.arch.unwrap_or_else(|| "amd64".into())
+        );
+        Ok(Daemon {
+            docker,
+            address,
+            platform,
+        })
     }
 
     /// The image's ID and labels, or `None` when the daemon has no such image.

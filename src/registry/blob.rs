@@ -11,6 +11,7 @@
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt, stream};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION};
 use reqwest::{Method, StatusCode};
 
@@ -18,6 +19,9 @@ use super::auth::scope;
 use super::client::{Access, Call, Client};
 use super::error::{Failure, RegistryError};
 use crate::reference::Digest;
+
+/// How many mounts of one image's layers are asked for at once.
+const MOUNT_CONCURRENCY: usize = 4;
 
 impl Client {
     /// Whether the registry has a blob in this repository.
@@ -83,6 +87,42 @@ impl Client {
             return Ok(false);
         }
         Ok(true)
+    }
+
+    /// Links the layers of the image `digest` in `from` into `repository` (for an index, those of
+    /// its manifest for `platform`), so that a push to `repository` finds them there and uploads
+    /// only what is new. Returns how many layers the registry linked; one it would rather have
+    /// uploaded is left to the push.
+    pub async fn mount_layers(
+        &self,
+        repository: &str,
+        from: &str,
+        digest: &str,
+        platform: &str,
+    ) -> Result<usize, RegistryError> {
+        let mut manifest = self.get_manifest(from, digest).await?;
+        if super::is_index(&manifest.media_type) {
+            let child = manifest.document().ok().and_then(|index| {
+                index.manifests.into_iter().find(|child| {
+                    child
+                        .platform
+                        .as_ref()
+                        .is_some_and(|p| super::platform_matches(platform, &p.name()))
+                })
+            });
+            let Some(child) = child else {
+                return Ok(0);
+            };
+            manifest = self.get_manifest(from, &child.digest).await?;
+        }
+        let layers = manifest.document().map(|d| d.layers).unwrap_or_default();
+        stream::iter(layers.iter().filter(|layer| layer.urls.is_empty()))
+            .map(|layer| self.mount_blob(repository, &layer.digest, from))
+            .buffer_unordered(MOUNT_CONCURRENCY)
+            .try_fold(0, |linked, mounted| async move {
+                Ok(linked + usize::from(mounted))
+            })
+            .await
     }
 
     /// Starts a blob download; the caller streams the body (and retries the blob if it breaks off).

@@ -16,6 +16,9 @@ use super::registry::Registry;
 pub struct World {
     pub upstream: Registry,
     pub private: Registry,
+    /// When set, baseimg (and the daemon's pushes) reach the private registry through this proxy,
+    /// which counts what crosses the wire.
+    pub private_proxy: Option<super::proxy::Proxy>,
     pub repo: tempfile::TempDir,
     /// Image → the immutable tag its last build left in the local daemon.
     built: RefCell<HashMap<String, String>>,
@@ -32,6 +35,7 @@ impl World {
         let world = World {
             upstream,
             private,
+            private_proxy: None,
             repo,
             built: RefCell::default(),
         };
@@ -40,6 +44,21 @@ impl World {
             catalog.replace("docker.io/library/", &format!("{upstream_host}/library/"))
         });
         world
+    }
+
+    /// The world with a counting proxy in front of the private registry.
+    pub fn with_private_proxy() -> World {
+        let mut world = World::new();
+        world.private_proxy = Some(super::proxy::Proxy::start(&world.private.host));
+        world
+    }
+
+    /// The private registry's address as baseimg is told it: the proxy's, when there is one.
+    pub fn private_host(&self) -> String {
+        match &self.private_proxy {
+            Some(proxy) => proxy.host.clone(),
+            None => self.private.host.clone(),
+        }
     }
 
     pub fn read(&self, path: impl AsRef<Path>) -> String {
@@ -72,7 +91,7 @@ impl World {
     /// baseimg in this world, against its private registry, with plain progress.
     pub fn baseimg(&self, args: &[&str]) -> Test {
         Test::in_dir(self.repo.path())
-            .args(["--registry", &format!("{}/base", self.private.host)])
+            .args(["--registry", &format!("{}/base", self.private_host())])
             .args(["--progress", "plain", "--jobs", "2"])
             .args(args)
     }
@@ -157,7 +176,7 @@ impl Drop for World {
             let [repository, tag, digest] = fields[..] else {
                 continue;
             };
-            let ours = [&self.upstream.host, &self.private.host]
+            let ours = [self.upstream.host.clone(), self.private_host()]
                 .iter()
                 .any(|host| repository.starts_with(&format!("{host}/")));
             if !ours {

@@ -131,6 +131,8 @@ enum Fate {
 #[derive(Default)]
 struct Seen {
     counter: AtomicU64,
+    /// Bytes of blob upload bodies (`PATCH`/`PUT` under `/blobs/uploads/`) passed on to the registry.
+    uploaded: AtomicU64,
     occurrences: Mutex<HashMap<String, u64>>,
 }
 
@@ -230,6 +232,11 @@ impl Proxy {
             .iter()
             .filter(|r| r.method == method && r.path.contains("/manifests/"))
             .count()
+    }
+
+    /// How many bytes of blob uploads went through to the registry: what a client made cross the wire.
+    pub fn uploaded_bytes(&self) -> u64 {
+        self.seen.uploaded.load(Ordering::SeqCst)
     }
 
     /// Requests with this method whose path contains `part` (a digest, `/tags/list`, `/token`).
@@ -464,7 +471,11 @@ async fn handle(
 
     let mut forward = client.request(method.clone(), format!("{target}{path_and_query}"));
     for (name, value) in request.headers() {
-        if name != hyper::header::HOST {
+        if name == hyper::header::HOST {
+            // The registry builds upload locations from this: they must lead back through the
+            // proxy, or uploads would bypass it.
+            forward = forward.header("x-forwarded-host", value);
+        } else {
             forward = forward.header(name, value);
         }
     }
@@ -474,6 +485,11 @@ async fn handle(
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
+    if (method == hyper::Method::PATCH || method == hyper::Method::PUT)
+        && path_and_query.contains("/blobs/uploads/")
+    {
+        seen.uploaded.fetch_add(body.len() as u64, Ordering::SeqCst);
+    }
     let upstream = match forward.body(body).send().await {
         Ok(response) => response,
         Err(_) => return Ok(full(502, "bad gateway")),

@@ -106,6 +106,18 @@ impl Registry {
         false
     }
 
+    /// The bytes of every distinct blob (layers, configs and manifests) the registry stores: its
+    /// storage keeps each digest once, whatever number of repositories link it.
+    pub fn stored_blob_bytes(&self) -> u64 {
+        let blobs = self._storage.path().join("data/docker/registry/v2/blobs");
+        walkdir::WalkDir::new(blobs)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_type().is_file() && entry.file_name() == "data")
+            .map(|entry| entry.metadata().map(|m| m.len()).unwrap_or(0))
+            .sum()
+    }
+
     pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
