@@ -12,9 +12,9 @@ use serde_saphyr::Spanned;
 
 use super::file::{CatalogFile, Key, Scalar};
 use super::load::LoadOptions;
-use super::model::{Catalog, Image, ImageKind, Span};
+use super::model::{BuilderKind, Catalog, Image, ImageKind, Span};
 use super::{RESERVED_VARS, SCHEMA_VERSION};
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use crate::reference::{NAME_TOTAL_LENGTH_MAX, Reference, ReferenceError};
 
 const REGISTRY_HELP: &str =
@@ -67,6 +67,51 @@ pub(super) fn registry(
         diagnostics.push(diagnostic);
         String::new()
     })
+}
+
+/// `defaults: { builder: … }`, by the names `--help` shows for it too; `auto` when it is not
+/// written, or is not one of them (and reported).
+pub(super) fn builder(
+    catalog: &Catalog,
+    written: Option<&Spanned<String>>,
+    diagnostics: &mut Diagnostics,
+) -> BuilderKind {
+    use clap::ValueEnum;
+    let Some(written) = written else {
+        return BuilderKind::default();
+    };
+    let names: Vec<String> = BuilderKind::value_variants()
+        .iter()
+        .filter_map(|kind| kind.to_possible_value())
+        .map(|value| value.get_name().to_string())
+        .collect();
+    if let Ok(kind) = BuilderKind::from_str(&written.value, false) {
+        return kind;
+    }
+    let listed = match names
+        .iter()
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [first @ .., last] if !first.is_empty() => format!("{} or {last}", first.join(", ")),
+        all => all.join(""),
+    };
+    let diagnostic = Diagnostic::error(format!(
+        "unknown builder `{}`",
+        written.value.escape_debug()
+    ))
+    .at(catalog.locate(catalog.span_of(written)))
+    .note(format!("the builder is {listed}"));
+    diagnostics.push(
+        match did_you_mean(&written.value, names.iter().map(String::as_str)) {
+            Some(hint) => diagnostic.help(hint),
+            None => diagnostic.help(
+                "`auto` uses BuildKit when the daemon has it and the classic builder otherwise; `buildkit` requires it; `classic` never uses it",
+            ),
+        },
+    );
+    BuilderKind::default()
 }
 
 /// The first character of the catalog, for problems that belong to no particular line.

@@ -41,6 +41,24 @@ pub(super) struct DefaultsFile {
     pub build_args: IndexMap<String, Scalar>,
     /// How long a new upstream digest waits before `refresh` adopts it (`3d`); mirrors only.
     pub cooldown: Option<Spanned<Scalar>>,
+    /// `auto`, `buildkit` or `classic`; checked by name so that a typo gets the three listed.
+    pub builder: Option<Spanned<String>>,
+    /// Build secrets of every built image (an image's own override them by id).
+    pub secrets: Option<Spanned<Secrets>>,
+}
+
+/// A `secrets:` mapping: secret id → where its value comes from.
+pub(super) type Secrets = IndexMap<Key, Spanned<SecretFile>>;
+
+/// One build secret as written: exactly one of `env` and `file` (checked in `secrets.rs`, so that
+/// writing both or neither is an error at the secret rather than a parser's complaint).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SecretFile {
+    /// An environment variable of the baseimg process that holds the value.
+    pub env: Option<Spanned<String>>,
+    /// A file on the build machine that holds the value.
+    pub file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,6 +76,7 @@ pub(super) struct ImageFile {
     pub vars: IndexMap<Key, serde_json::Value>,
     #[serde(default)]
     pub build_args: IndexMap<String, Scalar>,
+    pub secrets: Option<Spanned<Secrets>>,
     #[serde(default)]
     pub labels: IndexMap<String, Spanned<Scalar>>,
     #[serde(default)]

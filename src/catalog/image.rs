@@ -13,8 +13,8 @@ use serde_saphyr::Spanned;
 
 use super::checks::PATH_RULES;
 use super::file::{CatalogFile, ImageFile, Key, scalars, spanned_scalars};
-use super::model::{Build, Catalog, Image, ImageKind, Mirror, Span};
-use super::{checks, service};
+use super::model::{Build, Catalog, Image, ImageKind, Mirror, SecretSource, Span};
+use super::{checks, secrets, service};
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use crate::reference::{
     NAME_TOTAL_LENGTH_MAX, Reference, ReferenceError, validate_component, validate_path,
@@ -41,12 +41,19 @@ pub(super) fn convert_all(
         .cooldown
         .as_ref()
         .and_then(|written| cooldown(catalog, written, None, diagnostics));
+    let home = secrets::home();
+    let default_secrets = file.defaults.secrets.as_ref().map(|written| {
+        let checked = secrets::convert(catalog, &written.value, None, home.as_deref(), diagnostics);
+        (checked.unwrap_or_default(), catalog.span_of(written))
+    });
     let checker = Checker {
         catalog,
         names: &names,
         default_platforms: platforms,
         default_build_args: scalars(&file.defaults.build_args),
         default_cooldown: default_cooldown.unwrap_or_default(),
+        default_secrets,
+        home,
     };
     let mut images = IndexMap::new();
     for (key, entry) in &file.images {
@@ -70,6 +77,10 @@ struct Checker<'a> {
     default_platforms: Vec<String>,
     default_build_args: BTreeMap<String, String>,
     default_cooldown: std::time::Duration,
+    /// The sound secrets of `defaults:`, and where `secrets:` is written there.
+    default_secrets: Option<(BTreeMap<String, SecretSource>, Span)>,
+    /// The user's home directory, for secrets read from `~/…`.
+    home: Option<PathBuf>,
 }
 
 /// A `cooldown:` value (`3d`, `12h`, `0`), or `None` after reporting why it is not one.
@@ -302,6 +313,19 @@ impl Checker<'_> {
             );
             sound = false;
         }
+        // At the first secret's id: a mapping written as a block has no extent of its own to point at.
+        if let Some(first) = entry
+            .file
+            .secrets
+            .as_ref()
+            .and_then(|s| s.value.keys().next())
+        {
+            diagnostics.push(
+                self.error(entry, format!("`secrets` has no effect on mirrored image `{}`", entry.name), &first.0)
+                    .help(format!("build secrets are read only while an image is built: put them on an image built `from: {}`, or under `defaults:`", entry.name)),
+            );
+            sound = false;
+        }
         let upstream = match Reference::parse(&mirror.value) {
             Ok(upstream) => upstream,
             Err(reason) => {
@@ -390,9 +414,26 @@ impl Checker<'_> {
         let tags = self.tags(entry, diagnostics);
         let version = self.version(entry, tags.as_deref(), diagnostics);
         let checks = service::convert_checks(self.catalog, entry.name, &file.checks, diagnostics);
-        let (true, true, true, Some(tags), Some(version), Some(checks)) =
-            (parent_ok, vars_ok, labels_ok, tags, version, checks)
-        else {
+        let own_secrets = match &file.secrets {
+            Some(written) => secrets::convert(
+                self.catalog,
+                &written.value,
+                Some(entry.name),
+                self.home.as_deref(),
+                diagnostics,
+            )
+            .map(|checked| Some((checked, self.catalog.span_of(written)))),
+            None => Some(None),
+        };
+        let (true, true, true, Some(tags), Some(version), Some(checks), Some(own_secrets)) = (
+            parent_ok,
+            vars_ok,
+            labels_ok,
+            tags,
+            version,
+            checks,
+            own_secrets,
+        ) else {
             return None;
         };
         let mut vars = self.catalog.vars.clone();
@@ -405,6 +446,16 @@ impl Checker<'_> {
         build_args.extend(scalars(&file.build_args));
         let mut labels = self.catalog.labels.clone();
         labels.extend(spanned_scalars(&file.labels));
+        let (mut secrets, mut secrets_span) = match &self.default_secrets {
+            Some((secrets, span)) if !secrets.is_empty() => (secrets.clone(), Some(*span)),
+            _ => (BTreeMap::new(), None),
+        };
+        if let Some((own, span)) = own_secrets
+            && !own.is_empty()
+        {
+            secrets.extend(own);
+            secrets_span = Some(span);
+        }
         Some(ImageKind::Build(Box::new(Build {
             parent: from.value.clone(),
             parent_span: self.catalog.span_of(from),
@@ -420,6 +471,8 @@ impl Checker<'_> {
             context_span: file.context.as_ref().map(|c| self.catalog.span_of(c)),
             vars,
             build_args,
+            secrets,
+            secrets_span,
             labels,
             tags,
             version,

@@ -117,6 +117,7 @@ fn from_file(
         source_url: file.source.as_ref().map(|s| s.value.clone()),
         labels: spanned_scalars(&file.labels),
         vars: IndexMap::new(),
+        builder: Default::default(),
         images: IndexMap::new(),
     };
     let mut diagnostics = Diagnostics::default();
@@ -124,6 +125,7 @@ fn from_file(
     catalog.registry = checks::registry(&catalog, file, options, &mut diagnostics);
     checks::reserved_vars(&catalog, &file.vars, None, &mut diagnostics);
     checks::labels(&catalog, &file.labels, None, &mut diagnostics);
+    catalog.builder = checks::builder(&catalog, file.defaults.builder.as_ref(), &mut diagnostics);
     if let Some(source) = &file.source {
         let what = "`source` (the `org.opencontainers.image.source` label)";
         checks::one_line(

@@ -2,7 +2,8 @@
 //!
 //! Loading happens in two stages. serde-saphyr turns the YAML into the raw schema of `file.rs`,
 //! rejecting syntax errors, unknown keys, wrong types and duplicate keys with their line and column.
-//! Then the checks (`checks.rs` for the catalog as a whole, `image.rs` for each image) judge the
+//! Then the checks (`checks.rs` for the catalog as a whole, `image.rs` for each image, with
+//! `service.rs` for its `run:` and `checks:` and `secrets.rs` for its build secrets) judge the
 //! meaning of what was written (references, names, tags, parents), collect every problem they find in
 //! one pass, so a user fixes a catalog in one round trip, and build the model of `model.rs` that the
 //! rest of baseimg works with. `load.rs` ties the stages together.
@@ -12,11 +13,12 @@ mod file;
 mod image;
 mod load;
 mod model;
+mod secrets;
 mod service;
 
 pub use file::Scalar;
 pub use load::LoadOptions;
-pub use model::{Build, Catalog, Image, ImageKind, Mirror, Span};
+pub use model::{Build, BuilderKind, Catalog, Image, ImageKind, Mirror, SecretSource, Span};
 pub use service::{Check, DEFAULT_CHECK_TIMEOUT, Port, RunSpec, Volume};
 
 pub const DEFAULT_CATALOG: &str = "base-images.yaml";
@@ -29,6 +31,7 @@ const SCHEMA_VERSION: u32 = 1;
 mod tests {
     use super::*;
     use crate::diagnostic::Diagnostics;
+    use std::collections::BTreeMap;
     use std::path::Path;
 
     fn parse(text: &str) -> Result<(Catalog, Diagnostics), Diagnostics> {
@@ -101,6 +104,54 @@ mod tests {
         )
         .unwrap();
         assert_eq!(catalog.registry, "registry.example.com/team");
+    }
+
+    #[test]
+    fn secrets_merge_by_id_and_the_builder_is_read() {
+        let text = "registry: r.example/b\ndefaults:\n  builder: buildkit\n  secrets:\n    pip_index: { env: PIP_INDEX_URL }\n    npmrc: { file: /etc/npmrc }\nimages:\n  up: { mirror: python:3.11 }\n  api-base:\n    from: up\n    secrets:\n      netrc: { file: secrets/netrc }\n      pip_index: { env: PIP_TOKEN }\n  worker:\n    from: up\n";
+        let (catalog, warnings) = parse(text).unwrap();
+        assert!(warnings.is_empty(), "{warnings}");
+        assert_eq!(catalog.builder, BuilderKind::Buildkit);
+        let api = catalog.images["api-base"].as_build().unwrap();
+        let here = std::env::current_dir().unwrap();
+        assert_eq!(
+            api.secrets,
+            BTreeMap::from([
+                (
+                    "netrc".to_string(),
+                    SecretSource::File(here.join("secrets/netrc"))
+                ),
+                ("npmrc".into(), SecretSource::File("/etc/npmrc".into())),
+                ("pip_index".into(), SecretSource::Env("PIP_TOKEN".into())),
+            ])
+        );
+        let at = catalog.locate(api.secrets_span.unwrap()).unwrap();
+        assert_eq!(at.line, 12, "the image's own `secrets:`");
+        // Without secrets of its own, an image has the defaults', and points at them.
+        let worker = catalog.images["worker"].as_build().unwrap();
+        assert_eq!(
+            worker.secrets["pip_index"],
+            SecretSource::Env("PIP_INDEX_URL".into())
+        );
+        assert_eq!(worker.secrets.len(), 2);
+        let at = catalog.locate(worker.secrets_span.unwrap()).unwrap();
+        assert_eq!(at.line, 5, "the defaults' `secrets:`");
+
+        let (plain, _) = parse(
+            "registry: r.example/b\nimages:\n  up: { mirror: python:3.11 }\n  a: { from: up }\n",
+        )
+        .unwrap();
+        assert_eq!(plain.builder, BuilderKind::Auto);
+        let a = plain.images["a"].as_build().unwrap();
+        assert!(a.secrets.is_empty() && a.secrets_span.is_none());
+    }
+
+    #[test]
+    fn a_missing_secret_is_no_load_error() {
+        // Nothing is read on load: the variable and the file need not exist where the catalog is checked.
+        let (catalog, warnings) = parse("registry: r.example/b\nimages:\n  up: { mirror: python:3.11 }\n  a:\n    from: up\n    secrets:\n      one: { env: BASEIMG_TEST_NEVER_SET_7F3A }\n      two: { file: /nonexistent/baseimg/secret }\n").unwrap();
+        assert!(warnings.is_empty(), "{warnings}");
+        assert_eq!(catalog.images["a"].as_build().unwrap().secrets.len(), 2);
     }
 
     #[test]

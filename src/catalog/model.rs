@@ -56,7 +56,32 @@ pub struct Catalog {
     pub source_url: Option<String>,
     pub labels: BTreeMap<String, String>,
     pub vars: IndexMap<String, serde_json::Value>,
+    /// `defaults: { builder: … }`: which of the daemon's builders builds the images.
+    pub builder: BuilderKind,
     pub images: IndexMap<String, Image>,
+}
+
+/// Where a build secret's value comes from on the build machine. The value is read only when a
+/// build asks for it, and never enters a build argument, label, layer, log, report or rendered file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// An environment variable of the baseimg process.
+    Env(String),
+    /// A file on the build machine: absolute, `~/…` (the user's home), or relative to the catalog's directory (already resolved to an absolute path on load).
+    File(PathBuf),
+}
+
+/// Which builder the daemon uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BuilderKind {
+    /// BuildKit when the daemon has it, the classic builder otherwise.
+    #[default]
+    Auto,
+    /// BuildKit, or an error when the daemon cannot run it.
+    Buildkit,
+    /// Docker's classic builder (no secrets, no cache mounts).
+    Classic,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +127,13 @@ pub struct Build {
     /// Template variables: the catalog's `vars`, overridden by the image's own.
     pub vars: IndexMap<String, serde_json::Value>,
     pub build_args: BTreeMap<String, String>,
+    /// Build secrets by id (what a template's `RUN --mount=type=secret,id=<id>` names): the catalog
+    /// defaults' `secrets:`, overridden per id by the image's own. Only the ids count towards the
+    /// fingerprint; where a value comes from is the build machine's business.
+    pub secrets: BTreeMap<String, SecretSource>,
+    /// Where the image's own `secrets:` was written, else the defaults' `secrets:`; `None` when the
+    /// image has no secrets.
+    pub secrets_span: Option<Span>,
     /// Labels written into the image: the catalog's, overridden by the image's own.
     pub labels: BTreeMap<String, String>,
     /// Moving tags (`7.2`, `latest`), promoted after a successful run.
