@@ -1,9 +1,11 @@
 //! Fingerprints: one hash per built image over everything that determines its content.
 //!
 //! Inputs are the rendered Dockerfile, every file of the build context (path, executable bit,
-//! content; `.dockerignore` applied), build arguments, labels, target, platforms and the parent's
-//! identity (a mirror's pinned digest, a built parent's own fingerprint, so a change anywhere upstream
-//! flows down). Each input is written with a tag and a length prefix, so no two different input sets
+//! content; `.dockerignore` applied), build arguments, the ids of build secrets, labels, target,
+//! platforms and the parent's identity (a mirror's pinned digest, a built parent's own fingerprint, so
+//! a change anywhere upstream flows down). A secret's id says what the build mounts; where its value
+//! comes from (a variable, a file) differs from machine to machine, and its value must not be
+//! derivable from a tag, so neither goes in. Each input is written with a tag and a length prefix, so no two different input sets
 //! can produce the same byte stream. Nothing machine-specific (absolute paths, mtimes, owners) goes in,
 //! so the same checkout gives the same fingerprint on any machine.
 
@@ -12,6 +14,7 @@ use std::fmt;
 
 use sha2::{Digest as _, Sha256};
 
+use crate::catalog::SecretSource;
 use crate::context::{Entry, EntryKind};
 
 /// The image label that carries a built image's fingerprint, so a registry or daemon can be asked
@@ -52,6 +55,8 @@ pub struct Inputs<'a> {
     pub dockerfile: &'a str,
     pub context: &'a [Entry],
     pub build_args: &'a BTreeMap<String, String>,
+    /// Build secrets: only their ids are hashed.
+    pub secrets: &'a BTreeMap<String, SecretSource>,
     pub labels: &'a BTreeMap<String, String>,
     pub target: Option<&'a str>,
     pub platforms: &'a [String],
@@ -84,6 +89,10 @@ pub fn compute(inputs: &Inputs<'_>) -> Fingerprint {
     for (key, value) in inputs.build_args {
         field("arg", key.as_bytes());
         field("value", value.as_bytes());
+    }
+    // No field at all without secrets, so images without them keep the fingerprints they had.
+    for id in inputs.secrets.keys() {
+        field("secret", id.as_bytes());
     }
     for (key, value) in inputs.labels {
         field("label", key.as_bytes());
@@ -119,10 +128,21 @@ mod tests {
         args: &BTreeMap<String, String>,
         parent: &str,
     ) -> Fingerprint {
+        with_secrets(dockerfile, context, args, parent, &BTreeMap::new())
+    }
+
+    fn with_secrets(
+        dockerfile: &str,
+        context: &[Entry],
+        args: &BTreeMap<String, String>,
+        parent: &str,
+        secrets: &BTreeMap<String, SecretSource>,
+    ) -> Fingerprint {
         compute(&Inputs {
             dockerfile,
             context,
             build_args: args,
+            secrets,
             labels: &BTreeMap::new(),
             target: None,
             platforms: &[],
@@ -156,5 +176,58 @@ mod tests {
             fingerprint("F", &[], &one, "p"),
             fingerprint("F", &[], &two, "p")
         );
+    }
+
+    #[test]
+    fn secret_ids_count_but_not_where_their_values_come_from() {
+        let args = BTreeMap::new();
+        let of = |secrets: &[(&str, SecretSource)]| {
+            let secrets = secrets
+                .iter()
+                .map(|(id, source)| (id.to_string(), source.clone()))
+                .collect();
+            with_secrets("FROM x", &[], &args, "p", &secrets)
+        };
+        let env = |name: &str| SecretSource::Env(name.into());
+        let file = |path: &str| SecretSource::File(path.into());
+        let none = of(&[]);
+        // Without secrets, the bytes hashed are those of before secrets existed: no image rebuilds.
+        assert_eq!(
+            none.as_str(),
+            "b4012f911f178c5bad493082d1bd1dd6e09c9d275126ff5826909b506c9889ab"
+        );
+        let one = of(&[("pip_index", env("PIP_INDEX_URL"))]);
+        assert_ne!(one, none, "adding a secret id changes the fingerprint");
+        assert_ne!(one, of(&[("pip_token", env("PIP_INDEX_URL"))]));
+        assert_ne!(
+            one,
+            of(&[("pip_index", env("PIP_INDEX_URL")), ("netrc", file("/n"))])
+        );
+        // The same id from another variable, or from a file anywhere, is the same image.
+        assert_eq!(one, of(&[("pip_index", env("PIP_TOKEN"))]));
+        assert_eq!(one, of(&[("pip_index", file("/home/dev/.pip"))]));
+        assert_eq!(
+            of(&[("netrc", file("/home/a/.netrc"))]),
+            of(&[("netrc", file("/root/.netrc"))])
+        );
+    }
+
+    #[test]
+    fn a_secret_id_is_no_build_argument() {
+        // `secret` fields have a tag of their own: an id cannot pass for an argument of that name.
+        let with_arg = fingerprint(
+            "F",
+            &[],
+            &BTreeMap::from([("netrc".to_string(), String::new())]),
+            "p",
+        );
+        let with_secret = with_secrets(
+            "F",
+            &[],
+            &BTreeMap::new(),
+            "p",
+            &BTreeMap::from([("netrc".to_string(), SecretSource::Env("N".into()))]),
+        );
+        assert_ne!(with_arg, with_secret);
     }
 }

@@ -226,6 +226,7 @@ fn resolve_build(
         dockerfile: &dockerfile,
         context: &context,
         build_args: &build.build_args,
+        secrets: &build.secrets,
         labels: &labels,
         target: build.target.as_deref(),
         platforms: &image.platforms,
