@@ -314,3 +314,96 @@ fn an_unreachable_private_registry_is_one_clear_error_not_a_minute_of_retries() 
         );
     }
 }
+
+#[test]
+fn a_credential_in_a_build_argument_is_a_warning_that_never_shows_it() {
+    let token = "ghp_q8VvT3cR7nXw2LzK5mJ9";
+    let password = "s3cr3t-7Hq2vZ";
+    let url = format!("https://ci:{password}@pypi.example.com/simple");
+    let test = Test::example();
+    let catalog = test.root().join("base-images.yaml");
+    let text = std::fs::read_to_string(&catalog).unwrap();
+    let text = text
+        .replacen(
+            "  platforms: [linux/amd64]\n",
+            &format!("  platforms: [linux/amd64]\n  build_args:\n    GITHUB_TOKEN: {token}\n"),
+            1,
+        )
+        .replacen(
+            "    version: \"1.4.0\"\n",
+            &format!("    version: \"1.4.0\"\n    build_args: {{ PIP_INDEX_URL: \"{url}\" }}\n"),
+            1,
+        );
+    std::fs::write(&catalog, &text).unwrap();
+    // `file:line:column` of each build argument's name, as the warnings must name it.
+    let place = |name: &str| {
+        let (line, content) = text
+            .lines()
+            .enumerate()
+            .find(|(_, l)| l.contains(&format!("{name}:")))
+            .unwrap();
+        let column = content.find(name).unwrap() + 1;
+        format!("base-images.yaml:{}:{column}", line + 1)
+    };
+    let history = "the classic builder writes build arguments into the image history";
+    let instead = "under `secrets:` (`env:` or `file:`) and read it in the template with `RUN --mount=type=secret,id=…`";
+    let output = test
+        .arg("validate")
+        .stdout("base-images.yaml: 7 images (3 mirrored, 4 built), no errors\n")
+        .stderr_contains(
+            "warning: build argument `GITHUB_TOKEN` looks like a credential: its name contains `TOKEN`\n",
+        )
+        .stderr_contains(&format!("--> {}\n", place("GITHUB_TOKEN")))
+        .stderr_contains(
+            "warning: build argument `PIP_INDEX_URL` looks like a credential: its value holds a URL with a user name and password\n",
+        )
+        .stderr_contains(&format!("--> {}\n", place("PIP_INDEX_URL")))
+        .stderr_contains(history)
+        .stderr_contains(instead)
+        .output_lacks(token)
+        .output_lacks(password)
+        .output_lacks("pypi.example.com")
+        .run();
+    let json = output
+        .into_test()
+        .args(["validate", "--output", "json"])
+        .stderr("")
+        .output_lacks(token)
+        .output_lacks(password)
+        .output_lacks("pypi.example.com")
+        .run()
+        .json();
+    let warnings = json["warnings"].as_array().unwrap();
+    let found: Vec<(String, String)> = warnings
+        .iter()
+        .map(|w| {
+            let at = &w["location"];
+            (
+                w["message"].as_str().unwrap().to_string(),
+                format!(
+                    "{}:{}:{}",
+                    at["file"].as_str().unwrap(),
+                    at["line"],
+                    at["column"]
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                "build argument `GITHUB_TOKEN` looks like a credential: its name contains `TOKEN`"
+                    .to_string(),
+                place("GITHUB_TOKEN")
+            ),
+            (
+                "build argument `PIP_INDEX_URL` looks like a credential: its value holds a URL with a user name and password"
+                    .to_string(),
+                place("PIP_INDEX_URL")
+            ),
+        ]
+    );
+    assert_eq!(warnings[1]["image"], "api-base");
+    assert!(warnings.iter().all(|w| w["severity"] == "warning"));
+}

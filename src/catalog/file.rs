@@ -38,7 +38,7 @@ pub(super) struct DefaultsFile {
     #[serde(default)]
     pub platforms: Vec<Spanned<String>>,
     #[serde(default)]
-    pub build_args: IndexMap<String, Scalar>,
+    pub build_args: IndexMap<Key, Scalar>,
     /// How long a new upstream digest waits before `refresh` adopts it (`3d`); mirrors only.
     pub cooldown: Option<Spanned<Scalar>>,
     /// `auto`, `buildkit` or `classic`; checked by name so that a typo gets the three listed.
@@ -75,7 +75,7 @@ pub(super) struct ImageFile {
     #[serde(default)]
     pub vars: IndexMap<Key, serde_json::Value>,
     #[serde(default)]
-    pub build_args: IndexMap<String, Scalar>,
+    pub build_args: IndexMap<Key, Scalar>,
     pub secrets: Option<Spanned<Secrets>>,
     #[serde(default)]
     pub labels: IndexMap<String, Spanned<Scalar>>,
@@ -166,11 +166,12 @@ impl<'de> Deserialize<'de> for Scalar {
     }
 }
 
-/// String values of a scalar map, sorted by key: how build arguments and labels are kept.
-pub(super) fn scalars(
-    map: &IndexMap<String, Scalar>,
-) -> std::collections::BTreeMap<String, String> {
-    map.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect()
+/// String values of a scalar map, sorted by key: how build arguments are kept (their keys keep their
+/// place in the file for the warning about a credential in a build argument).
+pub(super) fn scalars(map: &IndexMap<Key, Scalar>) -> std::collections::BTreeMap<String, String> {
+    map.iter()
+        .map(|(k, v)| (k.name().to_string(), v.0.clone()))
+        .collect()
 }
 
 /// [`scalars`] of a map whose values keep their place in the file (labels).

@@ -41,6 +41,7 @@ pub(super) fn convert_all(
         .cooldown
         .as_ref()
         .and_then(|written| cooldown(catalog, written, None, diagnostics));
+    secrets::credential_build_args(catalog, &file.defaults.build_args, None, diagnostics);
     let home = secrets::home();
     let default_secrets = file.defaults.secrets.as_ref().map(|written| {
         let checked = secrets::convert(catalog, &written.value, None, home.as_deref(), diagnostics);
@@ -414,6 +415,12 @@ impl Checker<'_> {
         let tags = self.tags(entry, diagnostics);
         let version = self.version(entry, tags.as_deref(), diagnostics);
         let checks = service::convert_checks(self.catalog, entry.name, &file.checks, diagnostics);
+        secrets::credential_build_args(
+            self.catalog,
+            &file.build_args,
+            Some(entry.name),
+            diagnostics,
+        );
         let own_secrets = match &file.secrets {
             Some(written) => secrets::convert(
                 self.catalog,

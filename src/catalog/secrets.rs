@@ -1,20 +1,39 @@
-//! Build secrets (`secrets:`).
+//! Build secrets (`secrets:`), and build arguments that look like one.
 //!
 //! A secret names where its value is found on the build machine (an environment variable of baseimg,
 //! or a file), never the value itself: the catalog is committed, and the value is read only by the
 //! build that mounts it (`RUN --mount=type=secret,id=<id>`, a BuildKit feature). Nothing is read here:
 //! the machine that validates a catalog need not hold its secrets, so a variable that is not set or a
 //! file that does not exist is the build's error, not the catalog's.
+//!
+//! Build arguments are the wrong place for a credential: the classic builder writes them into the
+//! image's history, where anyone who can pull the image reads them. A build argument whose name or
+//! value looks like one is warned about, without ever repeating the value: not in the message, and
+//! not in a snippet of the line it is written on.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use indexmap::IndexMap;
 use serde_saphyr::Spanned;
 
-use super::file::{Key, SecretFile, Secrets};
+use super::file::{Key, Scalar, SecretFile, Secrets};
 use super::model::{Catalog, SecretSource};
 use super::service::check_env_name;
 use crate::diagnostic::{Diagnostic, Diagnostics};
+
+/// Words that make a build argument's name look like a credential's, matched case-insensitively.
+const CREDENTIAL_WORDS: &[&str] = &[
+    "TOKEN",
+    "PASSWORD",
+    "PASSWD",
+    "SECRET",
+    "API_KEY",
+    "APIKEY",
+    "ACCESS_KEY",
+    "PRIVATE_KEY",
+    "CREDENTIAL",
+];
 
 const SECRET_ID_RULES: &str = "letters, digits, `_`, `.` and `-`";
 
@@ -196,6 +215,61 @@ pub(super) fn resolve_file(
     std::path::absolute(root.join(path)).map_err(|e| FileError::CurrentDirectory(e.to_string()))
 }
 
+/// Warns about every build argument of `args` (the catalog defaults' when `image` is `None`) whose
+/// name or value looks like a credential.
+pub(super) fn credential_build_args(
+    catalog: &Catalog,
+    args: &IndexMap<Key, Scalar>,
+    image: Option<&str>,
+    diagnostics: &mut Diagnostics,
+) {
+    for (key, value) in args {
+        let Some(why) = looks_like_credential(key.name(), &value.0) else {
+            continue;
+        };
+        // The place only: a snippet would show the line, and the line holds the value.
+        let mut at = catalog.locate(catalog.span_of(&key.0));
+        if let Some(at) = &mut at {
+            at.source = None;
+        }
+        diagnostics.push(about(
+            Diagnostic::warning(format!(
+                "build argument `{}` looks like a credential: {why}",
+                key.name()
+            ))
+            .at(at)
+            .note("the classic builder writes build arguments into the image history, where anyone who can pull the image reads them")
+            .help("pass it as a build secret instead: name where its value is under `secrets:` (`env:` or `file:`) and read it in the template with `RUN --mount=type=secret,id=…`"),
+            image,
+        ));
+    }
+}
+
+/// Why a build argument looks like a credential, in words that never repeat its value.
+pub(super) fn looks_like_credential(name: &str, value: &str) -> Option<String> {
+    let upper = name.to_ascii_uppercase();
+    if let Some(word) = CREDENTIAL_WORDS.iter().find(|word| upper.contains(*word)) {
+        return Some(format!("its name contains `{word}`"));
+    }
+    url_with_password(value)
+        .then(|| "its value holds a URL with a user name and password".to_string())
+}
+
+/// Whether `text` holds a URL whose authority carries a password (`scheme://user:pass@host`).
+fn url_with_password(text: &str) -> bool {
+    text.match_indices("://").any(|(at, separator)| {
+        let rest = &text[at + separator.len()..];
+        let authority = rest
+            .split(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace())
+            .next()
+            .unwrap_or_default();
+        authority
+            .rsplit_once('@')
+            .and_then(|(userinfo, _)| userinfo.split_once(':'))
+            .is_some_and(|(_, password)| !password.is_empty())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,5 +308,40 @@ mod tests {
             Err(FileError::OtherHome("~root".into()))
         );
         assert_eq!(resolve_file(root, Some(home), ""), Err(FileError::Empty));
+    }
+
+    #[test]
+    fn credentials_are_recognized_by_name_or_by_a_password_in_a_url() {
+        let why = looks_like_credential;
+        assert_eq!(
+            why("github_token", "x").as_deref(),
+            Some("its name contains `TOKEN`")
+        );
+        for name in [
+            "DB_PASSWORD",
+            "passwd",
+            "AWS_SECRET",
+            "SERVICE_API_KEY",
+            "apikey",
+            "AWS_ACCESS_KEY_ID",
+            "SSH_PRIVATE_KEY",
+            "GCP_CREDENTIALS",
+        ] {
+            assert!(why(name, "").is_some(), "{name}");
+        }
+        let url = "https://user:s3cr3t@pypi.example.com/simple";
+        let found = why("PIP_INDEX_URL", url).unwrap();
+        assert!(!found.contains("s3cr3t"), "{found}");
+        assert!(why("PIP_EXTRA", &format!("--index-url {url} -q")).is_some());
+        for harmless in [
+            "https://pypi.example.com/simple",
+            "https://user@pypi.example.com/simple",
+            "https://user:@pypi.example.com/simple",
+            "https://pypi.example.com/a:b@c",
+            "user:pass@host",
+            "6379",
+        ] {
+            assert_eq!(why("PIP_INDEX_URL", harmless), None, "{harmless}");
+        }
     }
 }
