@@ -105,6 +105,8 @@ fn source(
     home: Option<&Path>,
     diagnostics: &mut Diagnostics,
 ) -> Option<SecretSource> {
+    // An invalid id is reported as such; elsewhere it is only named, safely for a terminal.
+    let id = id.escape_debug().to_string();
     let locate = |spanned: &Spanned<String>| catalog.locate(catalog.span_of(spanned));
     let mut refuse = |diagnostic: Diagnostic| diagnostics.push(about(diagnostic, image));
     match (&secret.value.env, &secret.value.file) {
