@@ -76,7 +76,7 @@ pub(super) fn convert(
                 image,
             ));
         }
-        let source = source(catalog, id, key, secret, image, home, diagnostics);
+        let source = source(catalog, key, secret, image, home, diagnostics);
         match (id_ok, source) {
             (true, Some(source)) => {
                 secrets.insert(id.to_string(), source);
@@ -95,10 +95,9 @@ pub(super) fn check_secret_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
-/// Where secret `id` comes from: exactly one of `env` and `file`, each well formed.
+/// Where the secret written under `key` comes from: exactly one of `env` and `file`, each well formed.
 fn source(
     catalog: &Catalog,
-    id: &str,
     key: &Key,
     secret: &Spanned<SecretFile>,
     image: Option<&str>,
@@ -106,7 +105,7 @@ fn source(
     diagnostics: &mut Diagnostics,
 ) -> Option<SecretSource> {
     // An invalid id is reported as such; elsewhere it is only named, safely for a terminal.
-    let id = id.escape_debug().to_string();
+    let id = key.name().escape_debug().to_string();
     let locate = |spanned: &Spanned<String>| catalog.locate(catalog.span_of(spanned));
     let mut refuse = |diagnostic: Diagnostic| diagnostics.push(about(diagnostic, image));
     match (&secret.value.env, &secret.value.file) {
