@@ -1,6 +1,7 @@
 //! Building, side by side: a catalog of sleep-bound builds shaped as a DAG (width 4, depth 2) built by
-//! baseimg against its critical path and against a sequential `docker build` loop (what a Makefile
-//! does); then a no-op `build --push` over a generated 200-image catalog, with the requests it sends
+//! baseimg with each builder (classic and BuildKit) against its critical path and against a sequential
+//! `docker build` loop (what a Makefile does); the example catalog's first `build --push` with each
+//! builder; then a no-op `build --push` over a generated 200-image catalog, with the requests it sends
 //! upstream.
 //!
 //! Run: `cargo bench --bench build` (needs docker-registry, skopeo, busybox-static and a Docker daemon).
@@ -87,10 +88,8 @@ fn main() {
         "FROM {{ from }}\nRUN sleep {{ seconds }} && echo {{ image.name }}-{{ nonce }} > /built\n",
     )
     .unwrap();
-    let mut catalog = format!(
-        "registry: {}/bench\nvars: {{ seconds: {SLEEP}, nonce: \"{nonce}\" }}\nimages:\n  base:\n    mirror: {}/library/busybox:1.35\n",
-        private.host, upstream.host
-    );
+    // The same DAG for each builder and each `--jobs`, with a fresh nonce each time, so no run finds
+    // another's images or build cache.
     let chains = [
         ("a1", "base"),
         ("a2", "a1"),
@@ -100,20 +99,55 @@ fn main() {
         ("c2", "c1"),
         ("d1", "base"),
     ];
-    for (name, parent) in chains {
-        let _ = write!(
-            catalog,
-            "  {name}:\n    from: {parent}\n    template: sleep.Dockerfile.j2\n    tags: [\"1\"]\n"
+    let write_dag = |nonce: String| {
+        let mut catalog = format!(
+            "registry: {}/bench\nvars: {{ seconds: {SLEEP}, nonce: \"{nonce}\" }}\nimages:\n  base:\n    mirror: {}/library/busybox:1.35\n",
+            private.host, upstream.host
         );
-    }
-    std::fs::write(repo.path().join("base-images.yaml"), &catalog).unwrap();
+        for (name, parent) in chains {
+            let _ = write!(
+                catalog,
+                "  {name}:\n    from: {parent}\n    template: sleep.Dockerfile.j2\n    tags: [\"1\"]\n"
+            );
+        }
+        std::fs::write(repo.path().join("base-images.yaml"), &catalog).unwrap();
+    };
+    write_dag(format!("{nonce}"));
     baseimg(repo.path(), &["lock"]);
     baseimg(repo.path(), &["mirror"]);
     // Pull the base once, so neither side pays for it in the timing.
     let _ = Command::new("docker")
         .args(["pull", "-q", &format!("{}/bench/base:1.35", private.host)])
         .output();
-    let dag = baseimg(repo.path(), &["build", "--jobs", "4"]);
+    let mut dags = Vec::new();
+    for builder in ["classic", "buildkit"] {
+        let run = |jobs: &str| {
+            write_dag(format!("{nonce}-{builder}-{jobs}"));
+            baseimg(
+                repo.path(),
+                &["build", "--builder", builder, "--jobs", jobs],
+            )
+        };
+        let one_by_one = run("1");
+        let parallel = run("4");
+        dags.push((builder, one_by_one, parallel));
+    }
+    write_dag(format!("{nonce}"));
+
+    // The example catalog's first `build --push` (lock and mirror first, not timed), per builder.
+    let example: Vec<(&str, f64)> = ["classic", "buildkit"]
+        .into_iter()
+        .map(|builder| {
+            let world = common::example::World::new();
+            world.baseimg(&["lock"]).run();
+            world.baseimg(&["mirror"]).run();
+            let start = Instant::now();
+            world
+                .baseimg(&["build", "--push", "--builder", builder, "--jobs", "4"])
+                .run();
+            (builder, start.elapsed().as_secs_f64())
+        })
+        .collect();
 
     // The Makefile way: the same Dockerfiles, built one after another in dependency order.
     baseimg(repo.path(), &["render", "--out", "rendered"]);
@@ -200,22 +234,40 @@ fn main() {
     );
     println!("  {:<44} {:>8}", "", "wall");
     println!("  {:<44} {:>7.1}s", "critical path (2 × sleep)", critical);
-    // What two builds in a row cost on this daemon, overhead included: the floor for any scheduler.
+    // Two builds in a row of the `docker build` loop, the classic builder's overhead included.
     let critical_with_overhead = 2.0 * sequential / chains.len() as f64;
     println!(
         "  {:<44} {:>7.1}s",
-        "critical path incl. build overhead (2 × mean)", critical_with_overhead
+        "critical path incl. overhead (2 × mean of the loop)", critical_with_overhead
     );
-    println!("  {:<44} {:>7.1}s", "baseimg build --jobs 4", dag);
+    for (builder, one_by_one, parallel) in &dags {
+        // The floor for any scheduler: two builds in a row with this builder's own overhead.
+        let floor = 2.0 * one_by_one / chains.len() as f64;
+        println!(
+            "  {:<44} {:>7.1}s",
+            format!("{builder}: critical path incl. overhead (2 × mean of --jobs 1)"),
+            floor
+        );
+        println!(
+            "  {:<44} {:>7.1}s",
+            format!("{builder}: baseimg build --jobs 4"),
+            parallel
+        );
+        println!(
+            "  {builder}: baseimg / critical path incl. overhead: {:.2}×; / bare critical path: {:.2}×; / sequential docker loop: {:.2}×",
+            parallel / floor,
+            parallel / critical,
+            parallel / sequential
+        );
+    }
     println!(
         "  {:<44} {:>7.1}s",
         "sequential `docker build` loop (Makefile)", sequential
     );
-    println!(
-        "  baseimg / critical path: {:.2}×; baseimg / sequential: {:.2}×",
-        dag / critical,
-        dag / sequential
-    );
+    println!("\nthe example catalog's first `build --push` (4 images, checks included, --jobs 4):");
+    for (builder, seconds) in &example {
+        println!("  {builder:<10} {seconds:>6.1}s");
+    }
     println!(
         "\nno-op `baseimg build --push` over {NOOP_IMAGES} built images (2 moving tags each), best of 3:"
     );

@@ -61,6 +61,17 @@ struct GlobalArgs {
     /// How many images to work on at the same time.
     #[arg(short = 'j', long, global = true, env = "BASEIMG_JOBS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     jobs: u16,
+    /// The daemon's builder for `build` and `refresh` [default: the catalog's `builder`, else auto]:
+    /// auto uses BuildKit when the daemon runs it and the classic builder otherwise; buildkit fails
+    /// when the daemon cannot run it; classic has no secrets and no cache mounts.
+    #[arg(
+        long,
+        global = true,
+        env = "BASEIMG_BUILDER",
+        value_enum,
+        value_name = "BUILDER"
+    )]
+    builder: Option<crate::catalog::BuilderKind>,
     /// Fail at once when another run is changing this catalog's registry or lock file, instead of
     /// waiting for it.
     #[arg(long, global = true)]
@@ -331,6 +342,7 @@ impl GlobalArgs {
             registry: self.registry.clone(),
             jobs: usize::from(self.jobs),
             progress: self.progress,
+            builder: self.builder,
             wait: if self.no_wait {
                 crate::run_lock::Wait::No
             } else {

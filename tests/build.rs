@@ -559,22 +559,46 @@ fn pushing_with_wrong_credentials_fails_clearly_and_prints_no_secret() {
         .run();
 }
 
-#[test]
-fn ctrl_c_stops_running_builds_leaves_no_container_and_moves_no_tag() {
+/// Interrupts a build while its `RUN sleep <seconds>` step runs with `builder`; `running` counts what
+/// of that step the daemon is running (containers for the classic builder, processes for BuildKit).
+fn interrupt_a_running_step(builder: &str, seconds: u32, running: impl Fn(&World) -> usize) {
     let world = World::seeded(Registry::start(), 99);
     world.ok(&["lock"]);
     world.ok(&["mirror"]);
-    world.write_catalog("sleep 60");
-    let running = world
+    world.write_catalog(&format!("sleep {seconds}"));
+    let build = world
         .bare()
-        .args(["--progress", "plain", "build", "other", "--push"])
+        .args(["--progress", "plain", "--builder", builder])
+        .args(["build", "other", "--push"])
         .failure()
         .stdout_contains("interrupted")
         .stdout_contains("not promoted")
         .spawn();
     // Wait until the daemon is running the long step, then interrupt as a terminal would.
-    let base = format!("{}/base/base-upstream", world.private.host);
-    let containers = || {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while running(&world) == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(running(&world) > 0, "the build never started its RUN step");
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &build.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    build.wait();
+    // The daemon cancels the build: nothing of the step keeps running or stays behind.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while running(&world) > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(running(&world), 0, "the interrupted step was left behind");
+    assert!(!world.private_has_tag("base/other:2.0"));
+}
+
+#[test]
+fn ctrl_c_stops_running_builds_leaves_no_container_and_moves_no_tag() {
+    interrupt_a_running_step("classic", 60, |world| {
+        let base = format!("{}/base/base-upstream", world.private.host);
         let out = std::process::Command::new("docker")
             .args([
                 "ps",
@@ -588,25 +612,19 @@ fn ctrl_c_stops_running_builds_leaves_no_container_and_moves_no_tag() {
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).lines().count()
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while containers() == 0 && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    assert!(containers() > 0, "the build never started its RUN step");
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &running.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    running.wait();
-    // The daemon cancels the build and removes its intermediate container.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while containers() > 0 && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    assert_eq!(containers(), 0, "an intermediate container was left behind");
-    assert!(!world.private_has_tag("base/other:2.0"));
+    });
+}
+
+#[test]
+fn ctrl_c_cancels_a_buildkit_step_and_moves_no_tag() {
+    // BuildKit runs a step as a process of the daemon, not as a container: look for the process.
+    interrupt_a_running_step("buildkit", 67, |_| {
+        let out = std::process::Command::new("pgrep")
+            .args(["-f", "^sleep 67$"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    });
 }
 
 #[test]

@@ -112,6 +112,8 @@ pub struct Builder<'a> {
     pub catalog: &'a Catalog,
     pub pins: &'a IndexMap<String, Pin>,
     pub daemon: &'a Daemon,
+    /// The daemon's builder this run uses.
+    pub builder: crate::docker::Builder,
     pub clients: &'a Clients,
     pub push: bool,
     pub logs: PathBuf,
@@ -190,16 +192,17 @@ impl Builder<'_> {
             network: build.network.as_deref(),
             platform,
             registries: vec![host.clone()],
+            builder: self.builder,
+            secrets: build
+                .secrets
+                .iter()
+                .map(|(id, source)| (id.clone(), source.clone()))
+                .collect(),
         };
         let building = self.timeline.start(&image.name, Phase::Build);
         let result = self
             .daemon
-            .build(request, |line| {
-                log.line(line);
-                if line.starts_with("Step ") {
-                    task.step(line);
-                }
-            })
+            .build(request, |line| log.line(line), |step| task.step(step))
             .await;
         drop(building);
         if let Err(error) = result {

@@ -35,6 +35,8 @@ pub struct BuildReport {
     /// An earlier run's promotion, cut off half-way, that this run completed first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resumed: Option<Resumed>,
+    /// The daemon's builder the run used.
+    pub builder: crate::docker::Builder,
     /// Where this run's build logs are.
     #[serde(serialize_with = "super::path_text")]
     pub logs: PathBuf,
@@ -148,10 +150,12 @@ impl BuildReport {
         push: bool,
         images: Vec<ImageResult>,
         promotion: Promotion,
+        builder: crate::docker::Builder,
         logs: PathBuf,
         seconds: f64,
     ) -> BuildReport {
         BuildReport {
+            builder,
             ok: matches!(promotion, Promotion::Moved { .. } | Promotion::InPlace),
             push,
             counts: Counts::of(&images),
@@ -235,6 +239,16 @@ pub async fn build(
         return Err(missing);
     }
     let daemon = Daemon::connect().await.map_err(|e| explain(&e))?;
+    let kind = settings.builder.unwrap_or(catalog.builder);
+    let (chosen, fallback) = daemon.builder(kind).await.map_err(|e| explain(&e))?;
+    if chosen == crate::docker::Builder::Classic {
+        needs_no_secrets(catalog, &pins, fallback.as_deref())?;
+    }
+    if let Some(why) = fallback {
+        crate::report::note(&format!(
+            "building with the classic builder: BuildKit is not available ({why})"
+        ));
+    }
     let resumed = match run.push {
         true => resume_promotion(catalog, clients).await?,
         false => None,
@@ -245,6 +259,7 @@ pub async fn build(
         catalog,
         pins: &pins,
         daemon: &daemon,
+        builder: chosen,
         clients,
         push: run.push,
         logs: run.logs,
@@ -283,11 +298,49 @@ pub async fn build(
         run.push,
         outcomes.iter().map(|(n, o)| image_result(n, o)).collect(),
         promotion,
+        chosen,
         builder.logs.clone(),
         started.elapsed().as_secs_f64(),
     );
     report.resumed = resumed;
     Ok(report)
+}
+
+/// Refuses, before anything is built, images with build secrets when the run uses the classic
+/// builder: it has no way to pass a secret except as a build argument, which it writes into the
+/// image's history.
+fn needs_no_secrets(
+    catalog: &Catalog,
+    pins: &IndexMap<String, Pin>,
+    fallback: Option<&str>,
+) -> Result<(), Diagnostics> {
+    let errors: Vec<Diagnostic> = pins
+        .iter()
+        .filter(|(_, pin)| matches!(pin, Pin::Built(_)))
+        .filter_map(|(name, _)| {
+            let build = catalog.images[name].as_build()?;
+            if build.secrets.is_empty() {
+                return None;
+            }
+            let ids: Vec<String> = build.secrets.keys().map(|id| format!("`{id}`")).collect();
+            let why = match fallback {
+                Some(why) => format!("; BuildKit is not available here ({why})"),
+                None => String::new(),
+            };
+            Some(
+                Diagnostic::error(format!(
+                    "`{name}` uses build secrets ({}), which the classic builder cannot pass without writing them into the image{why}",
+                    ids.join(", ")
+                ))
+                .help("build with BuildKit (`--builder buildkit`, or `builder: auto` on a daemon that runs it)"),
+            )
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Diagnostics(errors))
+    }
 }
 
 /// Completes the promotion an earlier run started and did not finish (see

@@ -51,6 +51,8 @@ pub struct Settings {
     /// How many images to work on at the same time (at least 1).
     pub jobs: usize,
     pub progress: Mode,
+    /// The builder asked for on the command line; the catalog's otherwise.
+    pub builder: Option<crate::catalog::BuilderKind>,
     /// Whether a run that changes the registry or the lock file waits for another one on the catalog.
     pub wait: crate::run_lock::Wait,
 }

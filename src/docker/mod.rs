@@ -4,6 +4,7 @@
 //! Registry credentials for the daemon's pulls and pushes come from [`crate::credentials`], the same
 //! lookup the registry client uses, and are handed to the daemon in its auth headers only.
 
+mod buildkit;
 mod container;
 
 pub use container::{ContainerInfo, ContainerSpec, Executed};
@@ -17,6 +18,7 @@ use bollard::query_parameters::{BuildImageOptions, PushImageOptions, TagImageOpt
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
+use crate::catalog::{BuilderKind, SecretSource};
 use crate::credentials::{self, Credential};
 
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
@@ -27,6 +29,27 @@ pub struct Daemon {
     /// What the daemon builds for when not told otherwise (`linux/amd64`): the platform of a
     /// parent's index that its builds pull.
     pub platform: String,
+    /// The negotiated API version as a path prefix (`/v1.41`), for the requests bollard does not make.
+    api: String,
+    /// Where BuildKit sessions and builds connect; `None` for an endpoint they cannot use (TLS).
+    endpoint: Option<buildkit::Endpoint>,
+}
+
+/// The builder one run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Builder {
+    Classic,
+    Buildkit,
+}
+
+impl std::fmt::Display for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Builder::Classic => "the classic builder",
+            Builder::Buildkit => "BuildKit",
+        })
+    }
 }
 
 /// What the daemon refused or could not do. `detail` is the daemon's own message, without bollard's
@@ -44,6 +67,10 @@ pub enum DaemonError {
     /// A build step failed, or the build's stream broke off.
     #[error("{0}")]
     Build(String),
+    #[error(
+        "BuildKit is not available on the Docker daemon at {address}: {why}; build with `--builder classic`"
+    )]
+    NoBuildkit { address: String, why: String },
     #[error("the build finished but {tag} does not exist")]
     BuildLost { tag: String },
     #[error("cannot tag {image} as {repository}:{tag}: {detail}")]
@@ -83,6 +110,9 @@ pub struct BuildRequest<'a> {
     pub platform: Option<&'a str>,
     /// Registries whose credentials the daemon may need to pull `FROM` images.
     pub registries: Vec<String>,
+    pub builder: Builder,
+    /// Build secrets by id (BuildKit only): read when the build asks for them.
+    pub secrets: HashMap<String, SecretSource>,
 }
 
 impl Daemon {
@@ -103,10 +133,15 @@ impl Daemon {
             version.os.unwrap_or_else(|| "linux".into()),
             version.arch.unwrap_or_else(|| "amd64".into())
         );
+        let version = docker.client_version();
+        let api = format!("/v{}.{}", version.major_version, version.minor_version);
+        let endpoint = buildkit::Endpoint::parse(&address);
         Ok(Daemon {
             docker,
             address,
             platform,
+            api,
+            endpoint,
         })
     }
 
@@ -130,13 +165,147 @@ impl Daemon {
         }
     }
 
-    /// Builds with the classic builder, sending each output line to `on_line`. Returns the image ID,
-    /// read by inspecting the tag afterwards (never parsed out of the build text).
+    /// Which builder a run uses: `classic` as asked; `buildkit` when a session opens on the daemon
+    /// (an error saying why otherwise); `auto` BuildKit when it works, else the classic builder,
+    /// with the reason as the second value.
+    pub async fn builder(
+        &self,
+        kind: BuilderKind,
+    ) -> Result<(Builder, Option<String>), DaemonError> {
+        if kind == BuilderKind::Classic {
+            return Ok((Builder::Classic, None));
+        }
+        let works = match &self.endpoint {
+            None => Err(format!(
+                "baseimg opens BuildKit sessions over unix:// and plain tcp:// endpoints, not {}",
+                self.address
+            )),
+            Some(endpoint) => {
+                buildkit::Session::open(endpoint, &self.api, HashMap::new(), Vec::new())
+                    .await
+                    .map(drop)
+            }
+        };
+        match (works, kind) {
+            (Ok(()), _) => Ok((Builder::Buildkit, None)),
+            (Err(why), BuilderKind::Auto) => Ok((Builder::Classic, Some(why))),
+            (Err(why), _) => Err(DaemonError::NoBuildkit {
+                address: self.address.clone(),
+                why,
+            }),
+        }
+    }
+
+    /// Builds with the request's builder, sending each output line to `on_line` and each step that
+    /// starts to `on_step`. Returns the image ID, read by inspecting the tag afterwards (never parsed
+    /// out of the build text).
     pub async fn build(
         &self,
         request: BuildRequest<'_>,
-        mut on_line: impl FnMut(&str),
+        on_line: impl FnMut(&str),
+        on_step: impl FnMut(&str),
     ) -> Result<String, DaemonError> {
+        let tag = request.tag.to_string();
+        match request.builder {
+            Builder::Classic => self.build_classic(request, on_line, on_step).await?,
+            Builder::Buildkit => self.build_buildkit(request, on_line, on_step).await?,
+        }
+        let (id, _) = self
+            .inspect(&tag)
+            .await?
+            .ok_or(DaemonError::BuildLost { tag })?;
+        Ok(id)
+    }
+
+    /// BuildKit: a session for credentials and secrets, then the build on it. Every line is masked
+    /// with the secret values served, so a step that prints one does not put it into the log.
+    async fn build_buildkit(
+        &self,
+        request: BuildRequest<'_>,
+        mut on_line: impl FnMut(&str),
+        mut on_step: impl FnMut(&str),
+    ) -> Result<(), DaemonError> {
+        let unavailable = |why: String| DaemonError::NoBuildkit {
+            address: self.address.clone(),
+            why,
+        };
+        let endpoint = self
+            .endpoint
+            .as_ref()
+            .ok_or_else(|| unavailable(format!("cannot open a session on {}", self.address)))?;
+        let session = buildkit::Session::open(
+            endpoint,
+            &self.api,
+            request.secrets.clone(),
+            request.registries.clone(),
+        )
+        .await
+        .map_err(unavailable)?;
+        let json = |map: &HashMap<String, String>| serde_json::to_string(map).unwrap_or_default();
+        let mut query = vec![
+            ("version", "2".to_string()),
+            ("session", session.id.clone()),
+            ("dockerfile", request.dockerfile.to_string()),
+            ("t", request.tag.to_string()),
+            ("rm", "1".to_string()),
+            ("forcerm", "1".to_string()),
+            ("buildargs", json(&request.build_args)),
+            ("labels", json(&request.labels)),
+        ];
+        for (key, value) in [
+            ("target", request.target),
+            ("networkmode", request.network),
+            ("platform", request.platform),
+        ] {
+            if let Some(value) = value {
+                query.push((key, value.to_string()));
+            }
+        }
+        let body = file_stream(request.context_tar)
+            .await
+            .map_err(DaemonError::Context)?;
+        let messages = buildkit::start_build(endpoint, &self.api, &query, body)
+            .await
+            .map_err(DaemonError::Build)?;
+        let mut messages = std::pin::pin!(messages);
+        let mut trace = buildkit::Trace::default();
+        while let Some(message) = messages.next().await {
+            let message = message.map_err(DaemonError::Build)?;
+            if message["id"] == "moby.buildkit.trace"
+                && let Some(traced) = message["aux"].as_str().and_then(|a| trace.read(a))
+            {
+                for line in &traced.lines {
+                    on_line(&buildkit::masked(line, &session.served));
+                }
+                for step in &traced.steps {
+                    on_step(&buildkit::masked(step, &session.served));
+                }
+            }
+            if let Some(text) = message["stream"].as_str() {
+                for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                    on_line(&buildkit::masked(line, &session.served));
+                }
+            }
+            let error = message["errorDetail"]["message"]
+                .as_str()
+                .or(message["error"].as_str());
+            if let Some(error) = error {
+                let error = buildkit::masked(error, &session.served);
+                on_line(&error);
+                return Err(DaemonError::Build(error));
+            }
+        }
+        Ok(())
+    }
+
+    /// The classic builder, through bollard. It has no secrets: a catalog that gives an image
+    /// secrets is built with BuildKit or refused before it gets here.
+    async fn build_classic(
+        &self,
+        request: BuildRequest<'_>,
+        mut on_line: impl FnMut(&str),
+        mut on_step: impl FnMut(&str),
+    ) -> Result<(), DaemonError> {
         let options = BuildImageOptions {
             dockerfile: request.dockerfile.to_string(),
             t: Some(request.tag.to_string()),
@@ -167,6 +336,9 @@ impl Daemon {
             if let Some(text) = info.stream.as_deref().or(info.status.as_deref()) {
                 for line in text.lines().filter(|l| !l.trim().is_empty()) {
                     on_line(line);
+                    if line.starts_with("Step ") {
+                        on_step(line);
+                    }
                 }
             }
             if let Some(detail) = info.error_detail.and_then(|d| d.message) {
@@ -174,13 +346,7 @@ impl Daemon {
                 return Err(DaemonError::Build(detail));
             }
         }
-        let (id, _) = self
-            .inspect(request.tag)
-            .await?
-            .ok_or_else(|| DaemonError::BuildLost {
-                tag: request.tag.to_string(),
-            })?;
-        Ok(id)
+        Ok(())
     }
 
     /// Adds `repository:tag` to an image.

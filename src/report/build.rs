@@ -64,8 +64,12 @@ impl Text for BuildReport {
             ));
         } else {
             out.push_str(&format!(
-                "{} built, {} up to date, {} failed, {} not attempted in {:.1}s; logs in {}\n",
+                "{} built{}, {} up to date, {} failed, {} not attempted in {:.1}s; logs in {}\n",
                 counts.built,
+                match counts.built {
+                    0 => String::new(),
+                    _ => format!(" with {}", self.builder),
+                },
                 counts.up_to_date,
                 counts.failed,
                 counts.not_attempted,
@@ -134,6 +138,7 @@ mod tests {
                 },
             ],
             Promotion::NotPromoted,
+            crate::docker::Builder::Buildkit,
             PathBuf::from(".baseimg/logs/run"),
             3.0,
         );
@@ -175,6 +180,7 @@ mod tests {
                 ..image("app", BuildStatus::UpToDate)
             }],
             Promotion::InPlace,
+            crate::docker::Builder::Buildkit,
             PathBuf::from("logs"),
             0.25,
         );
@@ -200,9 +206,16 @@ mod tests {
                     previous: None,
                 }],
             },
+            crate::docker::Builder::Classic,
             PathBuf::from("logs"),
             1.0,
         );
-        assert!(report.text().contains("\npromoted: app → 1.0, 1\n"));
+        let text = report.text();
+        assert!(text.contains("\npromoted: app → 1.0, 1\n"));
+        assert!(
+            text.contains("\n1 built with the classic builder, 0 up to date"),
+            "{text}"
+        );
+        assert_eq!(serde_json::to_value(&report).unwrap()["builder"], "classic");
     }
 }
