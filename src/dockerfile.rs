@@ -50,6 +50,19 @@ pub fn instructions(text: &str) -> Vec<Instruction> {
     result
 }
 
+/// The first instruction only BuildKit can run, with its line: a `RUN` with flags (`--mount=type=cache`,
+/// `--mount=type=secret`, `--network`, `--security`), which the classic builder refuses.
+pub fn buildkit_only(instructions: &[Instruction]) -> Option<(usize, String)> {
+    instructions
+        .iter()
+        .filter(|i| i.keyword == "RUN")
+        .find_map(|i| {
+            let flag = i.arguments.split_whitespace().next()?;
+            let name = flag.strip_prefix("--")?.split('=').next()?;
+            Some((i.line, format!("RUN --{name}")))
+        })
+}
+
 /// A `FROM` line: the image it names and the stage name it defines, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct From {
@@ -192,6 +205,16 @@ fn pin_words(line: &str, reference: &str, pinned: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn run_flags_are_what_only_buildkit_runs() {
+        let text = "FROM a\nRUN echo --mount=x\nRUN \\\n  --mount=type=cache,target=/root/.cache/pip \\\n  pip install x\n";
+        assert_eq!(
+            buildkit_only(&instructions(text)),
+            Some((3, "RUN --mount".to_string()))
+        );
+        assert_eq!(buildkit_only(&instructions("FROM a\nRUN make\n")), None);
+    }
 
     const SAMPLE: &str = "# syntax\nFROM --platform=$BUILDPLATFORM reg/x:1@sha256:abc AS build\nRUN a \\\n  # note\n  && b\nCOPY --chown=app:app requirements.txt ./\nCOPY [\"conf/a b.conf\", \"/etc/\"]\nCOPY --from=build /out /out\nADD https://example.com/x.tgz /tmp/\nFROM build\n";
 

@@ -242,7 +242,7 @@ pub async fn build(
     let kind = settings.builder.unwrap_or(catalog.builder);
     let (chosen, fallback) = daemon.builder(kind).await.map_err(|e| explain(&e))?;
     if chosen == crate::docker::Builder::Classic {
-        needs_no_secrets(catalog, &pins, fallback.as_deref())?;
+        classic_can_build(catalog, &pins, fallback.as_deref())?;
     }
     if let Some(why) = fallback {
         crate::report::note(&format!(
@@ -306,36 +306,45 @@ pub async fn build(
     Ok(report)
 }
 
-/// Refuses, before anything is built, images with build secrets when the run uses the classic
-/// builder: it has no way to pass a secret except as a build argument, which it writes into the
-/// image's history.
-fn needs_no_secrets(
+/// Refuses, before anything is built, what the classic builder cannot build: images with build
+/// secrets (it could pass them only as build arguments, which it writes into the image's history)
+/// and Dockerfiles with `RUN` flags (`--mount=type=cache`, …), which it rejects.
+fn classic_can_build(
     catalog: &Catalog,
     pins: &IndexMap<String, Pin>,
     fallback: Option<&str>,
 ) -> Result<(), Diagnostics> {
-    let errors: Vec<Diagnostic> = pins
-        .iter()
-        .filter(|(_, pin)| matches!(pin, Pin::Built(_)))
-        .filter_map(|(name, _)| {
-            let build = catalog.images[name].as_build()?;
-            if build.secrets.is_empty() {
-                return None;
-            }
+    let why = match fallback {
+        Some(why) => format!("; BuildKit is not available here ({why})"),
+        None => String::new(),
+    };
+    let help =
+        "build with BuildKit (`--builder buildkit`, or `builder: auto` on a daemon that runs it)";
+    let mut errors = Vec::new();
+    for (name, pin) in pins {
+        let (Pin::Built(built), Some(build)) = (pin, catalog.images[name].as_build()) else {
+            continue;
+        };
+        if !build.secrets.is_empty() {
             let ids: Vec<String> = build.secrets.keys().map(|id| format!("`{id}`")).collect();
-            let why = match fallback {
-                Some(why) => format!("; BuildKit is not available here ({why})"),
-                None => String::new(),
-            };
-            Some(
+            errors.push(
                 Diagnostic::error(format!(
                     "`{name}` uses build secrets ({}), which the classic builder cannot pass without writing them into the image{why}",
                     ids.join(", ")
                 ))
-                .help("build with BuildKit (`--builder buildkit`, or `builder: auto` on a daemon that runs it)"),
-            )
-        })
-        .collect();
+                .help(help),
+            );
+        }
+        let instructions = crate::dockerfile::instructions(&built.dockerfile);
+        if let Some((line, flag)) = crate::dockerfile::buildkit_only(&instructions) {
+            errors.push(
+                Diagnostic::error(format!(
+                    "`{name}` needs BuildKit: line {line} of its Dockerfile uses `{flag}`, which the classic builder cannot run{why}"
+                ))
+                .help(help),
+            );
+        }
+    }
     if errors.is_empty() {
         Ok(())
     } else {

@@ -631,6 +631,39 @@ mod tests {
     }
 
     #[test]
+    fn a_secret_is_read_from_its_file_when_asked_for_and_refused_with_its_source_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (small, large) = (dir.path().join("netrc"), dir.path().join("large"));
+        std::fs::write(&small, "machine pypi login ci password p4ss\n").unwrap();
+        std::fs::write(&large, vec![b'x'; 600 * 1024]).unwrap();
+        let store = SecretStore {
+            sources: HashMap::from([
+                ("netrc".to_string(), SecretSource::File(small)),
+                ("large".to_string(), SecretSource::File(large.clone())),
+                (
+                    "gone".to_string(),
+                    SecretSource::File(dir.path().join("gone")),
+                ),
+                (
+                    "dir".to_string(),
+                    SecretSource::File(dir.path().to_path_buf()),
+                ),
+            ]),
+            served: Served::default(),
+        };
+        assert_eq!(
+            store.value("netrc").unwrap(),
+            b"machine pypi login ci password p4ss\n"
+        );
+        let refused = |id: &str| store.value(id).unwrap_err().message().to_string();
+        assert!(refused("large").contains("not a regular file of at most 500 KiB"));
+        assert!(refused("large").contains(&large.display().to_string()));
+        assert!(refused("gone").starts_with("secret `gone` comes from"));
+        assert!(refused("dir").contains("not a regular file"));
+        assert!(refused("other").contains("which the catalog does not give this image"));
+    }
+
+    #[test]
     fn endpoints_are_unix_sockets_or_plain_tcp() {
         assert!(matches!(
             Endpoint::parse("unix:///var/run/docker.sock"),

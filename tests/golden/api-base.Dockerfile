@@ -1,7 +1,7 @@
 # api-base: rendered by baseimg from templates/api-base.Dockerfile.j2; do not edit.
-FROM localhost:5000/base/python:3.11.9-24c1ba599f43
+FROM localhost:5000/base/python:3.11.9-ef0312e079b4
 
-LABEL org.opencontainers.image.base.name="localhost:5000/base/python:3.11.9-24c1ba599f43" \
+LABEL org.opencontainers.image.base.name="localhost:5000/base/python:3.11.9-ef0312e079b4" \
       org.opencontainers.image.description="Base of the API services, built on the company Python runtime" \
       org.opencontainers.image.licenses="MIT" \
       org.opencontainers.image.source="https://git.example.com/platform/base-images" \

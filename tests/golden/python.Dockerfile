@@ -9,6 +9,11 @@ LABEL org.opencontainers.image.base.name="localhost:5000/base/upstream/python:3.
       org.opencontainers.image.vendor="Example Corp" \
       org.opencontainers.image.version="3.11.9"
 
+# pip's downloads stay in a BuildKit cache mount: a rebuild after a base moved reuses them, and no
+# cache ends up in a layer.
+RUN --mount=type=cache,target=/root/.cache/pip \
+    python -m pip install --no-compile "pip==24.0"
+
 # Predictable Python in containers: no .pyc files in layers, logs flushed at once, UTF-8 everywhere,
 # and pip that neither caches nor nags.
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -18,8 +23,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
-
-RUN python -m pip install --no-compile "pip==24.0"
 
 RUN groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid app --home-dir /home/app --create-home --shell /usr/sbin/nologin app
