@@ -8,6 +8,7 @@
 
 pub mod journal;
 mod log;
+mod platforms;
 mod promote;
 
 pub use promote::Promoted;
@@ -177,45 +178,92 @@ impl Builder<'_> {
         let mut log = self.log(image, built, &dockerfile)?;
         task.step("building");
         let started = Instant::now();
-        let platform = image
-            .platforms
-            .first()
-            .map(String::as_str)
-            .filter(|_| image.platforms.len() == 1);
-        let request = BuildRequest {
-            context_tar: tar.path(),
-            dockerfile: DOCKERFILE_IN_CONTEXT,
-            tag: &built.reference,
-            build_args: build.build_args.clone().into_iter().collect(),
-            labels,
-            target: build.target.as_deref(),
-            network: build.network.as_deref(),
-            platform,
-            registries: vec![host.clone()],
-            builder: self.builder,
-            secrets: build
-                .secrets
+        // One build per platform of a multi-platform image, each under a tag of its own; otherwise
+        // one build under the immutable tag, for the image's one platform or the daemon's.
+        let multi = image.platforms.len() > 1;
+        let builds: Vec<(Option<&str>, String)> = if multi {
+            image
+                .platforms
                 .iter()
-                .map(|(id, source)| (id.clone(), source.clone()))
-                .collect(),
+                .map(|p| (Some(p.as_str()), platforms::tag(&built.reference, p)))
+                .collect()
+        } else {
+            vec![(
+                image.platforms.first().map(String::as_str),
+                built.reference.clone(),
+            )]
         };
         let building = self.timeline.start(&image.name, Phase::Build);
-        let result = self
-            .daemon
-            .build(request, |line| log.line(line), |step| task.step(step))
-            .await;
+        for (platform, tag) in &builds {
+            if let Some(platform) = platform.filter(|_| multi) {
+                log.line(&format!("# building for {platform}"));
+            }
+            let request = BuildRequest {
+                context_tar: tar.path(),
+                dockerfile: DOCKERFILE_IN_CONTEXT,
+                tag,
+                build_args: build.build_args.clone().into_iter().collect(),
+                labels: labels.clone(),
+                target: build.target.as_deref(),
+                network: build.network.as_deref(),
+                platform: *platform,
+                registries: vec![host.clone()],
+                builder: self.builder,
+                secrets: build
+                    .secrets
+                    .iter()
+                    .map(|(id, source)| (id.clone(), source.clone()))
+                    .collect(),
+            };
+            let result = self
+                .daemon
+                .build(request, |line| log.line(line), |step| task.step(step))
+                .await;
+            if let Err(error) = result {
+                task.finish("failed");
+                let tail = log.tail(12);
+                let foreign = platform.and_then(|p| {
+                    platforms::foreign_platform(
+                        p,
+                        &self.daemon.platform,
+                        &format!("{error}\n{tail}"),
+                    )
+                });
+                return Err(match foreign {
+                    Some(why) => BuildError::Failed {
+                        error: DaemonError::Build(why),
+                        tail,
+                    },
+                    None => BuildError::Failed { error, tail },
+                });
+            }
+        }
         drop(building);
-        if let Err(error) = result {
-            task.finish("failed");
-            return Err(BuildError::Failed {
-                error,
-                tail: log.tail(12),
-            });
+        // The checks run on the image for the daemon's own platform (a foreign one cannot run here).
+        let native = builds.iter().find(|(platform, _)| {
+            platform.is_none_or(|p| crate::registry::platform_matches(p, &self.daemon.platform))
+        });
+        if multi && let Some((_, tag)) = native {
+            // Locally, the immutable tag names the image this machine runs.
+            let (repository_ref, immutable) = built
+                .reference
+                .rsplit_once(':')
+                .unwrap_or((&built.reference, "latest"));
+            self.daemon.tag(tag, repository_ref, immutable).await?;
         }
         // Before the push: an image whose checks fail never reaches the registry.
-        let checks = self
-            .smoke_check(image, build, built, &task, &mut log)
-            .await?;
+        let checks = match native {
+            Some((_, tag)) => self.smoke_check(image, build, tag, &task, &mut log).await?,
+            None => {
+                if !build.checks.is_empty() {
+                    log.line(&format!(
+                        "# checks not run: none of the platforms runs on this {} daemon",
+                        self.daemon.platform
+                    ));
+                }
+                Vec::new()
+            }
+        };
         let digest = if self.push {
             let _pushing = self.timeline.start(&image.name, Phase::Push);
             // An immutable tag is never overwritten: another machine's run may have pushed this
@@ -233,11 +281,25 @@ impl Builder<'_> {
                     checks,
                 });
             }
-            let platform = platform.unwrap_or(&self.daemon.platform);
-            self.link_parent_layers(&repository, built, parent, platform, &mut log)
-                .await;
-            self.push_image(&host, &repository, built, &task, &mut log)
+            if multi {
+                self.push_platforms(
+                    &host,
+                    &repository,
+                    built,
+                    parent,
+                    &image.platforms,
+                    &task,
+                    &mut log,
+                )
                 .await?
+            } else {
+                let platform = builds[0].0.unwrap_or(&self.daemon.platform);
+                self.link_parent_layers(&repository, built, parent, platform, &mut log)
+                    .await;
+                self.push_tag(&host, &repository, &built.immutable_tag, &task, &mut log)
+                    .await?
+                    .map(|image| image.digest)
+            }
         } else {
             None
         };
@@ -255,7 +317,7 @@ impl Builder<'_> {
         &self,
         image: &Image,
         build: &Build,
-        built: &BuiltPin,
+        reference: &str,
         task: &Task,
         log: &mut LogFile,
     ) -> Result<Vec<Checked>, BuildError> {
@@ -269,7 +331,7 @@ impl Builder<'_> {
             catalog: self.catalog,
             run_id: self.run_id.clone(),
         };
-        match smoke.check(image, &build.checks, &built.reference).await {
+        match smoke.check(image, &build.checks, reference).await {
             Ok(passed) => {
                 for check in &passed {
                     log.line(&format!("# check passed: {}", check.name));
@@ -282,7 +344,7 @@ impl Builder<'_> {
                 // The image carries its fingerprint label: left tagged, the next build without
                 // `--push` would take it as built and skip its checks. A failed check leaves no
                 // image, as a failed build does.
-                let _ = self.daemon.remove(&built.reference).await;
+                let _ = self.daemon.remove(reference).await;
                 Err(BuildError::Check(error))
             }
         }
@@ -420,21 +482,19 @@ impl Builder<'_> {
     }
 
     /// Pushes the immutable tag and returns the digest the registry gave it.
-    async fn push_image(
+    async fn push_tag(
         &self,
         host: &str,
         repository: &str,
-        built: &BuiltPin,
+        tag: &str,
         task: &Task,
         log: &mut LogFile,
-    ) -> Result<Option<Digest>, BuildError> {
-        task.step("pushing");
+    ) -> Result<Option<platforms::PlatformImage>, BuildError> {
+        task.step(&format!("pushing {tag}"));
         let repository_ref = format!("{host}/{repository}");
         if let Err(error) = self
             .daemon
-            .push(host, &repository_ref, &built.immutable_tag, |line| {
-                log.line(line)
-            })
+            .push(host, &repository_ref, tag, |line| log.line(line))
             .await
         {
             task.finish("push failed");
@@ -443,9 +503,57 @@ impl Builder<'_> {
         let found = self
             .clients
             .get(host)
-            .head_manifest(repository, &built.immutable_tag)
+            .head_manifest(repository, tag)
             .await?;
-        Ok(found.map(|(digest, _, _)| digest))
+        Ok(
+            found.map(|(digest, media_type, size)| platforms::PlatformImage {
+                platform: String::new(),
+                digest,
+                media_type,
+                size,
+            }),
+        )
+    }
+
+    /// Pushes each platform's image under its own tag (the parent's layers for that platform linked
+    /// first), then the index of them all under the immutable tag; returns the index's digest.
+    #[allow(clippy::too_many_arguments)]
+    async fn push_platforms(
+        &self,
+        host: &str,
+        repository: &str,
+        built: &BuiltPin,
+        parent: &Node,
+        platforms: &[String],
+        task: &Task,
+        log: &mut LogFile,
+    ) -> Result<Option<Digest>, BuildError> {
+        let mut images = Vec::new();
+        for platform in platforms {
+            self.link_parent_layers(repository, built, parent, platform, log)
+                .await;
+            let tag = platforms::tag(&built.immutable_tag, platform);
+            let Some(image) = self.push_tag(host, repository, &tag, task, log).await? else {
+                return Ok(None);
+            };
+            images.push(platforms::PlatformImage {
+                platform: platform.clone(),
+                ..image
+            });
+        }
+        let index = platforms::index(&images);
+        self.clients
+            .get(host)
+            .put_manifest(repository, &built.immutable_tag, &index)
+            .await?;
+        log.line(&format!(
+            "# pushed the index of {} as {}:{} ({})",
+            crate::report::count(images.len(), "platform", "platforms"),
+            repository,
+            built.immutable_tag,
+            index.digest
+        ));
+        Ok(Some(index.digest))
     }
 
     /// The digest of an image with this fingerprint, if one exists already (`Some(None)`: it exists in

@@ -67,7 +67,79 @@ pub(super) fn convert_all(
             images.insert(entry.name.to_string(), image);
         }
     }
+    parent_platforms(catalog, file, &images, diagnostics);
     images
+}
+
+/// A built image's platforms must be ones its parent has: a mirror's `platforms:` filter, or a built
+/// parent's own list (none: the one platform of the daemon that builds it). A mirror without a filter
+/// keeps whatever upstream has, which only the lock file knows.
+fn parent_platforms(
+    catalog: &Catalog,
+    file: &CatalogFile,
+    images: &IndexMap<String, Image>,
+    diagnostics: &mut Diagnostics,
+) {
+    for (name, image) in images {
+        let Some(parent) = image.parent().and_then(|p| images.get(p)) else {
+            continue;
+        };
+        let written = file
+            .images
+            .iter()
+            .find(|(key, _)| key.name() == name.as_str())
+            .map(|(_, entry)| &entry.value.platforms);
+        let at = |platform: &str| {
+            written
+                .and_then(|list| list.iter().find(|p| p.value == platform))
+                .map(|p| catalog.span_of(p))
+                .unwrap_or(image.span)
+        };
+        let lacking: Vec<&String> = match (&parent.kind, parent.platforms.is_empty()) {
+            (ImageKind::Mirror(_), true) => continue,
+            (ImageKind::Build(_), true) if image.platforms.len() > 1 => {
+                image.platforms.iter().collect()
+            }
+            (_, true) => continue,
+            (_, false) => image
+                .platforms
+                .iter()
+                .filter(|child| {
+                    !parent.platforms.iter().any(|p| {
+                        crate::registry::platform_matches(child, p)
+                            || crate::registry::platform_matches(p, child)
+                    })
+                })
+                .collect(),
+        };
+        let Some(first) = lacking.first() else {
+            continue;
+        };
+        let has = match parent.platforms.is_empty() {
+            true => "only the platform of the daemon that builds it".to_string(),
+            false => parent.platforms.join(", "),
+        };
+        let names: Vec<&str> = lacking.iter().map(|p| p.as_str()).collect();
+        diagnostics.push(
+            Diagnostic::error(format!(
+                "`{name}` is built for {}, which its parent `{}` does not have (it has {has})",
+                names.join(", "),
+                parent.name
+            ))
+            .at(catalog.locate(at(first)))
+            .image(name.as_str())
+            .help(match parent.kind {
+                ImageKind::Mirror(_) => format!(
+                    "keep those platforms in the mirror too (`platforms:` of `{}`), or drop them here",
+                    parent.name
+                ),
+                ImageKind::Build(_) => format!(
+                    "build `{}` for those platforms too (`platforms:`), or drop them here",
+                    parent.name
+                ),
+            }),
+        );
+    }
 }
 
 /// What every image's checks need to know besides the image itself.
@@ -272,30 +344,19 @@ impl Checker<'_> {
         None
     }
 
-    /// The image's platforms; a built image gets the catalog's defaults and may have only one.
+    /// The image's platforms; a built image without its own gets the catalog's defaults.
     fn platforms(&self, entry: &Entry, diagnostics: &mut Diagnostics) -> Option<Vec<String>> {
         let written = &entry.file.platforms;
         let own = checks::platforms(self.catalog, written, Some(entry.name), diagnostics);
-        let mut sound = own.len() == written.len();
+        let sound = own.len() == written.len();
         let built = entry.file.from.is_some();
         // Defaults are build platforms: a mirror keeps every upstream platform (and so the upstream
         // index digest) unless it names its own filter.
-        let (platforms, count) = if written.is_empty() && built {
-            (self.default_platforms.clone(), self.default_platforms.len())
+        let platforms = if written.is_empty() && built {
+            self.default_platforms.clone()
         } else {
-            (own, written.len())
+            own
         };
-        if built && count > 1 {
-            let at = written
-                .first()
-                .map_or(entry.span, |p| self.catalog.span_of(p));
-            diagnostics.push(
-                self.error_at(entry, format!("built image `{}` lists {count} platforms; baseimg builds one", entry.name), at)
-                    .note("the classic builder builds one platform per image; several need buildx and an index")
-                    .help("keep one platform here (mirrors may keep several)"),
-            );
-            sound = false;
-        }
         sound.then_some(platforms)
     }
 

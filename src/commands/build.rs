@@ -307,8 +307,8 @@ pub async fn build(
 }
 
 /// Refuses, before anything is built, what the classic builder cannot build: images with build
-/// secrets (it could pass them only as build arguments, which it writes into the image's history)
-/// and Dockerfiles with `RUN` flags (`--mount=type=cache`, …), which it rejects.
+/// secrets (it could pass them only as build arguments, which it writes into the image's history),
+/// multi-platform images, and Dockerfiles with `RUN` flags (`--mount=type=cache`, …), which it rejects.
 fn classic_can_build(
     catalog: &Catalog,
     pins: &IndexMap<String, Pin>,
@@ -331,6 +331,16 @@ fn classic_can_build(
                 Diagnostic::error(format!(
                     "`{name}` uses build secrets ({}), which the classic builder cannot pass without writing them into the image{why}",
                     ids.join(", ")
+                ))
+                .help(help),
+            );
+        }
+        let platforms = &catalog.images[name].platforms;
+        if platforms.len() > 1 {
+            errors.push(
+                Diagnostic::error(format!(
+                    "`{name}` needs BuildKit: it is built for several platforms ({}), and the classic builder builds one{why}",
+                    platforms.join(", ")
                 ))
                 .help(help),
             );

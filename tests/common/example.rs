@@ -26,9 +26,14 @@ pub struct World {
 
 impl World {
     pub fn new() -> World {
+        World::seeded_with(seed_example_upstream)
+    }
+
+    /// The world with its upstream registry seeded by `seed` (see [`super::realistic`]).
+    pub fn seeded_with(seed: fn(&str)) -> World {
         let upstream = Registry::start();
         let private = Registry::start();
-        seed_example_upstream(&upstream.host);
+        seed(&upstream.host);
         let repo = super::example_copy();
         // Lock afresh: the test lock file pins digests of images that are not in this upstream.
         std::fs::remove_file(repo.path().join("base-images.lock")).unwrap();
