@@ -108,6 +108,25 @@ impl From<RegistryError> for BuildError {
     }
 }
 
+/// One image being built: what it is, where it goes, and its progress line.
+struct Job<'a> {
+    image: &'a Image,
+    build: &'a Build,
+    built: &'a BuiltPin,
+    parent: &'a Node,
+    host: String,
+    repository: String,
+    task: Task,
+}
+
+/// What pushing a build came to.
+enum Published {
+    /// Pushed; the registry's digest of the image (or index), when it gave one.
+    Pushed(Option<Digest>),
+    /// Another run pushed this fingerprint first; its image, with the same inputs, is used.
+    Meanwhile(Digest),
+}
+
 /// Builds the images of one run: the plan's pins, the daemon, the private registry.
 pub struct Builder<'a> {
     pub catalog: &'a Catalog,
@@ -174,40 +193,85 @@ impl Builder<'_> {
             .expect("a built pin belongs to a built image");
         let (dockerfile, labels) = self.dockerfile(image, build, built, parent)?;
         let tar = self.pack(build, built, &dockerfile).await?;
-
         let mut log = self.log(image, built, &dockerfile)?;
-        task.step("building");
+        let job = Job {
+            image,
+            build,
+            built,
+            parent,
+            host,
+            repository,
+            task,
+        };
+        job.task.step("building");
         let started = Instant::now();
-        // One build per platform of a multi-platform image, each under a tag of its own; otherwise
-        // one build under the immutable tag, for the image's one platform or the daemon's.
+        let builds = self.run_builds(&job, tar.path(), &labels, &mut log).await?;
+        // Before the push: an image whose checks fail never reaches the registry.
+        let checks = self.check_native(&job, &builds, &mut log).await?;
+        let digest = match self.push {
+            true => match self.publish(&job, &builds, &mut log).await? {
+                Published::Pushed(digest) => digest,
+                Published::Meanwhile(digest) => {
+                    job.task.finish(&format!(
+                        "up to date ({}, pushed meanwhile)",
+                        built.immutable_tag
+                    ));
+                    return Ok(Node {
+                        reference: pinned(&built.reference, Some(&digest)),
+                        digest: Some(digest),
+                        result: NodeResult::UpToDate,
+                        checks,
+                    });
+                }
+            },
+            false => None,
+        };
+        job.task
+            .finish(&format!("built in {:.1}s", started.elapsed().as_secs_f64()));
+        Ok(Node {
+            reference: pinned(&built.reference, digest.as_ref()),
+            digest,
+            result: NodeResult::Built,
+            checks,
+        })
+    }
+
+    /// Builds the image: once per platform of a multi-platform image, each under a tag of its own;
+    /// otherwise once under the immutable tag, for the image's one platform or the daemon's. Returns
+    /// each build's platform (`None`: the daemon's) and tag.
+    async fn run_builds(
+        &self,
+        job: &Job<'_>,
+        context_tar: &Path,
+        labels: &HashMap<String, String>,
+        log: &mut LogFile,
+    ) -> Result<Vec<(Option<String>, String)>, BuildError> {
+        let (image, build, built) = (job.image, job.build, job.built);
         let multi = image.platforms.len() > 1;
-        let builds: Vec<(Option<&str>, String)> = if multi {
+        let builds: Vec<(Option<String>, String)> = if multi {
             image
                 .platforms
                 .iter()
-                .map(|p| (Some(p.as_str()), platforms::tag(&built.reference, p)))
+                .map(|p| (Some(p.clone()), platforms::tag(&built.reference, p)))
                 .collect()
         } else {
-            vec![(
-                image.platforms.first().map(String::as_str),
-                built.reference.clone(),
-            )]
+            vec![(image.platforms.first().cloned(), built.reference.clone())]
         };
-        let building = self.timeline.start(&image.name, Phase::Build);
+        let _building = self.timeline.start(&image.name, Phase::Build);
         for (platform, tag) in &builds {
-            if let Some(platform) = platform.filter(|_| multi) {
+            if let Some(platform) = platform.as_deref().filter(|_| multi) {
                 log.line(&format!("# building for {platform}"));
             }
             let request = BuildRequest {
-                context_tar: tar.path(),
+                context_tar,
                 dockerfile: DOCKERFILE_IN_CONTEXT,
                 tag,
                 build_args: build.build_args.clone().into_iter().collect(),
                 labels: labels.clone(),
                 target: build.target.as_deref(),
                 network: build.network.as_deref(),
-                platform: *platform,
-                registries: vec![host.clone()],
+                platform: platform.as_deref(),
+                registries: vec![job.host.clone()],
                 builder: self.builder,
                 secrets: build
                     .secrets
@@ -217,99 +281,79 @@ impl Builder<'_> {
             };
             let result = self
                 .daemon
-                .build(request, |line| log.line(line), |step| task.step(step))
+                .build(request, |line| log.line(line), |step| job.task.step(step))
                 .await;
             if let Err(error) = result {
-                task.finish("failed");
+                job.task.finish("failed");
                 let tail = log.tail(12);
-                let foreign = platform.and_then(|p| {
-                    platforms::foreign_platform(
-                        p,
-                        &self.daemon.platform,
-                        &format!("{error}\n{tail}"),
-                    )
+                let foreign = platform.as_deref().and_then(|p| {
+                    let output = format!("{error}\n{tail}");
+                    platforms::foreign_platform(p, &self.daemon.platform, &output)
                 });
-                return Err(match foreign {
-                    Some(why) => BuildError::Failed {
-                        error: DaemonError::Build(why),
-                        tail,
-                    },
-                    None => BuildError::Failed { error, tail },
-                });
+                let error = foreign.map(DaemonError::Build).unwrap_or(error);
+                return Err(BuildError::Failed { error, tail });
             }
         }
-        drop(building);
-        // The checks run on the image for the daemon's own platform (a foreign one cannot run here).
+        Ok(builds)
+    }
+
+    /// Runs the smoke checks on the build for the daemon's own platform (a foreign one cannot run
+    /// here); for a multi-platform image, that build also gets the immutable tag locally.
+    async fn check_native(
+        &self,
+        job: &Job<'_>,
+        builds: &[(Option<String>, String)],
+        log: &mut LogFile,
+    ) -> Result<Vec<Checked>, BuildError> {
         let native = builds.iter().find(|(platform, _)| {
-            platform.is_none_or(|p| crate::registry::platform_matches(p, &self.daemon.platform))
+            platform
+                .as_deref()
+                .is_none_or(|p| crate::registry::platform_matches(p, &self.daemon.platform))
         });
-        if multi && let Some((_, tag)) = native {
-            // Locally, the immutable tag names the image this machine runs.
-            let (repository_ref, immutable) = built
-                .reference
-                .rsplit_once(':')
-                .unwrap_or((&built.reference, "latest"));
-            self.daemon.tag(tag, repository_ref, immutable).await?;
-        }
-        // Before the push: an image whose checks fail never reaches the registry.
-        let checks = match native {
-            Some((_, tag)) => self.smoke_check(image, build, tag, &task, &mut log).await?,
-            None => {
-                if !build.checks.is_empty() {
-                    log.line(&format!(
-                        "# checks not run: none of the platforms runs on this {} daemon",
-                        self.daemon.platform
-                    ));
-                }
-                Vec::new()
-            }
-        };
-        let digest = if self.push {
-            let _pushing = self.timeline.start(&image.name, Phase::Push);
-            // An immutable tag is never overwritten: another machine's run may have pushed this
-            // fingerprint since we looked. Its image has the same inputs; children build on it.
-            if let Some(Some(digest)) = self.existing(&host, &repository, built).await? {
-                log.line("# pushed meanwhile by another run; using that image");
-                task.finish(&format!(
-                    "up to date ({}, pushed meanwhile)",
-                    built.immutable_tag
+        let Some((_, tag)) = native else {
+            if !job.build.checks.is_empty() {
+                log.line(&format!(
+                    "# checks not run: none of the platforms runs on this {} daemon",
+                    self.daemon.platform
                 ));
-                return Ok(Node {
-                    reference: pinned(&built.reference, Some(&digest)),
-                    digest: Some(digest),
-                    result: NodeResult::UpToDate,
-                    checks,
-                });
             }
-            if multi {
-                self.push_platforms(
-                    &host,
-                    &repository,
-                    built,
-                    parent,
-                    &image.platforms,
-                    &task,
-                    &mut log,
-                )
-                .await?
-            } else {
-                let platform = builds[0].0.unwrap_or(&self.daemon.platform);
-                self.link_parent_layers(&repository, built, parent, platform, &mut log)
-                    .await;
-                self.push_tag(&host, &repository, &built.immutable_tag, &task, &mut log)
-                    .await?
-                    .map(|image| image.digest)
-            }
-        } else {
-            None
+            return Ok(Vec::new());
         };
-        task.finish(&format!("built in {:.1}s", started.elapsed().as_secs_f64()));
-        Ok(Node {
-            reference: pinned(&built.reference, digest.as_ref()),
-            digest,
-            result: NodeResult::Built,
-            checks,
-        })
+        if builds.len() > 1 {
+            let reference = &job.built.reference;
+            let (repository, immutable) =
+                reference.rsplit_once(':').unwrap_or((reference, "latest"));
+            self.daemon.tag(tag, repository, immutable).await?;
+        }
+        self.smoke_check(job.image, job.build, tag, &job.task, log)
+            .await
+    }
+
+    /// Pushes what was built: the image, or each platform's image and their index. An immutable tag
+    /// is never overwritten: another machine's run may have pushed this fingerprint since we looked;
+    /// its image has the same inputs, and children build on it.
+    async fn publish(
+        &self,
+        job: &Job<'_>,
+        builds: &[(Option<String>, String)],
+        log: &mut LogFile,
+    ) -> Result<Published, BuildError> {
+        let _pushing = self.timeline.start(&job.image.name, Phase::Push);
+        if let Some(Some(digest)) = self.existing(&job.host, &job.repository, job.built).await? {
+            log.line("# pushed meanwhile by another run; using that image");
+            return Ok(Published::Meanwhile(digest));
+        }
+        let digest = if builds.len() > 1 {
+            self.push_platforms(job, &job.image.platforms, log).await?
+        } else {
+            let platform = builds[0].0.as_deref().unwrap_or(&self.daemon.platform);
+            self.link_parent_layers(&job.repository, job.built, job.parent, platform, log)
+                .await;
+            self.push_tag(job, &job.built.immutable_tag, log)
+                .await?
+                .map(|image| image.digest)
+        };
+        Ok(Published::Pushed(digest))
     }
 
     /// Runs the image's smoke checks on the image just built, writing each result to its log.
@@ -484,26 +528,24 @@ impl Builder<'_> {
     /// Pushes the immutable tag and returns the digest the registry gave it.
     async fn push_tag(
         &self,
-        host: &str,
-        repository: &str,
+        job: &Job<'_>,
         tag: &str,
-        task: &Task,
         log: &mut LogFile,
     ) -> Result<Option<platforms::PlatformImage>, BuildError> {
-        task.step(&format!("pushing {tag}"));
-        let repository_ref = format!("{host}/{repository}");
+        job.task.step(&format!("pushing {tag}"));
+        let repository_ref = format!("{}/{}", job.host, job.repository);
         if let Err(error) = self
             .daemon
-            .push(host, &repository_ref, tag, |line| log.line(line))
+            .push(&job.host, &repository_ref, tag, |line| log.line(line))
             .await
         {
-            task.finish("push failed");
+            job.task.finish("push failed");
             return Err(BuildError::Daemon(error));
         }
         let found = self
             .clients
-            .get(host)
-            .head_manifest(repository, tag)
+            .get(&job.host)
+            .head_manifest(&job.repository, tag)
             .await?;
         Ok(
             found.map(|(digest, media_type, size)| platforms::PlatformImage {
@@ -517,23 +559,19 @@ impl Builder<'_> {
 
     /// Pushes each platform's image under its own tag (the parent's layers for that platform linked
     /// first), then the index of them all under the immutable tag; returns the index's digest.
-    #[allow(clippy::too_many_arguments)]
     async fn push_platforms(
         &self,
-        host: &str,
-        repository: &str,
-        built: &BuiltPin,
-        parent: &Node,
+        job: &Job<'_>,
         platforms: &[String],
-        task: &Task,
         log: &mut LogFile,
     ) -> Result<Option<Digest>, BuildError> {
+        let built = job.built;
         let mut images = Vec::new();
         for platform in platforms {
-            self.link_parent_layers(repository, built, parent, platform, log)
+            self.link_parent_layers(&job.repository, built, job.parent, platform, log)
                 .await;
             let tag = platforms::tag(&built.immutable_tag, platform);
-            let Some(image) = self.push_tag(host, repository, &tag, task, log).await? else {
+            let Some(image) = self.push_tag(job, &tag, log).await? else {
                 return Ok(None);
             };
             images.push(platforms::PlatformImage {
@@ -543,13 +581,13 @@ impl Builder<'_> {
         }
         let index = platforms::index(&images);
         self.clients
-            .get(host)
-            .put_manifest(repository, &built.immutable_tag, &index)
+            .get(&job.host)
+            .put_manifest(&job.repository, &built.immutable_tag, &index)
             .await?;
         log.line(&format!(
             "# pushed the index of {} as {}:{} ({})",
             crate::report::count(images.len(), "platform", "platforms"),
-            repository,
+            job.repository,
             built.immutable_tag,
             index.digest
         ));
