@@ -302,3 +302,52 @@ pub fn has_blob(registry: &str, repository: &str, digest: &str) -> bool {
         _ => panic!("HEAD of blob {digest} on {registry}/{repository}: {answer}"),
     }
 }
+
+/// `skopeo inspect --raw --config`: the configuration blob of a single-platform image, exactly as the
+/// registry serves it.
+pub fn raw_config(registry: &str, reference: &str) -> Vec<u8> {
+    let output = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--config",
+            "--tls-verify=false",
+            &format!("docker://{registry}/{reference}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "skopeo inspect --config failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// Stores `manifest` (of `media_type`) as `repository:reference` in `registry`, which must not want
+/// credentials: a plain HTTP PUT, as a client publishing an image does (skopeo copies manifests but
+/// has no command to write one made by hand, such as an index of manifests already pushed).
+pub fn put_manifest(
+    registry: &str,
+    repository: &str,
+    reference: &str,
+    media_type: &str,
+    manifest: &[u8],
+) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(registry).unwrap();
+    write!(
+        stream,
+        "PUT /v2/{repository}/manifests/{reference} HTTP/1.0\r\nHost: {registry}\r\nContent-Type: {media_type}\r\nContent-Length: {}\r\n\r\n",
+        manifest.len()
+    )
+    .unwrap();
+    stream.write_all(manifest).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer.split_whitespace().nth(1).unwrap_or_default();
+    assert_eq!(
+        status, "201",
+        "PUT of manifest {repository}:{reference} to {registry}: {answer}"
+    );
+}

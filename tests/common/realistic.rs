@@ -3,6 +3,9 @@
 //! reachable where the project is developed) and keeps them in the Docker daemon between runs. This
 //! module pushes them to a test's "upstream" registry under the names the example catalog mirrors,
 //! so the example's own templates, configuration and init scripts run on the real servers.
+//! `scripts/fixture-images-arm64` makes linux/arm64 counterparts of redis and postgres (from Debian's
+//! arm64 packages, never run here), which `seed_two_platform_upstream` publishes with the amd64 ones
+//! as two-platform images.
 #![allow(dead_code)]
 
 use std::process::Command;
@@ -17,7 +20,46 @@ pub const EXAMPLE_UPSTREAM: [(&str, &str); 3] = [
 /// The fixture images' local names, by what they stand in for (`python`, `redis`, `postgres`):
 /// built on the first call on a machine (minutes), found in the daemon afterwards (a second).
 pub fn fixture_images() -> Vec<(String, String)> {
-    let script = super::repo_root().join("scripts/fixture-images");
+    let names = run_fixture_script("scripts/fixture-images");
+    EXAMPLE_UPSTREAM
+        .iter()
+        .map(|(image, _)| {
+            (
+                image.to_string(),
+                named(&names, "baseimg-fixture", image, "scripts/fixture-images"),
+            )
+        })
+        .collect()
+}
+
+/// The example's upstream images that also have a linux/arm64 fixture, `scripts/fixture-images-arm64`
+/// (the two the example customizes without `RUN`).
+pub const ARM64_UPSTREAM: [&str; 2] = ["redis", "postgres"];
+
+/// The linux/arm64 fixture images' local names, by what they stand in for (`redis`, `postgres`):
+/// Debian's arm64 packages, unpacked without running them, in the amd64 fixtures' shape. Built on the
+/// first call on a machine (a minute or two), found in the daemon afterwards.
+pub fn arm64_fixture_images() -> Vec<(String, String)> {
+    let names = run_fixture_script("scripts/fixture-images-arm64");
+    ARM64_UPSTREAM
+        .iter()
+        .map(|image| {
+            (
+                image.to_string(),
+                named(
+                    &names,
+                    "baseimg-fixture-arm64",
+                    image,
+                    "scripts/fixture-images-arm64",
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Runs a fixture script of the repository; the names it prints, one a line.
+fn run_fixture_script(path: &str) -> Vec<String> {
+    let script = super::repo_root().join(path);
     let output = Command::new(&script)
         .stderr(std::process::Stdio::inherit())
         .output()
@@ -28,20 +70,19 @@ pub fn fixture_images() -> Vec<(String, String)> {
         script.display(),
         output.status
     );
-    let names: Vec<String> = String::from_utf8_lossy(&output.stdout)
+    String::from_utf8_lossy(&output.stdout)
         .lines()
         .map(str::to_string)
-        .collect();
-    EXAMPLE_UPSTREAM
-        .iter()
-        .map(|(image, _)| {
-            let name = names
-                .iter()
-                .find(|name| name.starts_with(&format!("baseimg-fixture/{image}:")))
-                .unwrap_or_else(|| panic!("scripts/fixture-images did not name a {image} image"));
-            (image.to_string(), name.clone())
-        })
         .collect()
+}
+
+/// The name in `names` of `repository`'s `image`.
+fn named(names: &[String], repository: &str, image: &str, script: &str) -> String {
+    names
+        .iter()
+        .find(|name| name.starts_with(&format!("{repository}/{image}:")))
+        .unwrap_or_else(|| panic!("{script} did not name a {image} image"))
+        .clone()
 }
 
 /// Pushes the fixture images to `registry` under the example catalog's upstream names. The daemon
@@ -63,6 +104,78 @@ pub fn seed_example_upstream(registry: &str) {
             String::from_utf8_lossy(&pushed.stderr)
         );
     }
+}
+
+/// Does what [`seed_example_upstream`] does, then publishes redis and postgres again as two-platform
+/// images, as their official images are: each tag becomes an image index (a Docker manifest list) of
+/// the amd64 fixture's manifest, the very one [`seed_example_upstream`] pushes (same bytes, same
+/// digest), for linux/amd64, and the arm64 fixture's for linux/arm64/v8. Python stays single-platform.
+/// The registry must not want credentials (the index is stored with a plain HTTP PUT). The daemon
+/// keeps no tag of `registry` afterwards.
+pub fn seed_two_platform_upstream(registry: &str) {
+    seed_example_upstream(registry);
+    let arm64 = arm64_fixture_images();
+    for image in ARM64_UPSTREAM {
+        let reference = EXAMPLE_UPSTREAM
+            .iter()
+            .find(|(name, _)| *name == image)
+            .unwrap()
+            .1;
+        let (repository, tag) = reference.split_once(':').unwrap();
+        let amd64 = super::fixtures::raw_manifest(registry, reference);
+        // The arm64 image goes to the same tag, which the index then replaces: the registry keeps both
+        // manifests by digest, and no other tag is left behind.
+        let fixture = &arm64.iter().find(|(name, _)| name == image).unwrap().1;
+        let target = format!("{registry}/{reference}");
+        docker(&["tag", fixture, &target]);
+        let pushed = Command::new("docker")
+            .args(["push", "--quiet", &target])
+            .output()
+            .expect("docker runs");
+        docker(&["rmi", &target]);
+        assert!(
+            pushed.status.success(),
+            "docker push {target}: {}",
+            String::from_utf8_lossy(&pushed.stderr)
+        );
+        let arm64_manifest = super::fixtures::raw_manifest(registry, reference);
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": MEDIA_DOCKER_LIST,
+            "manifests": [
+                descriptor(&amd64, serde_json::json!({"architecture": "amd64", "os": "linux"})),
+                descriptor(
+                    &arm64_manifest,
+                    serde_json::json!({"architecture": "arm64", "os": "linux", "variant": "v8"}),
+                ),
+            ],
+        });
+        super::fixtures::put_manifest(
+            registry,
+            repository,
+            tag,
+            MEDIA_DOCKER_LIST,
+            &serde_json::to_vec_pretty(&index).unwrap(),
+        );
+    }
+}
+
+/// The media type of a Docker manifest list (an image index of Docker manifests).
+pub const MEDIA_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// An index entry for `manifest` (its bytes as the registry serves them) on `platform`.
+fn descriptor(manifest: &[u8], platform: serde_json::Value) -> serde_json::Value {
+    use sha2::{Digest, Sha256};
+    let media_type = serde_json::from_slice::<serde_json::Value>(manifest).unwrap()["mediaType"]
+        .as_str()
+        .expect("a pushed manifest names its media type")
+        .to_string();
+    serde_json::json!({
+        "mediaType": media_type,
+        "size": manifest.len(),
+        "digest": format!("sha256:{}", hex::encode(Sha256::digest(manifest))),
+        "platform": platform,
+    })
 }
 
 /// Runs a docker command that must succeed; its standard output, trimmed.
