@@ -1,0 +1,187 @@
+//! Multi-platform built images on the real daemon: the example's Redis and Postgres built for
+//! linux/amd64 and linux/arm64 on two-platform mirrors (real arm64 Debian packages upstream), pushed as
+//! one OCI index each and pulled back per platform; and a `RUN` step for a platform this machine
+//! cannot execute, refused with what is missing.
+
+mod common;
+
+use std::process::Command;
+
+use common::example::World;
+use common::realistic::{docker, seed_two_platform_upstream};
+
+const TWO: &str = "    platforms: [linux/amd64, linux/arm64]\n";
+
+/// The example with Redis and Postgres (mirrors and builds) on both platforms.
+fn two_platform_world() -> World {
+    let world = World::seeded_with(seed_two_platform_upstream);
+    world.edit_catalog(|catalog| {
+        let mut catalog = catalog.to_string();
+        for after in [
+            "    repository: upstream/redis\n",
+            "    repository: upstream/postgres\n",
+            "    from: redis-upstream\n",
+            "    from: postgres-upstream\n",
+        ] {
+            assert!(catalog.contains(after), "{after}");
+            catalog = catalog.replacen(after, &format!("{after}{TWO}"), 1);
+        }
+        catalog
+    });
+    world
+}
+
+fn skopeo_json(args: &[&str]) -> serde_json::Value {
+    let output = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "skopeo inspect {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn layers(manifest: &serde_json::Value) -> Vec<String> {
+    manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The platform manifest of `reference`'s index for `architecture`, by digest.
+fn child<'a>(index: &'a serde_json::Value, architecture: &str) -> &'a serde_json::Value {
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["platform"]["architecture"] == architecture)
+        .unwrap_or_else(|| panic!("no {architecture} in {index:#}"))
+}
+
+#[test]
+fn redis_and_postgres_build_for_two_platforms_as_one_index_each() {
+    let world = two_platform_world();
+    world.baseimg(&["lock"]).run();
+    world.baseimg(&["mirror"]).run();
+    let report = world
+        .baseimg(&["build", "redis", "postgres", "--push", "--output", "json"])
+        .run()
+        .json();
+    assert_eq!(report["ok"], true, "{report:#}");
+    assert_eq!(report["built"], 2, "{report:#}");
+    assert_eq!(report["builder"], "buildkit");
+
+    let private = &world.private.host;
+    for (image, tag, upstream) in [
+        ("redis", "7.2.4", "upstream/redis:7.2.4-bookworm"),
+        ("postgres", "16.2", "upstream/postgres:16.2-bookworm"),
+    ] {
+        let reference = format!("docker://{private}/base/{image}:{tag}");
+        let index = skopeo_json(&["--raw", &reference]);
+        assert_eq!(
+            index["mediaType"], "application/vnd.oci.image.index.v1+json",
+            "{index:#}"
+        );
+        let platforms: Vec<String> = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                format!(
+                    "{}/{}",
+                    m["platform"]["os"].as_str().unwrap(),
+                    m["platform"]["architecture"].as_str().unwrap()
+                )
+            })
+            .collect();
+        assert_eq!(platforms, ["linux/amd64", "linux/arm64"], "{index:#}");
+        let mirror = skopeo_json(&["--raw", &format!("docker://{private}/base/{upstream}")]);
+        for architecture in ["amd64", "arm64"] {
+            let digest = child(&index, architecture)["digest"].as_str().unwrap();
+            let by_digest = format!("docker://{private}/base/{image}@{digest}");
+            let manifest = skopeo_json(&["--raw", &by_digest]);
+            let config = skopeo_json(&["--config", &by_digest]);
+            assert_eq!(
+                config["architecture"], architecture,
+                "{image} {architecture}"
+            );
+            assert!(
+                config["config"]["Labels"]["io.baseimg.fingerprint"].is_string(),
+                "{config:#}"
+            );
+            // Built on the parent's manifest for the same platform: its layers, then the team's.
+            let parent_digest = child(&mirror, architecture)["digest"].as_str().unwrap();
+            let parent = skopeo_json(&[
+                "--raw",
+                &format!(
+                    "docker://{private}/base/{}@{parent_digest}",
+                    upstream.split(':').next().unwrap()
+                ),
+            ]);
+            let (ours, theirs) = (layers(&manifest), layers(&parent));
+            assert!(
+                ours.len() > theirs.len(),
+                "{image} {architecture} adds layers"
+            );
+            assert_eq!(
+                ours[..theirs.len()],
+                theirs[..],
+                "{image} {architecture} starts with its parent's layers"
+            );
+        }
+        // Pulled back per platform, each is the image for that platform.
+        let pullable = format!("{private}/base/{image}:{tag}");
+        for architecture in ["arm64", "amd64"] {
+            docker(&[
+                "pull",
+                "--quiet",
+                "--platform",
+                &format!("linux/{architecture}"),
+                &pullable,
+            ]);
+            assert_eq!(
+                docker(&[
+                    "image",
+                    "inspect",
+                    "--format",
+                    "{{.Architecture}}",
+                    &pullable
+                ]),
+                architecture
+            );
+        }
+    }
+}
+
+#[test]
+fn a_run_step_for_a_platform_this_machine_cannot_execute_says_what_is_missing() {
+    let world = two_platform_world();
+    world.write(
+        "templates/probe.Dockerfile.j2",
+        "FROM {{ from }}\nRUN true\n",
+    );
+    world.write("images/probe/.keep", "");
+    world.edit_catalog(|catalog| {
+        format!(
+            "{catalog}\n  probe:\n    from: redis-upstream\n    template: probe.Dockerfile.j2\n    tags: [\"1\"]\n{TWO}"
+        )
+    });
+    world.baseimg(&["lock"]).run();
+    world.baseimg(&["mirror", "redis-upstream"]).run();
+    world
+        .baseimg(&["build", "probe", "--push"])
+        .status(1)
+        .output_contains("a RUN step for linux/arm64 cannot run on this linux/amd64 daemon")
+        .output_contains("binfmt_misc")
+        .run();
+    assert!(
+        !common::fixtures::has_manifest(&world.private.host, "base/probe:1"),
+        "nothing was promoted"
+    );
+}
