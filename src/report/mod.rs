@@ -20,6 +20,7 @@ mod registry;
 mod service;
 
 pub use refresh::refresh_markdown;
+pub use registry::copied_line;
 pub use refresh_html::refresh_html;
 
 use std::io::{IsTerminal, Write};
