@@ -97,8 +97,9 @@ impl ImageResult {
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum BuildStatus {
-    /// A mirror the run builds on, present in the private registry.
-    Mirrored,
+    /// A mirror the run builds on, found in the private registry. A build copies nothing: the word
+    /// says where the base was found, not that this run mirrored it (`baseimg mirror` does that).
+    InRegistry,
     Built,
     /// Not built: an image with its fingerprint exists already.
     UpToDate,
@@ -451,13 +452,14 @@ fn image_result(name: &str, outcome: &schedule::Ended<Node, BuildError>) -> Imag
     match outcome {
         schedule::Ended::Done { value, elapsed } => ImageResult {
             status: match value.result {
-                NodeResult::Mirrored => BuildStatus::Mirrored,
+                NodeResult::Mirrored => BuildStatus::InRegistry,
                 NodeResult::Built => BuildStatus::Built,
                 NodeResult::UpToDate => BuildStatus::UpToDate,
             },
             reference: Some(value.reference.clone()),
             digest: value.digest.clone(),
-            seconds: Some(elapsed.as_secs_f64()),
+            // A mirror found in the registry took no time of the run's: no `0.0s` beside it.
+            seconds: (value.result != NodeResult::Mirrored).then(|| elapsed.as_secs_f64()),
             checks: value.checks.clone(),
             ..result
         },
