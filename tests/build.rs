@@ -502,6 +502,27 @@ fn a_failure_stops_dependents_lets_others_finish_and_moves_no_tag() {
     );
 }
 
+/// The classic builder colours what a step writes to stderr (`ESC[91m…ESC[0m`): the text reaches
+/// the log file and the failure excerpt, the colour codes do not.
+#[test]
+fn a_failed_step_s_output_reaches_log_and_excerpt_without_terminal_escapes() {
+    let world = World::new();
+    world.ok(&["lock"]);
+    world.ok(&["mirror"]);
+    world.write_catalog("echo broken-step >&2; false");
+    world
+        .baseimg(&["build", "other", "--builder", "classic"])
+        .status(1)
+        .stdout_contains("  | broken-step\n")
+        .output_lacks("\u{1b}")
+        .run();
+    let runs = world.repo.path().join(".baseimg/logs");
+    let run = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap();
+    let log = std::fs::read_to_string(run.path().join("other.log")).unwrap();
+    assert!(log.contains("\nbroken-step\n"), "{log}");
+    assert!(!log.contains('\u{1b}'), "{log:?}");
+}
+
 #[test]
 fn builds_need_nothing_from_upstream_once_mirrored() {
     let mut world = World::new();

@@ -465,7 +465,8 @@ fn image_result(name: &str, outcome: &schedule::Ended<Node, BuildError>) -> Imag
         },
         schedule::Ended::Failed { error, elapsed } => ImageResult {
             status: BuildStatus::Failed,
-            error: Some(error.to_string()),
+            // The daemon's own message may carry its terminal colours; a report has none.
+            error: Some(crate::report::without_escapes(&error.to_string()).into_owned()),
             help: error.advice(),
             seconds: Some(elapsed.as_secs_f64()),
             ..result
