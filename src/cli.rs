@@ -55,7 +55,7 @@ struct GlobalArgs {
     /// Output format for results.
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     output: Format,
-    /// Progress display: bars on a terminal, plain lines in logs.
+    /// How progress is shown on standard error while images are locked, mirrored or built.
     #[arg(long, global = true, value_enum, default_value_t = Mode::Auto)]
     progress: Mode,
     /// How many images to work on at the same time.
@@ -93,7 +93,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
         format: GraphFormat,
     },
-    /// Render the Dockerfiles of built images, every FROM pinned by digest.
+    /// Render the Dockerfiles of built images: a mirrored parent's FROM pinned by digest, a built
+    /// parent's by its immutable tag (`build` adds the parent's digest once the parent is pushed).
     #[command(after_help = "Examples:\n  baseimg render redis\n  baseimg render --out rendered/")]
     Render {
         #[command(flatten)]
