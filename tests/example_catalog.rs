@@ -148,12 +148,20 @@ fn plan_selects_an_image_and_what_it_needs() {
 fn without_a_lock_file_plan_and_render_name_the_command_that_fixes_it() {
     let test = Test::example().remove("base-images.lock");
     // (Without pins there is nothing to look up in the registry: no request is made.)
+    // A built image says why it is blocked: which mirror is not locked, through which built parent.
     let plan = test
         .arg("plan")
-        .stdout_contains("python-upstream    lock")
-        .stdout_contains("not in the lock file; run `baseimg lock`")
-        .stdout_contains(
-            "7 images: 0 to mirror, 0 to build, 0 up to date, 7 waiting for `baseimg lock`",
+        .stdout(
+            "IMAGE              ACTION   REFERENCE  REASON\n\
+             python-upstream    lock     -          not in the lock file; run `baseimg lock`\n\
+             redis-upstream     lock     -          not in the lock file; run `baseimg lock`\n\
+             postgres-upstream  lock     -          not in the lock file; run `baseimg lock`\n\
+             python             blocked  -          its parent `python-upstream` is not in the lock file; run `baseimg lock`\n\
+             api-base           blocked  -          its parent `python` cannot be built: its parent `python-upstream` is not in the lock file; run `baseimg lock`\n\
+             redis              blocked  -          its parent `redis-upstream` is not in the lock file; run `baseimg lock`\n\
+             postgres           blocked  -          its parent `postgres-upstream` is not in the lock file; run `baseimg lock`\n\
+             \n\
+             7 images: 0 to mirror, 0 to build, 0 up to date, 7 waiting for `baseimg lock`\n",
         )
         .run();
 
