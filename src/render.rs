@@ -43,6 +43,9 @@ impl Renderer {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_keep_trailing_newline(true);
+        // `tojson` writes `app's` as `"app\u0027s"`, which Docker keeps as those characters: a
+        // LABEL value needs Dockerfile quoting, not JSON's.
+        env.add_filter("dockerfile_quote", dockerfile_quote);
         let (dir, root) = (
             catalog.templates_dir.clone(),
             catalog.root_dir().to_path_buf(),
@@ -260,6 +263,21 @@ impl Renderer {
             .image(&image.name)
             .help(help)
     }
+}
+
+/// The `dockerfile_quote` filter: a value as one double-quoted Dockerfile word
+/// ([`dockerfile::quote`]); a line break in it is an error of the template, pointed at.
+fn dockerfile_quote(value: &Value) -> Result<String, minijinja::Error> {
+    let text = value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
+    dockerfile::quote(&text).map_err(|control| {
+        minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            format!(
+                "`dockerfile_quote` got a value with {}, which a Dockerfile word cannot carry",
+                dockerfile::unquotable(control)
+            ),
+        )
+    })
 }
 
 /// What a template always sees besides the image's variables.

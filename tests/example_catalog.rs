@@ -415,3 +415,20 @@ fn a_credential_in_a_build_argument_is_a_warning_that_never_shows_it() {
     assert_eq!(warnings[1]["image"], "api-base");
     assert!(warnings.iter().all(|w| w["severity"] == "warning"));
 }
+
+/// The example's `oci_labels` macro quotes label values by Dockerfile rules: the image carries the
+/// text a person wrote (`Ann's team`), not JSON's `\u0027`, and `$` is not expanded by Docker.
+#[test]
+fn label_values_are_written_as_people_wrote_them() {
+    let test = Test::example();
+    let catalog = std::fs::read_to_string(test.root().join("base-images.yaml")).unwrap();
+    let catalog = catalog.replace(
+        "  org.opencontainers.image.licenses: MIT\n",
+        "  org.opencontainers.image.licenses: MIT\n  com.example.owner: 'Ann''s team, \"ops\" \\ $5'\n",
+    );
+    std::fs::write(test.root().join("base-images.yaml"), catalog).unwrap();
+    test.args(["render", "redis"])
+        .stdout_contains("\nLABEL com.example.owner=\"Ann's team, \\\"ops\\\" \\\\ \\$5\" \\\n")
+        .stdout_lacks("\\u0027")
+        .run();
+}
