@@ -268,7 +268,10 @@ impl Renderer {
 /// The `dockerfile_quote` filter: a value as one double-quoted Dockerfile word
 /// ([`dockerfile::quote`]); a line break in it is an error of the template, pointed at.
 fn dockerfile_quote(value: &Value) -> Result<String, minijinja::Error> {
-    let text = value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
+    let text = value
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| value.to_string());
     dockerfile::quote(&text).map_err(|control| {
         minijinja::Error::new(
             ErrorKind::InvalidOperation,
@@ -286,7 +289,12 @@ const RESERVED: [&str; 5] = ["from", "parent", "image", "registry", "labels"];
 /// An undefined variable: the names the template can see, and the one it most likely meant, as an
 /// unknown catalog key gets them. `what` is the expression that failed (`app_databse`,
 /// `image.nme`); only its first name is looked up among the variables.
-fn undefined_variable(image: &Image, build: &Build, template: &str, what: Option<&str>) -> Diagnostic {
+fn undefined_variable(
+    image: &Image,
+    build: &Build,
+    template: &str,
+    what: Option<&str>,
+) -> Diagnostic {
     let mut visible: Vec<&str> = build.vars.keys().map(String::as_str).collect();
     visible.sort_unstable();
     visible.extend(RESERVED);

@@ -459,7 +459,7 @@ fn image_result(name: &str, outcome: &schedule::Ended<Node, BuildError>) -> Imag
             reference: Some(value.reference.clone()),
             digest: value.digest.clone(),
             // A mirror found in the registry took no time of the run's: no `0.0s` beside it.
-            seconds: (value.result != NodeResult::Mirrored).then(|| elapsed.as_secs_f64()),
+            seconds: (value.result != NodeResult::Mirrored).then_some(elapsed.as_secs_f64()),
             checks: value.checks.clone(),
             ..result
         },

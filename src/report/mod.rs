@@ -20,8 +20,8 @@ mod registry;
 mod service;
 
 pub use refresh::refresh_markdown;
-pub use registry::copied_line;
 pub use refresh_html::refresh_html;
+pub use registry::copied_line;
 
 use std::io::{IsTerminal, Write};
 
