@@ -197,6 +197,26 @@ fn help_shows_examples() {
         .run();
 }
 
+/// Help says what is true: how render pins each kind of parent, and what each progress mode does.
+#[test]
+fn help_says_what_render_pins_and_what_progress_modes_do() {
+    Test::new()
+        .args(["render", "--help"])
+        .stdout_contains(
+            "a mirrored parent's FROM pinned by digest, a built parent's\nby its immutable tag",
+        )
+        .stdout_lacks("every FROM pinned by digest")
+        .run();
+    Test::new()
+        .args(["build", "--help"])
+        .stdout_contains("- auto:  As tty when standard error is a terminal, as plain otherwise")
+        .stdout_contains(
+            "- tty:   One live line per image, redrawn in place, even into a pipe or file",
+        )
+        .stdout_contains("- plain: One `[image] step` line per step and result, never redrawn")
+        .run();
+}
+
 #[test]
 fn every_command_answers_in_json_with_its_warnings() {
     for args in [
