@@ -55,7 +55,7 @@ struct GlobalArgs {
     /// Output format for results.
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     output: Format,
-    /// Progress display: bars on a terminal, plain lines in logs.
+    /// How progress is shown on standard error while images are locked, mirrored or built.
     #[arg(long, global = true, value_enum, default_value_t = Mode::Auto)]
     progress: Mode,
     /// How many images to work on at the same time.
@@ -90,10 +90,12 @@ enum Command {
     Graph {
         #[command(flatten)]
         selection: SelectionArgs,
+        /// How to draw the graph (`--output json` lists it for machines instead).
         #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
         format: GraphFormat,
     },
-    /// Render the Dockerfiles of built images, every FROM pinned by digest.
+    /// Render the Dockerfiles of built images: a mirrored parent's FROM pinned by digest, a built
+    /// parent's by its immutable tag (`build` adds the parent's digest once the parent is pushed).
     #[command(after_help = "Examples:\n  baseimg render redis\n  baseimg render --out rendered/")]
     Render {
         #[command(flatten)]
@@ -125,7 +127,9 @@ enum Command {
     Build {
         #[command(flatten)]
         selection: SelectionArgs,
-        /// Push every built image to the private registry and promote the moving tags there.
+        /// Push every built image to the private registry and promote the moving tags there (the
+        /// local daemon's tags of the images built here move too). Without it, images stay in the
+        /// local daemon, and their moving tags are set there.
         #[arg(long)]
         push: bool,
     },
@@ -169,6 +173,7 @@ enum Command {
         after_help = "Examples:\n  baseimg history redis\n  baseimg history redis --output json"
     )]
     History {
+        /// A built image of the catalog.
         #[arg(value_name = "IMAGE")]
         image: String,
     },
@@ -177,6 +182,7 @@ enum Command {
         after_help = "Examples:\n  baseimg rollback redis\n  baseimg rollback redis --to 7.2.4-076fa803e25f"
     )]
     Rollback {
+        /// A built image of the catalog.
         #[arg(value_name = "IMAGE")]
         image: String,
         /// The release (immutable tag) to point the moving tags at.
@@ -208,6 +214,7 @@ enum Command {
     /// Show what a service's container printed.
     #[command(after_help = "Examples:\n  baseimg logs postgres\n  baseimg logs redis --follow")]
     Logs {
+        /// A service: an image of the catalog with `run:`.
         #[arg(value_name = "IMAGE")]
         image: String,
         /// Keep printing what it prints (`-f` names the catalog in baseimg, so this one is long only).

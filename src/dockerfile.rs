@@ -202,9 +202,51 @@ fn pin_words(line: &str, reference: &str, pinned: &str) -> String {
     out
 }
 
+/// `text` as one double-quoted Dockerfile word (a `LABEL` key or value), so the image carries
+/// exactly the text a person wrote: `"` and `\` are escaped, and `$`, which Docker would expand as
+/// a variable; every other character stays as it is (`app's` is `"app's"`, not JSON's
+/// `"app\u0027s"`, which Docker would store as `app\u0027s`). A line break or other control
+/// character has no way into a `LABEL`: Docker reads `\n` in a quoted word as `n`, and a real line
+/// break ends the instruction. It is refused, and returned.
+pub fn quote(text: &str) -> Result<String, char> {
+    if let Some(control) = text.chars().find(|c| c.is_control()) {
+        return Err(control);
+    }
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        if matches!(c, '"' | '\\' | '$') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    Ok(out)
+}
+
+/// What [`quote`] refused, in words: `a line break`, `the control character U+0007`.
+pub fn unquotable(control: char) -> String {
+    match control {
+        '\n' | '\r' => "a line break".into(),
+        c => format!("the control character U+{:04X}", u32::from(c)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quoted_word_carries_the_text_as_written() {
+        assert_eq!(quote("app's").unwrap(), "\"app's\"");
+        assert_eq!(
+            quote(r#"say "hi" \ pay $5 — ünï"#).unwrap(),
+            r#""say \"hi\" \\ pay \$5 — ünï""#
+        );
+        assert_eq!(quote("two\nlines"), Err('\n'));
+        assert_eq!(unquotable('\n'), "a line break");
+        assert_eq!(unquotable('\u{7}'), "the control character U+0007");
+    }
 
     #[test]
     fn run_flags_are_what_only_buildkit_runs() {

@@ -79,7 +79,8 @@ pub enum MirrorError {
     },
     /// Fewer bytes came than the blob's size, on every attempt: the transfer kept breaking off.
     #[error(
-        "blob {digest} arrived short: {received} of {size} bytes ({}gave up after {}); nothing of this image was published",
+        "blob {digest} arrived short: {received} of {} ({}gave up after {}); nothing of this image was published",
+        bytes(*.size),
         .cause.as_ref().map(|cause| format!("{cause}; ")).unwrap_or_default(),
         attempts_text(*.attempts)
     )]
@@ -118,18 +119,18 @@ impl From<RegistryError> for MirrorError {
 /// `all 4194304 bytes arrived`, or how many more than the size came.
 fn arrived(received: u64, size: u64) -> String {
     if received == size {
-        format!("all {size} bytes arrived")
+        format!("all {} arrived", bytes(size))
     } else {
-        format!("{received} bytes arrived, more than its {size}")
+        format!("{} arrived, more than its {size}", bytes(received))
     }
 }
 
 fn attempts_text(n: u64) -> String {
-    if n == 1 {
-        "1 attempt".into()
-    } else {
-        format!("{n} attempts")
-    }
+    crate::report::count(n as usize, "attempt", "attempts")
+}
+
+fn bytes(n: u64) -> String {
+    crate::report::count(n as usize, "byte", "bytes")
 }
 
 impl MirrorError {

@@ -4,13 +4,16 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
-    /// Bars on a terminal, plain lines elsewhere.
+    /// As tty when standard error is a terminal, as plain otherwise.
     Auto,
+    /// One live line per image, redrawn in place, even into a pipe or file (as `docker buildx
+    /// --progress tty` does).
     Tty,
+    /// One `[image] step` line per step and result, never redrawn: for CI logs.
     Plain,
 }
 
@@ -21,13 +24,18 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(mode: Mode) -> Progress {
-        let bars = match mode {
-            Mode::Tty => true,
-            Mode::Plain => false,
-            Mode::Auto => std::io::stderr().is_terminal(),
+        let target = match mode {
+            // indicatif's own stderr target hides itself when stderr is not a terminal: a forced
+            // `tty` draws anyway, as `docker buildx --progress tty` does, for whoever asked for it
+            // (a terminal behind a pipe, `script`, a test).
+            Mode::Tty => Some(ProgressDrawTarget::term_like_with_hz(Box::new(Stderr), 20)),
+            Mode::Plain => None,
+            Mode::Auto => std::io::stderr()
+                .is_terminal()
+                .then(ProgressDrawTarget::stderr),
         };
         Progress {
-            multi: bars.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+            multi: target.map(MultiProgress::with_draw_target),
         }
     }
 
@@ -57,7 +65,7 @@ impl Task {
     pub fn step(&self, message: &str) {
         match &self.bar {
             Some(bar) => bar.set_message(message.to_string()),
-            None => eprintln!("[{}] {message}", self.name),
+            None => plain_line(&self.name, message),
         }
     }
 
@@ -74,8 +82,96 @@ impl Task {
     pub fn finish(&self, message: &str) {
         match &self.bar {
             Some(bar) => bar.finish_with_message(message.to_string()),
-            None => eprintln!("[{}] {message}", self.name),
+            None => plain_line(&self.name, message),
         }
+    }
+}
+
+/// `[image] message` on standard error. A step's text may come from the daemon with terminal
+/// escapes in it (colour): kept for a terminal, taken out for a log.
+fn plain_line(name: &str, message: &str) {
+    if std::io::stderr().is_terminal() {
+        eprintln!("[{name}] {message}");
+    } else {
+        eprintln!("[{name}] {}", crate::report::without_escapes(message));
+    }
+}
+
+/// Standard error as a terminal whatever it is attached to, for a forced `tty`: ANSI sequences
+/// move the cursor and clear lines; its size is `COLUMNS` × `LINES`, else 80 × 24. (indicatif pads
+/// each line to the width and lets the terminal wrap, so the lines are right on a terminal that
+/// size, which is what `tty` asks for.)
+#[derive(Debug)]
+struct Stderr;
+
+impl Stderr {
+    fn write(&self, text: &str) -> std::io::Result<()> {
+        use std::io::Write as _;
+        std::io::stderr().lock().write_all(text.as_bytes())
+    }
+}
+
+/// A terminal dimension from the environment, as shells export it.
+fn size_from(variable: &str, default: u16) -> u16 {
+    std::env::var(variable)
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .filter(|&c: &u16| c > 0)
+        .unwrap_or(default)
+}
+
+impl TermLike for Stderr {
+    fn width(&self) -> u16 {
+        size_from("COLUMNS", 80)
+    }
+
+    fn height(&self) -> u16 {
+        size_from("LINES", 24)
+    }
+
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        match n {
+            0 => Ok(()),
+            n => self.write(&format!("\x1b[{n}A")),
+        }
+    }
+
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        match n {
+            0 => Ok(()),
+            n => self.write(&format!("\x1b[{n}B")),
+        }
+    }
+
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        match n {
+            0 => Ok(()),
+            n => self.write(&format!("\x1b[{n}C")),
+        }
+    }
+
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        match n {
+            0 => Ok(()),
+            n => self.write(&format!("\x1b[{n}D")),
+        }
+    }
+
+    fn write_line(&self, line: &str) -> std::io::Result<()> {
+        self.write(&format!("{line}\n"))
+    }
+
+    fn write_str(&self, text: &str) -> std::io::Result<()> {
+        self.write(text)
+    }
+
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.write("\r\x1b[2K")
+    }
+
+    fn flush(&self) -> std::io::Result<()> {
+        use std::io::Write as _;
+        std::io::stderr().lock().flush()
     }
 }
 
@@ -91,4 +187,17 @@ fn style(with_bytes: bool) -> ProgressStyle {
 /// `123.4 MB`-style sizes for plain output.
 pub fn human_bytes(bytes: u64) -> String {
     indicatif::HumanBytes(bytes).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forced_tty_draws_where_auto_would_not() {
+        // Under `cargo test`, standard error is captured, not a terminal.
+        let forced = Progress::new(Mode::Tty);
+        assert!(!forced.multi.expect("bars").is_hidden());
+        assert!(Progress::new(Mode::Plain).multi.is_none());
+    }
 }

@@ -43,6 +43,9 @@ impl Renderer {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_keep_trailing_newline(true);
+        // `tojson` writes `app's` as `"app\u0027s"`, which Docker keeps as those characters: a
+        // LABEL value needs Dockerfile quoting, not JSON's.
+        env.add_filter("dockerfile_quote", dockerfile_quote);
         let (dir, root) = (
             catalog.templates_dir.clone(),
             catalog.root_dir().to_path_buf(),
@@ -238,17 +241,10 @@ impl Renderer {
                 .help(input_help(&refused.error));
         }
         let (location, snippet) = self.location(error, &name);
+        if error.kind() == ErrorKind::UndefinedError {
+            return undefined_variable(image, build, &name, snippet.as_deref()).at(location);
+        }
         let (message, help) = match error.kind() {
-            ErrorKind::UndefinedError => {
-                let what = snippet.unwrap_or_else(|| "a value".into());
-                (
-                    format!("undefined template variable `{what}` in `{name}`"),
-                    format!(
-                        "define it under `vars:` of image `{}` or of the catalog; templates also see from, parent, image, registry and labels",
-                        image.name
-                    ),
-                )
-            }
             ErrorKind::TemplateNotFound => (
                 format!("template `{name}` includes a template that does not exist: {}", error.detail().unwrap_or_default()),
                 format!("shared pieces live in `{}`", self.templates_dir.display()),
@@ -267,6 +263,64 @@ impl Renderer {
             .image(&image.name)
             .help(help)
     }
+}
+
+/// The `dockerfile_quote` filter: a value as one double-quoted Dockerfile word
+/// ([`dockerfile::quote`]); a line break in it is an error of the template, pointed at.
+fn dockerfile_quote(value: &Value) -> Result<String, minijinja::Error> {
+    let text = value
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| value.to_string());
+    dockerfile::quote(&text).map_err(|control| {
+        minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            format!(
+                "`dockerfile_quote` got a value with {}, which a Dockerfile word cannot carry",
+                dockerfile::unquotable(control)
+            ),
+        )
+    })
+}
+
+/// What a template always sees besides the image's variables.
+const RESERVED: [&str; 5] = ["from", "parent", "image", "registry", "labels"];
+
+/// An undefined variable: the names the template can see, and the one it most likely meant, as an
+/// unknown catalog key gets them. `what` is the expression that failed (`app_databse`,
+/// `image.nme`); only its first name is looked up among the variables.
+fn undefined_variable(
+    image: &Image,
+    build: &Build,
+    template: &str,
+    what: Option<&str>,
+) -> Diagnostic {
+    let mut visible: Vec<&str> = build.vars.keys().map(String::as_str).collect();
+    visible.sort_unstable();
+    visible.extend(RESERVED);
+    let what = what.unwrap_or("a value");
+    let name = what
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .next()
+        .unwrap_or(what);
+    let diagnostic = Diagnostic::error(format!(
+        "undefined template variable `{what}` in `{template}`"
+    ))
+    .image(&image.name)
+    .note(format!("the template sees: {}", visible.join(", ")));
+    let guess = (!visible.contains(&name))
+        .then(|| crate::diagnostic::did_you_mean(name, visible.iter().copied()))
+        .flatten();
+    diagnostic.help(match guess {
+        Some(guess) => guess,
+        None if visible.contains(&name) => format!(
+            "`{name}` is defined, but not what follows it: check the attribute or key after `{name}`"
+        ),
+        None => format!(
+            "define it under `vars:` of image `{}` or of the catalog",
+            image.name
+        ),
+    })
 }
 
 impl Renderer {

@@ -179,6 +179,15 @@ fn reference_of(json: &serde_json::Value, image: &str) -> String {
     reference.split('@').next().unwrap().to_string()
 }
 
+/// The image ID the local daemon has under `reference`, or an empty string.
+fn local_image_id(reference: &str) -> String {
+    let output = std::process::Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", reference])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
 fn inspect_labels(reference: &str) -> serde_json::Value {
     let output = std::process::Command::new("docker")
         .args(["inspect", "--format", "{{json .Config.Labels}}", reference])
@@ -296,6 +305,18 @@ fn builds_pushes_promotes_and_then_rebuilds_only_what_changed() {
         app_digest,
         "1.0 moved to the new build"
     );
+    // The build machine's daemon moved with the registry: its `app:1.0` and `app:1` are the new
+    // build, so `docker run …/app:1.0` here starts what was just pushed. `other`, found up to date,
+    // was not pulled.
+    let new_app = local_image_id(&reference_of(&json, "app"));
+    assert!(!new_app.is_empty(), "the new build is in the local daemon");
+    for tag in ["1.0", "1"] {
+        assert_eq!(
+            local_image_id(&format!("{}/base/app:{tag}", world.private.host)),
+            new_app,
+            "local app:{tag}"
+        );
+    }
 
     // History: both releases of app, newest first, the moving tags on the newest.
     let moving =
@@ -500,6 +521,27 @@ fn a_failure_stops_dependents_lets_others_finish_and_moves_no_tag() {
         manifest_digest(&world.private.host, "base/app:1.0"),
         app_before
     );
+}
+
+/// The classic builder colours what a step writes to stderr (`ESC[91m…ESC[0m`): the text reaches
+/// the log file and the failure excerpt, the colour codes do not.
+#[test]
+fn a_failed_step_s_output_reaches_log_and_excerpt_without_terminal_escapes() {
+    let world = World::new();
+    world.ok(&["lock"]);
+    world.ok(&["mirror"]);
+    world.write_catalog("echo broken-step >&2; false");
+    world
+        .baseimg(&["build", "other", "--builder", "classic"])
+        .status(1)
+        .stdout_contains("  | broken-step\n")
+        .output_lacks("\u{1b}")
+        .run();
+    let runs = world.repo.path().join(".baseimg/logs");
+    let run = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap();
+    let log = std::fs::read_to_string(run.path().join("other.log")).unwrap();
+    assert!(log.contains("\nbroken-step\n"), "{log}");
+    assert!(!log.contains('\u{1b}'), "{log:?}");
 }
 
 #[test]

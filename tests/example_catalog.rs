@@ -148,12 +148,20 @@ fn plan_selects_an_image_and_what_it_needs() {
 fn without_a_lock_file_plan_and_render_name_the_command_that_fixes_it() {
     let test = Test::example().remove("base-images.lock");
     // (Without pins there is nothing to look up in the registry: no request is made.)
+    // A built image says why it is blocked: which mirror is not locked, through which built parent.
     let plan = test
         .arg("plan")
-        .stdout_contains("python-upstream    lock")
-        .stdout_contains("not in the lock file; run `baseimg lock`")
-        .stdout_contains(
-            "7 images: 0 to mirror, 0 to build, 0 up to date, 7 waiting for `baseimg lock`",
+        .stdout(
+            "IMAGE              ACTION   REFERENCE  REASON\n\
+             python-upstream    lock     -          not in the lock file; run `baseimg lock`\n\
+             redis-upstream     lock     -          not in the lock file; run `baseimg lock`\n\
+             postgres-upstream  lock     -          not in the lock file; run `baseimg lock`\n\
+             python             blocked  -          its parent `python-upstream` is not in the lock file; run `baseimg lock`\n\
+             api-base           blocked  -          its parent `python` cannot be built: its parent `python-upstream` is not in the lock file; run `baseimg lock`\n\
+             redis              blocked  -          its parent `redis-upstream` is not in the lock file; run `baseimg lock`\n\
+             postgres           blocked  -          its parent `postgres-upstream` is not in the lock file; run `baseimg lock`\n\
+             \n\
+             7 images: 0 to mirror, 0 to build, 0 up to date, 7 waiting for `baseimg lock`\n",
         )
         .run();
 
@@ -186,6 +194,26 @@ fn help_shows_examples() {
     Test::example()
         .args(["plan", "--help"])
         .stdout_contains("Examples:")
+        .run();
+}
+
+/// Help says what is true: how render pins each kind of parent, and what each progress mode does.
+#[test]
+fn help_says_what_render_pins_and_what_progress_modes_do() {
+    Test::new()
+        .args(["render", "--help"])
+        .stdout_contains(
+            "a mirrored parent's FROM pinned by digest, a built parent's\nby its immutable tag",
+        )
+        .stdout_lacks("every FROM pinned by digest")
+        .run();
+    Test::new()
+        .args(["build", "--help"])
+        .stdout_contains("- auto:  As tty when standard error is a terminal, as plain otherwise")
+        .stdout_contains(
+            "- tty:   One live line per image, redrawn in place, even into a pipe or file",
+        )
+        .stdout_contains("- plain: One `[image] step` line per step and result, never redrawn")
         .run();
 }
 
@@ -406,4 +434,21 @@ fn a_credential_in_a_build_argument_is_a_warning_that_never_shows_it() {
     );
     assert_eq!(warnings[1]["image"], "api-base");
     assert!(warnings.iter().all(|w| w["severity"] == "warning"));
+}
+
+/// The example's `oci_labels` macro quotes label values by Dockerfile rules: the image carries the
+/// text a person wrote (`Ann's team`), not JSON's `\u0027`, and `$` is not expanded by Docker.
+#[test]
+fn label_values_are_written_as_people_wrote_them() {
+    let test = Test::example();
+    let catalog = std::fs::read_to_string(test.root().join("base-images.yaml")).unwrap();
+    let catalog = catalog.replace(
+        "  org.opencontainers.image.licenses: MIT\n",
+        "  org.opencontainers.image.licenses: MIT\n  com.example.owner: 'Ann''s team, \"ops\" \\ $5'\n",
+    );
+    std::fs::write(test.root().join("base-images.yaml"), catalog).unwrap();
+    test.args(["render", "redis"])
+        .stdout_contains("\nLABEL com.example.owner=\"Ann's team, \\\"ops\\\" \\\\ \\$5\" \\\n")
+        .stdout_lacks("\\u0027")
+        .run();
 }

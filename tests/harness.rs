@@ -67,7 +67,7 @@ fn files_written_by_the_test_are_what_baseimg_reads() {
         )
         .remove("images")
         .arg("validate")
-        .stdout("base-images.yaml: 1 images (1 mirrored, 0 built), no errors\n")
+        .stdout("base-images.yaml: 1 image (1 mirrored, 0 built), no errors\n")
         .run();
 }
 

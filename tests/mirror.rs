@@ -189,6 +189,20 @@ fn lock_resolves_with_head_requests_and_mirror_copies_byte_for_byte() {
     );
 }
 
+/// `--progress tty` is a request: it draws the live lines into a pipe too (the harness reads
+/// standard error through one), where `auto` would fall back to plain lines.
+#[test]
+fn a_forced_tty_progress_draws_into_a_pipe() {
+    let world = World::new();
+    Test::in_dir(world.repo.path())
+        .env("DOCKER_CONFIG", world.repo.path().join(".docker"))
+        .args(["--progress", "tty", "lock"])
+        .stderr_contains("redis-upstream           resolved to ")
+        // Live lines, not the plain `[image] …` ones.
+        .stderr_lacks("[redis-upstream]")
+        .run();
+}
+
 #[test]
 fn outdated_reports_a_moved_tag_and_update_then_mirror_pick_it_up() {
     let world = World::new();

@@ -63,6 +63,9 @@ pub enum BuildError {
     Unpinned { why: String, fix: String },
     #[error("the parent did not finish")]
     NoParent,
+    /// A label a Dockerfile's `LABEL` cannot carry as it is.
+    #[error("label `{key}` holds {what}, which a Dockerfile's LABEL cannot carry")]
+    Label { key: String, what: String },
     /// A `FROM` of the built parent that the build could not pin to the parent's pushed digest.
     #[error(
         "a FROM line still names `{reference}` after pinning it to its digest; refusing to build on a moving tag"
@@ -462,7 +465,7 @@ impl Builder<'_> {
         // Dockerfile does the same in one step. A `target` stage may not be the last, so then the
         // labels go through the API after all.
         if build.target.is_none() {
-            dockerfile = format!("{dockerfile}\n{}", label_instruction(&labels));
+            dockerfile = format!("{dockerfile}\n{}", label_instruction(&labels)?);
             labels.clear();
         }
         Ok((dockerfile, labels))
@@ -619,19 +622,25 @@ impl Builder<'_> {
     }
 }
 
-/// `LABEL "k"="v" …` with Dockerfile quoting (`$` would otherwise be expanded), keys sorted.
-fn label_instruction(labels: &HashMap<String, String>) -> String {
-    let quote = |text: &str| {
-        let json = serde_json::to_string(text).expect("strings serialize");
-        json.replace('$', "\\$")
-    };
+/// `LABEL "k"="v" …` with Dockerfile quoting ([`dockerfile::quote`]: the image carries the text as
+/// written), keys sorted. The catalog refuses line breaks in the labels it holds; one that arrives
+/// anyway (a build-time value) is an error, never a label that says something else.
+fn label_instruction(labels: &HashMap<String, String>) -> Result<String, BuildError> {
     let mut pairs: Vec<(&String, &String)> = labels.iter().collect();
     pairs.sort();
-    let body: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", quote(k), quote(v)))
-        .collect();
-    format!("LABEL {}\n", body.join(" \\\n      "))
+    let mut body = Vec::new();
+    for (key, value) in pairs {
+        let refused = |control| BuildError::Label {
+            key: key.clone(),
+            what: dockerfile::unquotable(control),
+        };
+        body.push(format!(
+            "{}={}",
+            dockerfile::quote(key).map_err(refused)?,
+            dockerfile::quote(value).map_err(refused)?
+        ));
+    }
+    Ok(format!("LABEL {}\n", body.join(" \\\n      ")))
 }
 
 fn pinned(reference: &str, digest: Option<&Digest>) -> String {
@@ -775,8 +784,18 @@ mod tests {
             ("a".to_string(), "x".to_string()),
         ]);
         assert_eq!(
-            label_instruction(&labels),
+            label_instruction(&labels).unwrap(),
             "LABEL \"a\"=\"x\" \\\n      \"b\"=\"price \\$5 \\\"cheap\\\"\"\n"
+        );
+        let apostrophe = HashMap::from([("team".to_string(), "app's".to_string())]);
+        assert_eq!(
+            label_instruction(&apostrophe).unwrap(),
+            "LABEL \"team\"=\"app's\"\n"
+        );
+        let broken = HashMap::from([("a".to_string(), "two\nlines".to_string())]);
+        assert_eq!(
+            label_instruction(&broken).unwrap_err().to_string(),
+            "label `a` holds a line break, which a Dockerfile's LABEL cannot carry"
         );
     }
 }

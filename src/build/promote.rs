@@ -6,7 +6,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 use super::journal::{Journal, intent};
-use super::{BuildError, Builder, Node};
+use super::{BuildError, Builder, Node, NodeResult};
 use crate::plan::{BuiltPin, Pin};
 use crate::schedule::Ended;
 
@@ -99,11 +99,8 @@ impl Builder<'_> {
         let mut previous = None;
         let (host, repository) = self.catalog.private_location(image);
         if !self.push {
-            for tag in tags {
-                self.daemon
-                    .tag(&built.reference, &format!("{host}/{repository}"), tag)
-                    .await?;
-            }
+            self.tag_locally(&built.reference, &host, &repository, tags)
+                .await?;
         } else {
             let client = self.clients.get(&host);
             let mut manifest = None;
@@ -132,6 +129,16 @@ impl Builder<'_> {
                 client.put_manifest(&repository, tag, manifest).await?;
                 moved = true;
             }
+            // The daemon that built the image still has the previous release under the moving
+            // tags (`docker run …/postgres:15` here would start it): re-point them at what this
+            // run built. Only images built here, present under their immutable tag; nothing is
+            // pulled (an image found up to date keeps its local tags, `docker pull` refreshes them).
+            if node.result == NodeResult::Built
+                && self.daemon.inspect(&built.reference).await?.is_some()
+            {
+                self.tag_locally(&built.reference, &host, &repository, tags)
+                    .await?;
+            }
             if !moved {
                 return Ok(None);
             }
@@ -141,5 +148,21 @@ impl Builder<'_> {
             tags: tags.clone(),
             previous,
         }))
+    }
+
+    /// Points `tags` of `host/repository` in the local daemon at `image`.
+    async fn tag_locally(
+        &self,
+        image: &str,
+        host: &str,
+        repository: &str,
+        tags: &[String],
+    ) -> Result<(), BuildError> {
+        for tag in tags {
+            self.daemon
+                .tag(image, &format!("{host}/{repository}"), tag)
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -97,8 +97,9 @@ impl ImageResult {
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum BuildStatus {
-    /// A mirror the run builds on, present in the private registry.
-    Mirrored,
+    /// A mirror the run builds on, found in the private registry. A build copies nothing: the word
+    /// says where the base was found, not that this run mirrored it (`baseimg mirror` does that).
+    InRegistry,
     Built,
     /// Not built: an image with its fingerprint exists already.
     UpToDate,
@@ -451,19 +452,21 @@ fn image_result(name: &str, outcome: &schedule::Ended<Node, BuildError>) -> Imag
     match outcome {
         schedule::Ended::Done { value, elapsed } => ImageResult {
             status: match value.result {
-                NodeResult::Mirrored => BuildStatus::Mirrored,
+                NodeResult::Mirrored => BuildStatus::InRegistry,
                 NodeResult::Built => BuildStatus::Built,
                 NodeResult::UpToDate => BuildStatus::UpToDate,
             },
             reference: Some(value.reference.clone()),
             digest: value.digest.clone(),
-            seconds: Some(elapsed.as_secs_f64()),
+            // A mirror found in the registry took no time of the run's: no `0.0s` beside it.
+            seconds: (value.result != NodeResult::Mirrored).then_some(elapsed.as_secs_f64()),
             checks: value.checks.clone(),
             ..result
         },
         schedule::Ended::Failed { error, elapsed } => ImageResult {
             status: BuildStatus::Failed,
-            error: Some(error.to_string()),
+            // The daemon's own message may carry its terminal colours; a report has none.
+            error: Some(crate::report::without_escapes(&error.to_string()).into_owned()),
             help: error.advice(),
             seconds: Some(elapsed.as_secs_f64()),
             ..result

@@ -32,8 +32,11 @@ pub struct GraphNode {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum GraphFormat {
+    /// Graphviz, for `dot -Tsvg`.
     Dot,
+    /// A Mermaid flowchart, for Markdown that renders it.
     Mermaid,
+    /// An indented tree, each image under its parent.
     Text,
 }
 

@@ -185,8 +185,9 @@ async fn resolve_one(
     // Say so when a platform filter makes the mirror a new, smaller index.
     let note = match resolution.upstream_platforms {
         Some(total) if !entry.only.is_empty() => Some(format!(
-            "kept {} of {total} platforms: new index {}",
+            "kept {} of {}: new index {}",
             entry.only.join(", "),
+            crate::report::count(total, "platform", "platforms"),
             entry.mirror_digest()
         )),
         _ => None,

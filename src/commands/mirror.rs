@@ -18,7 +18,7 @@ use crate::catalog::{Catalog, Image};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::lock::{LockEntry, LockFile, LockStatus};
 use crate::mirror::{self, Copied, KnownBlobs, Mirror};
-use crate::progress::{Progress, human_bytes};
+use crate::progress::Progress;
 use crate::registry::Clients;
 
 #[derive(Debug, Serialize)]
@@ -301,13 +301,7 @@ async fn copy_one(
             mirrored.retagged = Some(retagged);
         }
         Ok(mirror::Mirrored::Copied(copied)) => {
-            task.finish(&format!(
-                "copied {} blobs ({}), mounted {}, present {}",
-                copied.blobs_copied,
-                human_bytes(copied.bytes),
-                copied.blobs_mounted,
-                copied.blobs_present
-            ));
+            task.finish(&crate::report::copied_line(&copied));
             mirrored.status = MirroredStatus::Copied;
             mirrored.copied = Some(copied);
         }

@@ -130,7 +130,7 @@ pub fn resolve(
                     .expect("selection holds parents before children");
                 match parent_pin.as_parent(&build.parent, catalog, parent_image) {
                     None => Pin::Unpinned {
-                        why: format!("parent `{}` is not pinned", build.parent),
+                        why: blocked_by(lock, &build.parent, parent_image, parent_pin),
                         fix: match parent_pin {
                             Pin::Unpinned { fix, .. } => fix.clone(),
                             _ => "baseimg lock".into(),
@@ -157,6 +157,30 @@ pub fn resolve(
         Err(diagnostics)
     } else {
         Ok(pins)
+    }
+}
+
+/// Why a built image cannot be pinned, in terms of its parent `name`: a mirror the lock file does
+/// not cover (or covers for another reference), or a built image that is blocked itself, with its
+/// own reason after it, down to the mirror that holds the chain back. Only a mirror is "locked":
+/// a built parent is built, so saying that it "is not pinned" would send the reader to the wrong
+/// image.
+fn blocked_by(lock: &LockFile, name: &str, parent: &Image, pin: &Pin) -> String {
+    let why = match pin {
+        Pin::Unpinned { why, .. } => why.as_str(),
+        _ => "",
+    };
+    match (&parent.kind, lock.status(parent)) {
+        (ImageKind::Mirror(_), LockStatus::Missing) => {
+            format!("its parent `{name}` is not in the lock file")
+        }
+        (ImageKind::Mirror(_), LockStatus::Stale { why }) => {
+            format!("the lock entry of its parent `{name}` is out of date: {why}")
+        }
+        (ImageKind::Mirror(_), LockStatus::Fresh(_)) => {
+            format!("its parent `{name}` is not locked: {why}")
+        }
+        (ImageKind::Build(_), _) => format!("its parent `{name}` cannot be built: {why}"),
     }
 }
 

@@ -124,8 +124,7 @@ mod tests {
             vec![
                 ImageResult {
                     reference: Some("r/base:1@sha256:aa".into()),
-                    seconds: Some(0.0),
-                    ..image("base", BuildStatus::Mirrored)
+                    ..image("base", BuildStatus::InRegistry)
                 },
                 ImageResult {
                     error: Some("build failed: exit 1\nlast lines of app.log:".into()),
@@ -154,7 +153,7 @@ mod tests {
         );
         assert_eq!(
             report.text(),
-            "base      mirrored         0.0s  r/base:1@sha256:aa\n\
+            "base      in registry         -  r/base:1@sha256:aa\n\
              app       failed           2.0s  build failed: exit 1\n\
              \x20                                last lines of app.log:\n\
              app-plus  not attempted       -  `app` failed\n\
@@ -164,6 +163,8 @@ mod tests {
         );
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["ok"], false);
+        assert_eq!(json["images"][0]["status"], "in_registry");
+        assert!(json["images"][0].get("seconds").is_none(), "{json:#}");
         assert_eq!(json["failed"], 1);
         assert_eq!(json["images"][2]["status"], "not_attempted");
         assert_eq!(json["images"][2]["because"], "app");

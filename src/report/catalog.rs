@@ -1,7 +1,7 @@
 //! Text for the commands that read the catalog and change nothing: `validate`, `graph`, `render`
 //! and `plan`.
 
-use super::{Text, table};
+use super::{Text, count, table};
 use crate::commands::init::InitReport;
 use crate::commands::plan::PlanReport;
 use crate::commands::render::RenderReport;
@@ -10,9 +10,9 @@ use crate::commands::validate::ValidateReport;
 impl Text for InitReport {
     fn text(&self) -> String {
         let mut out = format!(
-            "wrote a base-images repository in {} ({} files)\n",
+            "wrote a base-images repository in {} ({})\n",
             self.directory.display(),
-            self.files.len()
+            count(self.files.len(), "file", "files")
         );
         out.push_str(
             "next: set `registry:` in base-images.yaml to your registry, then \
@@ -25,9 +25,9 @@ impl Text for InitReport {
 impl Text for ValidateReport {
     fn text(&self) -> String {
         format!(
-            "{}: {} images ({} mirrored, {} built), no errors\n",
+            "{}: {} ({} mirrored, {} built), no errors\n",
             self.catalog.display(),
-            self.images,
+            count(self.images, "image", "images"),
             self.mirrors,
             self.built
         )
@@ -79,10 +79,44 @@ impl Text for PlanReport {
             parts.push(format!("{} waiting for `baseimg lock`", summary.waiting));
         }
         format!(
-            "{}\n{} images: {}\n",
+            "{}\n{}: {}\n",
             table(&rows),
-            summary.images,
+            count(summary.images, "image", "images"),
             parts.join(", ")
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::plan::PlanSummary;
+
+    #[test]
+    fn one_image_is_counted_in_the_singular() {
+        let report = ValidateReport {
+            catalog: "base-images.yaml".into(),
+            images: 1,
+            mirrors: 1,
+            built: 0,
+        };
+        assert_eq!(
+            report.text(),
+            "base-images.yaml: 1 image (1 mirrored, 0 built), no errors\n"
+        );
+        let plan = PlanReport {
+            steps: Vec::new(),
+            summary: PlanSummary {
+                images: 1,
+                skip: 1,
+                ..PlanSummary::default()
+            },
+        };
+        assert!(
+            plan.text()
+                .ends_with("\n1 image: 0 to mirror, 0 to build, 1 up to date\n"),
+            "{}",
+            plan.text()
+        );
     }
 }

@@ -5,6 +5,7 @@ use crate::commands::Budget;
 use crate::commands::lock::LockReport;
 use crate::commands::mirror::{MirrorReport, MirroredStatus};
 use crate::commands::outdated::OutdatedReport;
+use crate::mirror::Copied;
 use crate::progress::human_bytes;
 
 /// `registry-1.docker.io: 76 of 100 pulls left in the current window`
@@ -13,15 +14,29 @@ fn budget_lines(budgets: &[Budget]) -> String {
         .iter()
         .map(|b| match b.limit {
             Some(total) => format!(
-                "{}: {} of {total} pulls left in the current window\n",
-                b.registry, b.remaining
+                "{}: {} of {} left in the current window\n",
+                b.registry,
+                b.remaining,
+                count(total as usize, "pull", "pulls")
             ),
             None => format!(
-                "{}: {} pulls left in the current window\n",
-                b.registry, b.remaining
+                "{}: {} left in the current window\n",
+                b.registry,
+                count(b.remaining as usize, "pull", "pulls")
             ),
         })
         .collect()
+}
+
+/// The progress line of a mirror copied: `copied 1 blob (4.2 MiB), mounted 0, present 2`.
+pub fn copied_line(copied: &Copied) -> String {
+    format!(
+        "copied {} ({}), mounted {}, present {}",
+        count(copied.blobs_copied, "blob", "blobs"),
+        human_bytes(copied.bytes),
+        copied.blobs_mounted,
+        copied.blobs_present
+    )
 }
 
 impl Text for LockReport {
@@ -127,9 +142,10 @@ impl Text for OutdatedReport {
             out.push_str("\neverything is up to date\n");
         } else {
             out.push_str(&format!(
-                "\n{} of {} mirrors moved upstream or are not locked: run `baseimg update` then `baseimg mirror`\n",
+                "\n{} of {} moved upstream or {} not locked: run `baseimg update` then `baseimg mirror`\n",
                 self.outdated,
-                self.images.len()
+                count(self.images.len(), "mirror", "mirrors"),
+                if self.outdated == 1 { "is" } else { "are" }
             ));
         }
         out
@@ -185,6 +201,66 @@ mod tests {
         assert_eq!(json["outdated"], 2);
         assert_eq!(json["images"][2]["status"], "not_locked");
         assert_eq!(json["images"][2]["locked"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn one_drifted_mirror_of_one_is_counted_in_the_singular() {
+        let report = OutdatedReport::new(vec![Drift {
+            image: "redis".into(),
+            reference: "docker.io/library/redis:7.2.4".into(),
+            locked: None,
+            current: digest('c'),
+            status: DriftStatus::NotLocked,
+        }]);
+        assert!(
+            report.text().ends_with(
+                "\n1 of 1 mirror moved upstream or is not locked: run `baseimg update` then `baseimg mirror`\n"
+            ),
+            "{}",
+            report.text()
+        );
+    }
+
+    #[test]
+    fn a_copy_of_one_blob_says_blob() {
+        use crate::commands::mirror::{MirrorReport, MirrorResult, MirroredStatus};
+        let copied = Copied {
+            manifests: 1,
+            blobs_copied: 1,
+            blobs_mounted: 0,
+            blobs_present: 2,
+            bytes: 2048,
+        };
+        assert_eq!(
+            copied_line(&copied),
+            "copied 1 blob (2.00 KiB), mounted 0, present 2"
+        );
+        let report = MirrorReport {
+            images: vec![MirrorResult {
+                image: "redis".into(),
+                status: MirroredStatus::Copied,
+                repository: "r/redis".into(),
+                retagged: None,
+                copied: Some(copied),
+                error: None,
+                help: None,
+            }],
+            seconds: 1.0,
+            requests: 1,
+            upstream_requests: 1,
+            retries: 0,
+            rate_limits: vec![Budget {
+                registry: "registry-1.docker.io".into(),
+                remaining: 1,
+                limit: None,
+            }],
+        };
+        assert_eq!(
+            report.text(),
+            "redis  copied 2.00 KiB  r/redis  (1 blob copied, 0 mounted, 2 present)\n\
+             registry-1.docker.io: 1 pull left in the current window\n\
+             1 image in 1.00s: 1 request (1 upstream, 0 retried), 0 failed\n"
+        );
     }
 
     #[test]
