@@ -72,6 +72,17 @@ struct GlobalArgs {
         value_name = "BUILDER"
     )]
     builder: Option<crate::catalog::BuilderKind>,
+    /// A Docker daemon to build on (`unix:///…` or `tcp://host:port`), instead of the one DOCKER_HOST
+    /// names; repeat it to spread the builds over several daemons, each with --jobs slots (needs
+    /// --push: the registry hands images from one daemon to the next).
+    #[arg(
+        long = "builder-host",
+        global = true,
+        env = "BASEIMG_BUILDER_HOSTS",
+        value_delimiter = ',',
+        value_name = "HOST"
+    )]
+    builder_hosts: Vec<String>,
     /// Fail at once when another run is changing this catalog's registry or lock file, instead of
     /// waiting for it.
     #[arg(long, global = true)]
@@ -350,6 +361,7 @@ impl GlobalArgs {
             jobs: usize::from(self.jobs),
             progress: self.progress,
             builder: self.builder,
+            builder_hosts: self.builder_hosts.clone(),
             wait: if self.no_wait {
                 crate::run_lock::Wait::No
             } else {

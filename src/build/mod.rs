@@ -9,6 +9,7 @@
 pub mod journal;
 mod log;
 mod platforms;
+pub mod pool;
 mod promote;
 
 pub use promote::Promoted;
@@ -22,7 +23,7 @@ use indexmap::IndexMap;
 use crate::catalog::{Build, Catalog, Image};
 use crate::context::{DOCKERFILE_IN_CONTEXT, write_tar};
 use crate::diagnostic::Diagnostic;
-use crate::docker::{BuildRequest, Daemon, DaemonError};
+use crate::docker::{BuildRequest, DaemonError};
 use crate::dockerfile;
 use crate::fingerprint;
 use crate::graph::Graph;
@@ -45,6 +46,8 @@ pub struct Node {
     pub result: NodeResult,
     /// The smoke checks that passed on this run's build (none for an image not built this run).
     pub checks: Vec<Checked>,
+    /// The daemon that built it in this run (its address).
+    pub builder: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +122,9 @@ struct Job<'a> {
     parent: &'a Node,
     host: String,
     repository: String,
-    task: Task,
+    task: &'a Task,
+    /// The daemon this image builds, is checked and is pushed on.
+    member: &'a pool::Member,
 }
 
 /// What pushing a build came to.
@@ -134,9 +139,8 @@ enum Published {
 pub struct Builder<'a> {
     pub catalog: &'a Catalog,
     pub pins: &'a IndexMap<String, Pin>,
-    pub daemon: &'a Daemon,
-    /// The daemon's builder this run uses.
-    pub builder: crate::docker::Builder,
+    /// The daemons this run builds on.
+    pub pool: &'a pool::Pool,
     pub clients: &'a Clients,
     pub push: bool,
     pub logs: PathBuf,
@@ -161,6 +165,7 @@ impl Builder<'_> {
                 digest: Some(digest.clone()),
                 result: NodeResult::Mirrored,
                 checks: Vec::new(),
+                builder: None,
             }),
             Pin::Unpinned { why, fix } => Err(BuildError::Unpinned {
                 why: why.clone(),
@@ -189,6 +194,7 @@ impl Builder<'_> {
                 digest,
                 result: NodeResult::UpToDate,
                 checks: Vec::new(),
+                builder: None,
             });
         }
         let build = image
@@ -197,22 +203,70 @@ impl Builder<'_> {
         let (dockerfile, labels) = self.dockerfile(image, build, built, parent)?;
         let tar = self.pack(build, built, &dockerfile).await?;
         let mut log = self.log(image, built, &dockerfile)?;
-        let job = Job {
-            image,
-            build,
-            built,
-            parent,
-            host,
-            repository,
-            task,
-        };
-        job.task.step("building");
+        // A slot on a daemon, preferably the one that built the parent (it has its layers). A daemon
+        // that stops answering mid-build is taken out of the pool and the image built once more on
+        // another one; a failed step is not retried.
+        let mut lease = self.pool.lease(parent.builder.as_deref()).await;
+        let mut retried = false;
+        loop {
+            if self.pool.members.len() > 1 {
+                log.line(&format!("# building on {}", lease.member.name));
+            }
+            let job = Job {
+                image,
+                build,
+                built,
+                parent,
+                host: host.clone(),
+                repository: repository.clone(),
+                task: &task,
+                member: lease.member,
+            };
+            let result = self.build_on(&job, tar.path(), &labels, &mut log).await;
+            let member = lease.member;
+            match result {
+                Err(error)
+                    if !retried
+                        && self.pool.members.len() > 1
+                        && !member.daemon.answers().await
+                        && self.pool.lose(&member.name) =>
+                {
+                    log.line(&format!(
+                        "# {} stopped answering ({error}); building on another daemon",
+                        member.name
+                    ));
+                    crate::report::note(&format!(
+                        "builder {} stopped answering while building `{}`; it is left out and the image built on another",
+                        member.name, image.name
+                    ));
+                    retried = true;
+                    drop(lease);
+                    lease = self.pool.lease(None).await;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Builds, checks and (with `--push`) pushes one image on the job's daemon.
+    async fn build_on(
+        &self,
+        job: &Job<'_>,
+        context_tar: &Path,
+        labels: &HashMap<String, String>,
+        log: &mut LogFile,
+    ) -> Result<Node, BuildError> {
+        let built = job.built;
+        job.task.step(&match self.pool.members.len() {
+            1 => "building".to_string(),
+            _ => format!("building on {}", job.member.name),
+        });
         let started = Instant::now();
-        let builds = self.run_builds(&job, tar.path(), &labels, &mut log).await?;
+        let builds = self.run_builds(job, context_tar, labels, log).await?;
         // Before the push: an image whose checks fail never reaches the registry.
-        let checks = self.check_native(&job, &builds, &mut log).await?;
+        let checks = self.check_native(job, &builds, log).await?;
         let digest = match self.push {
-            true => match self.publish(&job, &builds, &mut log).await? {
+            true => match self.publish(job, &builds, log).await? {
                 Published::Pushed(digest) => digest,
                 Published::Meanwhile(digest) => {
                     job.task.finish(&format!(
@@ -224,6 +278,7 @@ impl Builder<'_> {
                         digest: Some(digest),
                         result: NodeResult::UpToDate,
                         checks,
+                        builder: None,
                     });
                 }
             },
@@ -236,6 +291,7 @@ impl Builder<'_> {
             digest,
             result: NodeResult::Built,
             checks,
+            builder: Some(job.member.name.clone()),
         })
     }
 
@@ -275,14 +331,15 @@ impl Builder<'_> {
                 network: build.network.as_deref(),
                 platform: platform.as_deref(),
                 registries: vec![job.host.clone()],
-                builder: self.builder,
+                builder: job.member.engine,
                 secrets: build
                     .secrets
                     .iter()
                     .map(|(id, source)| (id.clone(), source.clone()))
                     .collect(),
             };
-            let result = self
+            let result = job
+                .member
                 .daemon
                 .build(request, |line| log.line(line), |step| job.task.step(step))
                 .await;
@@ -291,7 +348,7 @@ impl Builder<'_> {
                 let tail = log.tail(12);
                 let foreign = platform.as_deref().and_then(|p| {
                     let output = format!("{error}\n{tail}");
-                    platforms::foreign_platform(p, &self.daemon.platform, &output)
+                    platforms::foreign_platform(p, &job.member.daemon.platform, &output)
                 });
                 let error = foreign.map(DaemonError::Build).unwrap_or(error);
                 return Err(BuildError::Failed { error, tail });
@@ -311,13 +368,13 @@ impl Builder<'_> {
         let native = builds.iter().find(|(platform, _)| {
             platform
                 .as_deref()
-                .is_none_or(|p| crate::registry::platform_matches(p, &self.daemon.platform))
+                .is_none_or(|p| crate::registry::platform_matches(p, &job.member.daemon.platform))
         });
         let Some((_, tag)) = native else {
             if !job.build.checks.is_empty() {
                 log.line(&format!(
                     "# checks not run: none of the platforms runs on this {} daemon",
-                    self.daemon.platform
+                    job.member.daemon.platform
                 ));
             }
             return Ok(Vec::new());
@@ -326,10 +383,9 @@ impl Builder<'_> {
             let reference = &job.built.reference;
             let (repository, immutable) =
                 reference.rsplit_once(':').unwrap_or((reference, "latest"));
-            self.daemon.tag(tag, repository, immutable).await?;
+            job.member.daemon.tag(tag, repository, immutable).await?;
         }
-        self.smoke_check(job.image, job.build, tag, &job.task, log)
-            .await
+        self.smoke_check(job, tag, log).await
     }
 
     /// Pushes what was built: the image, or each platform's image and their index. An immutable tag
@@ -349,7 +405,10 @@ impl Builder<'_> {
         let digest = if builds.len() > 1 {
             self.push_platforms(job, &job.image.platforms, log).await?
         } else {
-            let platform = builds[0].0.as_deref().unwrap_or(&self.daemon.platform);
+            let platform = builds[0]
+                .0
+                .as_deref()
+                .unwrap_or(&job.member.daemon.platform);
             self.link_parent_layers(&job.repository, job.built, job.parent, platform, log)
                 .await;
             self.push_tag(job, &job.built.immutable_tag, log)
@@ -362,19 +421,19 @@ impl Builder<'_> {
     /// Runs the image's smoke checks on the image just built, writing each result to its log.
     async fn smoke_check(
         &self,
-        image: &Image,
-        build: &Build,
+        job: &Job<'_>,
         reference: &str,
-        task: &Task,
         log: &mut LogFile,
     ) -> Result<Vec<Checked>, BuildError> {
+        let (image, build, task) = (job.image, job.build, &job.task);
         if build.checks.is_empty() {
             return Ok(Vec::new());
         }
         task.step(&format!("checking ({})", build.checks.len()));
         let _checking = self.timeline.start(&image.name, Phase::Check);
+        let daemon = &job.member.daemon;
         let smoke = Smoke {
-            daemon: self.daemon,
+            daemon,
             catalog: self.catalog,
             run_id: self.run_id.clone(),
         };
@@ -391,7 +450,7 @@ impl Builder<'_> {
                 // The image carries its fingerprint label: left tagged, the next build without
                 // `--push` would take it as built and skip its checks. A failed check leaves no
                 // image, as a failed build does.
-                let _ = self.daemon.remove(reference).await;
+                let _ = daemon.remove(reference).await;
                 Err(BuildError::Check(error))
             }
         }
@@ -537,7 +596,8 @@ impl Builder<'_> {
     ) -> Result<Option<platforms::PlatformImage>, BuildError> {
         job.task.step(&format!("pushing {tag}"));
         let repository_ref = format!("{}/{}", job.host, job.repository);
-        if let Err(error) = self
+        if let Err(error) = job
+            .member
             .daemon
             .push(&job.host, &repository_ref, tag, |line| log.line(line))
             .await
@@ -613,7 +673,13 @@ impl Builder<'_> {
                 .await?;
             Ok(found.map(|(digest, _, _)| Some(digest)))
         } else {
-            let found = self.daemon.inspect(&built.reference).await?;
+            // Without `--push` a run has one daemon: the local build is the one to look for.
+            let found = self
+                .pool
+                .member(None)
+                .daemon
+                .inspect(&built.reference)
+                .await?;
             let fingerprint = built.fingerprint.to_string();
             Ok(found
                 .filter(|(_, labels)| labels.get(fingerprint::LABEL) == Some(&fingerprint))

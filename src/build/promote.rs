@@ -98,8 +98,9 @@ impl Builder<'_> {
         let tags = &image.as_build().expect("built").tags;
         let mut previous = None;
         let (host, repository) = self.catalog.private_location(image);
+        let daemon = &self.pool.member(node.builder.as_deref()).daemon;
         if !self.push {
-            self.tag_locally(&built.reference, &host, &repository, tags)
+            self.tag_locally(daemon, &built.reference, &host, &repository, tags)
                 .await?;
         } else {
             let client = self.clients.get(&host);
@@ -133,10 +134,11 @@ impl Builder<'_> {
             // tags (`docker run …/postgres:15` here would start it): re-point them at what this
             // run built. Only images built here, present under their immutable tag; nothing is
             // pulled (an image found up to date keeps its local tags, `docker pull` refreshes them).
+            // A daemon that stopped answering since it built the image keeps its old tags.
             if node.result == NodeResult::Built
-                && self.daemon.inspect(&built.reference).await?.is_some()
+                && matches!(daemon.inspect(&built.reference).await, Ok(Some(_)))
             {
-                self.tag_locally(&built.reference, &host, &repository, tags)
+                self.tag_locally(daemon, &built.reference, &host, &repository, tags)
                     .await?;
             }
             if !moved {
@@ -153,13 +155,14 @@ impl Builder<'_> {
     /// Points `tags` of `host/repository` in the local daemon at `image`.
     async fn tag_locally(
         &self,
+        daemon: &crate::docker::Daemon,
         image: &str,
         host: &str,
         repository: &str,
         tags: &[String],
     ) -> Result<(), BuildError> {
         for tag in tags {
-            self.daemon
+            daemon
                 .tag(image, &format!("{host}/{repository}"), tag)
                 .await?;
         }

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::failure::{Advice, diagnose, explain};
 use super::{Finished, Outcome, Selection, Settings, Workspace, io_error};
 use crate::build::journal::Journal;
+use crate::build::pool::{Member, Pool};
 use crate::build::{self, BuildError, Builder, Node, NodeResult, Promoted};
 use crate::catalog::Catalog;
 use crate::diagnostic::{Diagnostic, Diagnostics};
@@ -75,6 +76,9 @@ pub struct ImageResult {
     /// The smoke checks that passed on this run's build.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<Checked>,
+    /// The daemon that built it in this run (its address).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub builder: Option<String>,
 }
 
 impl ImageResult {
@@ -90,6 +94,7 @@ impl ImageResult {
             help: None,
             because: None,
             checks: Vec::new(),
+            builder: None,
         }
     }
 }
@@ -239,17 +244,7 @@ pub async fn build(
     if missing.has_errors() {
         return Err(missing);
     }
-    let daemon = Daemon::connect().await.map_err(|e| explain(&e))?;
-    let kind = settings.builder.unwrap_or(catalog.builder);
-    let (chosen, fallback) = daemon.builder(kind).await.map_err(|e| explain(&e))?;
-    if chosen == crate::docker::Builder::Classic {
-        classic_can_build(catalog, &pins, fallback.as_deref())?;
-    }
-    if let Some(why) = fallback {
-        crate::report::note(&format!(
-            "building with the classic builder: BuildKit is not available ({why})"
-        ));
-    }
+    let pool = connect_builders(settings, catalog, &pins, run.push).await?;
     let resumed = match run.push {
         true => resume_promotion(catalog, clients).await?,
         false => None,
@@ -259,8 +254,7 @@ pub async fn build(
     let builder = Builder {
         catalog,
         pins: &pins,
-        daemon: &daemon,
-        builder: chosen,
+        pool: &pool,
         clients,
         push: run.push,
         logs: run.logs,
@@ -276,7 +270,7 @@ pub async fn build(
     let outcomes = schedule::run(
         selected,
         &parents,
-        settings.jobs,
+        pool.slots(),
         |name, parent_nodes| {
             let builder = &builder;
             async move { builder.image(&name, &parent_nodes).await }
@@ -287,24 +281,95 @@ pub async fn build(
     )
     .await;
     // Checks interrupted by a failure elsewhere or by Ctrl-C leave their containers: none stays.
-    let smoke = Smoke {
-        daemon: &daemon,
-        catalog,
-        run_id: builder.run_id.clone(),
-    };
-    let _ = smoke.clean_up().await;
+    for member in &pool.members {
+        let smoke = Smoke {
+            daemon: &member.daemon,
+            catalog,
+            run_id: builder.run_id.clone(),
+        };
+        let _ = smoke.clean_up().await;
+    }
 
     let promotion = promote(&builder, &outcomes).await;
     let mut report = BuildReport::new(
         run.push,
         outcomes.iter().map(|(n, o)| image_result(n, o)).collect(),
         promotion,
-        chosen,
+        pool.members[0].engine,
         builder.logs.clone(),
         started.elapsed().as_secs_f64(),
     );
     report.resumed = resumed;
     Ok(report)
+}
+
+/// The daemons this run builds on: each `--builder-host` (or `BASEIMG_BUILDER_HOSTS`), else the one
+/// `DOCKER_HOST` names, each with `--jobs` slots and its builder chosen as `--builder` says. A listed
+/// daemon that cannot be reached is reported and left out; none answering stops the run before
+/// anything starts. Several daemons hand images to each other through the registry, so they need
+/// `--push`.
+async fn connect_builders(
+    settings: &Settings,
+    catalog: &Catalog,
+    pins: &IndexMap<String, Pin>,
+    push: bool,
+) -> Result<Pool, Diagnostics> {
+    let kind = settings.builder.unwrap_or(catalog.builder);
+    let mut members = Vec::new();
+    let mut fallbacks = Vec::new();
+    if settings.builder_hosts.is_empty() {
+        let daemon = Daemon::connect().await.map_err(|e| explain(&e))?;
+        let (engine, fallback) = daemon.builder(kind).await.map_err(|e| explain(&e))?;
+        fallbacks.extend(fallback.map(|why| (daemon.address.clone(), why)));
+        members.push(Member::new(daemon, engine, settings.jobs));
+    } else {
+        if settings.builder_hosts.len() > 1 && !push {
+            return Err(Diagnostics(vec![
+                Diagnostic::error(format!(
+                    "{} builder hosts need `--push`: one daemon hands an image to the next through the private registry",
+                    settings.builder_hosts.len()
+                ))
+                .help("add `--push`, or name one `--builder-host` for a local build"),
+            ]));
+        }
+        let mut unreachable = Vec::new();
+        for host in &settings.builder_hosts {
+            let daemon = match Daemon::connect_to(host).await {
+                Ok(daemon) => daemon,
+                Err(error) => {
+                    crate::report::note(&format!("builder {host} is left out: {error}"));
+                    unreachable.push(error.to_string());
+                    continue;
+                }
+            };
+            let (engine, fallback) = daemon.builder(kind).await.map_err(|e| explain(&e))?;
+            fallbacks.extend(fallback.map(|why| (daemon.address.clone(), why)));
+            members.push(Member::new(daemon, engine, settings.jobs));
+        }
+        if members.is_empty() {
+            return Err(Diagnostics(vec![
+                Diagnostic::error(format!(
+                    "none of the {} builder hosts answers",
+                    settings.builder_hosts.len()
+                ))
+                .note(unreachable.join("\n"))
+                .help("start a daemon on one of them, or name others with `--builder-host`"),
+            ]));
+        }
+    }
+    if members
+        .iter()
+        .any(|m| m.engine == crate::docker::Builder::Classic)
+    {
+        let why = fallbacks.first().map(|(_, why)| why.as_str());
+        classic_can_build(catalog, pins, why)?;
+    }
+    for (address, why) in fallbacks {
+        crate::report::note(&format!(
+            "building with the classic builder on {address}: BuildKit is not available ({why})"
+        ));
+    }
+    Ok(Pool::new(members))
 }
 
 /// Refuses, before anything is built, what the classic builder cannot build: images with build
@@ -461,6 +526,7 @@ fn image_result(name: &str, outcome: &schedule::Ended<Node, BuildError>) -> Imag
             // A mirror found in the registry took no time of the run's: no `0.0s` beside it.
             seconds: (value.result != NodeResult::Mirrored).then_some(elapsed.as_secs_f64()),
             checks: value.checks.clone(),
+            builder: value.builder.clone(),
             ..result
         },
         schedule::Ended::Failed { error, elapsed } => ImageResult {

@@ -53,6 +53,8 @@ pub struct Settings {
     pub progress: Mode,
     /// The builder asked for on the command line; the catalog's otherwise.
     pub builder: Option<crate::catalog::BuilderKind>,
+    /// The daemons to build on (`--builder-host`); none: the one `DOCKER_HOST` names.
+    pub builder_hosts: Vec<String>,
     /// Whether a run that changes the registry or the lock file waits for another one on the catalog.
     pub wait: crate::run_lock::Wait,
 }

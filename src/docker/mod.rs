@@ -120,6 +120,12 @@ impl Daemon {
     /// answers. One clear error says which address was tried and what to do.
     pub async fn connect() -> Result<Daemon, DaemonError> {
         let address = std::env::var("DOCKER_HOST").unwrap_or_else(|_| DEFAULT_HOST.to_string());
+        Daemon::connect_to(&address).await
+    }
+
+    /// Connects to the daemon at `address` (`unix://…` or `tcp://…`) and checks it answers.
+    pub async fn connect_to(address: &str) -> Result<Daemon, DaemonError> {
+        let address = address.to_string();
         let unreachable = |error: bollard::errors::Error| DaemonError::Unreachable {
             address: address.clone(),
             detail: error.to_string(),
@@ -143,6 +149,14 @@ impl Daemon {
             api,
             endpoint,
         })
+    }
+
+    /// Whether the daemon still answers (after a build or push failed, to tell a failed step from a
+    /// daemon that went away).
+    pub async fn answers(&self) -> bool {
+        tokio::time::timeout(std::time::Duration::from_secs(3), self.docker.ping())
+            .await
+            .is_ok_and(|pong| pong.is_ok())
     }
 
     /// The image's ID and labels, or `None` when the daemon has no such image.

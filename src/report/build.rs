@@ -14,12 +14,21 @@ impl Text for BuildReport {
             .unwrap_or(5)
             .max(5);
         let mut out = String::new();
+        // With several daemons, each built image says where it was built.
+        let builders: std::collections::BTreeSet<&str> = self
+            .images
+            .iter()
+            .filter_map(|i| i.builder.as_deref())
+            .collect();
         for image in &self.images {
             let time = image
                 .seconds
                 .map(|s| format!("{s:.1}s"))
                 .unwrap_or_else(|| "-".into());
-            let detail = detail(image);
+            let mut detail = detail(image);
+            if let Some(builder) = image.builder.as_deref().filter(|_| builders.len() > 1) {
+                detail.push_str(&format!("\nbuilt on {builder}"));
+            }
             let mut lines = detail.lines();
             out.push_str(&format!(
                 "{:width$}  {:13}  {time:>6}  {}\n",

@@ -2,6 +2,7 @@
 //! upstream fixtures it runs against, and the file-tree helpers they share.
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod example;
 pub mod fixtures;
 pub mod harness;

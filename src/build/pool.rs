@@ -1,0 +1,116 @@
+//! The Docker daemons one run builds on, each with its own number of slots. Builds are location-free
+//! (every parent comes from the private registry by digest), so an image may go to any daemon with a
+//! free slot; it goes to the one that built its parent when that one has a slot free, since that
+//! daemon already holds the parent's layers.
+
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use crate::docker::{Builder as Engine, Daemon};
+
+/// One daemon of the pool.
+pub struct Member {
+    /// How reports, progress and the `io.baseimg.builder` label name it: its address.
+    pub name: String,
+    pub daemon: Daemon,
+    /// BuildKit or the classic builder, as chosen for this daemon.
+    pub engine: Engine,
+    slots: Semaphore,
+    capacity: usize,
+}
+
+impl Member {
+    pub fn new(daemon: Daemon, engine: Engine, slots: usize) -> Member {
+        Member {
+            name: daemon.address.clone(),
+            daemon,
+            engine,
+            slots: Semaphore::new(slots.max(1)),
+            capacity: slots.max(1),
+        }
+    }
+}
+
+pub struct Pool {
+    pub members: Vec<Member>,
+    /// Members that stopped answering during the run: no image is given to them any more.
+    lost: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+/// A slot on one member, held while an image builds, is checked and is pushed there.
+pub struct Lease<'a> {
+    pub member: &'a Member,
+    _slot: SemaphorePermit<'a>,
+}
+
+impl Pool {
+    pub fn new(members: Vec<Member>) -> Pool {
+        Pool {
+            members,
+            lost: Default::default(),
+        }
+    }
+
+    /// Takes a member that stopped answering out of the pool. Returns whether another one is left.
+    pub fn lose(&self, name: &str) -> bool {
+        let mut lost = self.lost.lock().expect("not poisoned");
+        lost.insert(name.to_string());
+        self.members.iter().any(|m| !lost.contains(&m.name))
+    }
+
+    fn answering(&self) -> Vec<&Member> {
+        let lost = self.lost.lock().expect("not poisoned");
+        let answering: Vec<&Member> = self
+            .members
+            .iter()
+            .filter(|m| !lost.contains(&m.name))
+            .collect();
+        if answering.is_empty() {
+            self.members.iter().collect()
+        } else {
+            answering
+        }
+    }
+
+    /// How many images the pool builds at once: every member's slots.
+    pub fn slots(&self) -> usize {
+        self.members.iter().map(|m| m.capacity).sum()
+    }
+
+    /// The member named `name`, or the first one.
+    pub fn member(&self, name: Option<&str>) -> &Member {
+        name.and_then(|name| self.members.iter().find(|m| m.name == name))
+            .unwrap_or(&self.members[0])
+    }
+
+    /// A slot for one image: on `preferred` (the daemon that built its parent) when it has one free,
+    /// else on the member with the most free slots, else the first that frees one.
+    pub async fn lease(&self, preferred: Option<&str>) -> Lease<'_> {
+        let answering = self.answering();
+        let preferred = answering
+            .iter()
+            .find(|m| Some(m.name.as_str()) == preferred)
+            .copied();
+        let mut order: Vec<&Member> = preferred.into_iter().collect();
+        let mut others = answering.clone();
+        others.sort_by_key(|m| std::cmp::Reverse(m.slots.available_permits()));
+        order.extend(others);
+        for member in &order {
+            if let Ok(slot) = member.slots.try_acquire() {
+                return Lease {
+                    member,
+                    _slot: slot,
+                };
+            }
+        }
+        let waits = answering.into_iter().map(|member| {
+            Box::pin(async move {
+                let slot = member.slots.acquire().await.expect("never closed");
+                Lease {
+                    member,
+                    _slot: slot,
+                }
+            })
+        });
+        futures_util::future::select_all(waits).await.0
+    }
+}

@@ -1,0 +1,254 @@
+//! Builds over several Docker daemons: the machine's own and a second `dockerd` started for the test
+//! (see [`common::daemon`]). Images go to whichever daemon has a slot free, preferring the one that
+//! built the parent; a child built on the other daemon takes its parent from the private registry.
+//! A listed daemon that cannot be reached is left out; none answering stops the run at once.
+
+mod common;
+
+use common::daemon::SecondDaemon;
+use common::fixtures::Layout;
+use common::harness::Test;
+use common::registry::Registry;
+
+const UNREACHABLE: &str = "unix:///nonexistent/baseimg-test/docker.sock";
+
+/// The machine's own daemon, as baseimg would find it.
+fn local_daemon() -> String {
+    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
+}
+
+struct World {
+    upstream: Registry,
+    private: Registry,
+    repo: tempfile::TempDir,
+}
+
+impl World {
+    /// A parent and three children, each a `RUN sleep 2`, long enough for the children to overlap.
+    fn new() -> World {
+        World::sleeping(2)
+    }
+
+    fn sleeping(seconds: u32) -> World {
+        let upstream = Registry::start();
+        let private = Registry::start();
+        Layout::busybox(31).push(&upstream.host, "library/busybox", "1.35");
+        let repo = tempfile::tempdir().unwrap();
+        let nonce = format!("{:?}", std::time::SystemTime::now());
+        std::fs::create_dir(repo.path().join("templates")).unwrap();
+        std::fs::write(
+            repo.path().join("templates/step.Dockerfile.j2"),
+            format!(
+                "FROM {{{{ from }}}}\nRUN sleep {seconds} && echo '{{{{ image.name }}}} {nonce}' > /built\n"
+            ),
+        )
+        .unwrap();
+        let mut catalog = format!(
+            "registry: {}/base\nimages:\n  base:\n    mirror: {}/library/busybox:1.35\n  parent:\n    from: base\n    template: step.Dockerfile.j2\n    tags: [\"1\"]\n",
+            private.host, upstream.host
+        );
+        for child in ["child-a", "child-b", "child-c"] {
+            catalog.push_str(&format!(
+                "  {child}:\n    from: parent\n    template: step.Dockerfile.j2\n    tags: [\"1\"]\n"
+            ));
+        }
+        std::fs::write(repo.path().join("base-images.yaml"), catalog).unwrap();
+        std::fs::create_dir(repo.path().join(".docker")).unwrap();
+        std::fs::write(repo.path().join(".docker/config.json"), "{}").unwrap();
+        let world = World {
+            upstream,
+            private,
+            repo,
+        };
+        world.baseimg(&["lock"]).run();
+        world.baseimg(&["mirror"]).run();
+        world
+    }
+
+    fn baseimg(&self, args: &[&str]) -> Test {
+        Test::in_dir(self.repo.path())
+            .env("DOCKER_CONFIG", self.repo.path().join(".docker"))
+            .args(["--progress", "plain"])
+            .args(args)
+    }
+
+    fn builder_of<'a>(report: &'a serde_json::Value, image: &str) -> &'a str {
+        report["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["image"] == image)
+            .and_then(|i| i["builder"].as_str())
+            .unwrap_or_else(|| panic!("no builder for {image}: {report:#}"))
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let _ = &self.upstream;
+        let listed = std::process::Command::new("docker")
+            .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        for image in listed
+            .lines()
+            .filter(|l| l.starts_with(&format!("{}/", self.private.host)))
+        {
+            let _ = std::process::Command::new("docker")
+                .args(["rmi", "--force", image])
+                .output();
+        }
+    }
+}
+
+#[test]
+fn images_spread_over_two_daemons_and_a_child_takes_its_parent_from_the_registry() {
+    let world = World::new();
+    let second = SecondDaemon::start();
+    let local = local_daemon();
+    let report = world
+        .baseimg(&["build", "--push", "--jobs", "1", "--output", "json"])
+        .args(["--builder-host", &local, "--builder-host", &second.host])
+        .run()
+        .json();
+    assert_eq!(report["ok"], true, "{report:#}");
+    assert_eq!(report["built"], 4, "{report:#}");
+    let parent = World::builder_of(&report, "parent");
+    let children: Vec<&str> = ["child-a", "child-b", "child-c"]
+        .iter()
+        .map(|c| World::builder_of(&report, c))
+        .collect();
+    // Both daemons built; one slot each, so the three children cannot all wait for the parent's.
+    assert!(children.contains(&local.as_str()), "{report:#}");
+    assert!(children.contains(&second.host.as_str()), "{report:#}");
+    assert!(
+        children.contains(&parent),
+        "the parent's daemon builds a child too"
+    );
+    // A child built on the other daemon is built on the parent as pushed: the second daemon has it
+    // by the registry digest, and the child's base label names that digest.
+    let parent_digest = report["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["image"] == "parent")
+        .and_then(|i| i["digest"].as_str())
+        .unwrap()
+        .to_string();
+    let (elsewhere, daemon) = ["child-a", "child-b", "child-c"]
+        .iter()
+        .zip(&children)
+        .find(|(_, b)| **b != parent)
+        .unwrap();
+    let label = if *daemon == second.host {
+        second.docker(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{ index .Config.Labels \"org.opencontainers.image.base.digest\" }}",
+            &format!("{}/base/{elsewhere}:1", world.private.host),
+        ])
+    } else {
+        common::realistic::docker(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{ index .Config.Labels \"org.opencontainers.image.base.digest\" }}",
+            &format!("{}/base/{elsewhere}:1", world.private.host),
+        ])
+    };
+    assert_eq!(label, parent_digest, "{elsewhere} built on {daemon}");
+}
+
+#[test]
+fn an_unreachable_builder_is_left_out_and_the_others_build() {
+    let world = World::new();
+    let report = world
+        .baseimg(&["build", "--push", "--output", "json"])
+        .args([
+            "--builder-host",
+            UNREACHABLE,
+            "--builder-host",
+            &local_daemon(),
+        ])
+        .stderr_contains(&format!("builder {UNREACHABLE} is left out"))
+        .run()
+        .json();
+    assert_eq!(report["ok"], true, "{report:#}");
+    assert_eq!(report["built"], 4, "{report:#}");
+}
+
+#[test]
+fn no_builder_answering_stops_the_run_before_anything_starts() {
+    let world = World::new();
+    world
+        .baseimg(&["build", "--push"])
+        .args([
+            "--builder-host",
+            UNREACHABLE,
+            "--builder-host",
+            "unix:///nonexistent/other.sock",
+        ])
+        .status(2)
+        .stderr_contains("none of the 2 builder hosts answers")
+        .run();
+    assert!(!world.repo.path().join(".baseimg/logs").exists());
+    world
+        .baseimg(&["build"])
+        .args([
+            "--builder-host",
+            &local_daemon(),
+            "--builder-host",
+            UNREACHABLE,
+        ])
+        .status(2)
+        .stderr_contains("2 builder hosts need `--push`")
+        .run();
+}
+
+#[test]
+fn an_image_whose_daemon_stops_mid_build_is_built_again_on_the_other() {
+    let world = World::sleeping(8);
+    let mut second = SecondDaemon::start();
+    let local = local_daemon();
+    let build = world
+        .baseimg(&["build", "--push", "--jobs", "1", "--output", "json"])
+        .args(["--builder-host", &local, "--builder-host", &second.host])
+        .stderr_contains("stopped answering while building")
+        .spawn();
+    // Wait until a build step runs on the second daemon, then kill that daemon: the first image
+    // it was given is cut off mid-step.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while !second.runs("sleep 8") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing was built on the second daemon"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    second.kill();
+    let report = build.wait().json();
+    assert_eq!(report["ok"], true, "{report:#}");
+    assert_eq!(report["built"], 4, "{report:#}");
+    // The image cut off on the second daemon was built on the first, as every other one.
+    let marker = format!("# building on {}", second.host);
+    let logs = world.repo.path().join(".baseimg/logs");
+    let cut_off: Vec<String> = walkdir::WalkDir::new(&logs)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            std::fs::read_to_string(e.path())
+                .unwrap_or_default()
+                .contains(&marker)
+        })
+        .map(|e| e.path().file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !cut_off.is_empty(),
+        "an image was building on the second daemon"
+    );
+    for image in ["parent", "child-a", "child-b", "child-c"] {
+        assert_eq!(World::builder_of(&report, image), local, "{report:#}");
+    }
+}
