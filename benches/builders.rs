@@ -1,0 +1,147 @@
+//! One daemon against two, side by side, with the same total number of build slots: the sleep-bound
+//! DAG of `cargo bench --bench build` (what scheduling over daemons costs or saves when builds wait),
+//! and a CPU-bound DAG whose steps compress random data (what a second daemon adds when builds need
+//! CPU). The second daemon runs beside the machine's own (see `tests/common/daemon.rs`), so both share
+//! this machine's cores: the CPU-bound figure shows the cost of the split, not the gain a second
+//! machine would bring.
+//!
+//! Run: `cargo bench --bench builders` (as root, like the tests: it starts a second `dockerd`).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use common::daemon::SecondDaemon;
+use common::fixtures::Layout;
+use common::registry::Registry;
+
+fn baseimg(repo: &Path, args: &[&str]) -> f64 {
+    let start = Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_baseimg"))
+        .current_dir(repo)
+        .args(["--progress", "plain"])
+        .args(args)
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let seconds = start.elapsed().as_secs_f64();
+    assert!(
+        output.status.success(),
+        "baseimg {args:?}:\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    seconds
+}
+
+/// Writes a catalog of `images` (name, parent) built from `step`, with a nonce so no run finds
+/// another's images or build cache.
+fn write_catalog(
+    repo: &Path,
+    registry: &str,
+    upstream: &str,
+    images: &[(&str, &str)],
+    step: &str,
+    nonce: &str,
+) {
+    std::fs::create_dir_all(repo.join("templates")).unwrap();
+    std::fs::write(
+        repo.join("templates/step.Dockerfile.j2"),
+        format!(
+            "FROM {{{{ from }}}}\nRUN {step} && echo '{{{{ image.name }}}} {nonce}' > /built\n"
+        ),
+    )
+    .unwrap();
+    let mut catalog = format!(
+        "registry: {registry}/bench\nimages:\n  base:\n    mirror: {upstream}/library/busybox:1.35\n"
+    );
+    for (name, parent) in images {
+        let _ = write!(
+            catalog,
+            "  {name}:\n    from: {parent}\n    template: step.Dockerfile.j2\n    tags: [\"1\"]\n"
+        );
+    }
+    std::fs::write(repo.join("base-images.yaml"), catalog).unwrap();
+}
+
+fn main() {
+    let upstream = Registry::start();
+    let private = Registry::start();
+    Layout::busybox(41).push(&upstream.host, "library/busybox", "1.35");
+    let second = SecondDaemon::start();
+    let local =
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let nonce = format!("{:?}", std::time::SystemTime::now());
+    let repo = tempfile::tempdir().unwrap();
+
+    let sleep_dag = [
+        ("a1", "base"),
+        ("a2", "a1"),
+        ("b1", "base"),
+        ("b2", "b1"),
+        ("c1", "base"),
+        ("c2", "c1"),
+        ("d1", "base"),
+    ];
+    let cpu_dag = [
+        ("z1", "base"),
+        ("z2", "base"),
+        ("z3", "base"),
+        ("z4", "base"),
+    ];
+    let cpu_step = "head -c 150000000 /dev/urandom | gzip -6 > /dev/null";
+
+    let run = |images: &[(&str, &str)], step: &str, label: &str, hosts: &[&str], jobs: &str| {
+        write_catalog(
+            repo.path(),
+            &private.host,
+            &upstream.host,
+            images,
+            step,
+            &format!("{nonce}-{label}"),
+        );
+        baseimg(repo.path(), &["lock"]);
+        baseimg(repo.path(), &["mirror"]);
+        let mut args = vec!["build", "--push", "--jobs", jobs];
+        for host in hosts {
+            args.extend(["--builder-host", host]);
+        }
+        baseimg(repo.path(), &args)
+    };
+    let two = [local.as_str(), second.host.as_str()];
+    let sleep_one = run(&sleep_dag, "sleep 3", "sleep-one", &[&local], "4");
+    let sleep_two = run(&sleep_dag, "sleep 3", "sleep-two", &two, "2");
+    let cpu_one = run(&cpu_dag, cpu_step, "cpu-one", &[&local], "2");
+    let cpu_two = run(&cpu_dag, cpu_step, "cpu-two", &two, "1");
+
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "\nsame total slots, BuildKit, --push (parents pass through the registry); {cores} cores"
+    );
+    println!("  {:<58} {:>8} {:>8}", "", "1 daemon", "2 daemons");
+    println!(
+        "  {:<58} {:>7.1}s {:>7.1}s",
+        "sleep-bound DAG (7 × `RUN sleep 3`, width 4, depth 2), 4 slots", sleep_one, sleep_two
+    );
+    println!(
+        "  {:<58} {:>7.1}s {:>7.1}s",
+        "CPU-bound DAG (4 × gzip of 150 MB of random data), 2 slots", cpu_one, cpu_two
+    );
+    drop(second);
+    let listed = Command::new("docker")
+        .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    for image in listed
+        .lines()
+        .filter(|l| l.starts_with(&format!("{}/", private.host)))
+    {
+        let _ = Command::new("docker")
+            .args(["rmi", "--force", image])
+            .output();
+    }
+}
