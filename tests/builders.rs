@@ -191,7 +191,7 @@ fn no_builder_answering_stops_the_run_before_anything_starts() {
             "unix:///nonexistent/other.sock",
         ])
         .status(2)
-        .stderr_contains("none of the 2 builder hosts answers")
+        .stderr_contains("none of the 2 builders answers")
         .run();
     assert!(!world.repo.path().join(".baseimg/logs").exists());
     world
@@ -203,7 +203,7 @@ fn no_builder_answering_stops_the_run_before_anything_starts() {
             UNREACHABLE,
         ])
         .status(2)
-        .stderr_contains("2 builder hosts need `--push`")
+        .stderr_contains("2 builders need `--push`")
         .run();
 }
 
@@ -249,6 +249,44 @@ fn an_image_whose_daemon_stops_mid_build_is_built_again_on_the_other() {
         "an image was building on the second daemon"
     );
     for image in ["parent", "child-a", "child-b", "child-c"] {
+        assert_eq!(World::builder_of(&report, image), local, "{report:#}");
+    }
+}
+
+#[test]
+fn the_catalog_s_builders_are_used_with_their_slots_and_platforms() {
+    let world = World::new();
+    let second = SecondDaemon::start();
+    let local = local_daemon();
+    // The second daemon declares itself the arm64 builder: an image built for linux/arm64 (a step
+    // that only writes a file: no emulation needed) goes there, the others stay on amd64.
+    let catalog = std::fs::read_to_string(world.repo.path().join("base-images.yaml")).unwrap();
+    let catalog = catalog.replacen(
+        "images:\n",
+        &format!(
+            "builders:\n  - host: {local}\n    jobs: 2\n  - host: {}\n    jobs: 1\n    platforms: [linux/arm64]\nimages:\n",
+            second.host
+        ),
+        1,
+    );
+    let catalog = catalog.replacen(
+        "  child-c:\n    from: parent\n",
+        "  child-c:\n    from: parent\n    platforms: [linux/arm64]\n",
+        1,
+    );
+    std::fs::write(world.repo.path().join("base-images.yaml"), catalog).unwrap();
+    world.baseimg(&["lock"]).run();
+    let report = world
+        .baseimg(&["build", "--push", "--output", "json"])
+        .run()
+        .json();
+    assert_eq!(report["ok"], true, "{report:#}");
+    assert_eq!(
+        World::builder_of(&report, "child-c"),
+        second.host,
+        "{report:#}"
+    );
+    for image in ["parent", "child-a", "child-b"] {
         assert_eq!(World::builder_of(&report, image), local, "{report:#}");
     }
 }

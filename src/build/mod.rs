@@ -206,7 +206,12 @@ impl Builder<'_> {
         // A slot on a daemon, preferably the one that built the parent (it has its layers). A daemon
         // that stops answering mid-build is taken out of the pool and the image built once more on
         // another one; a failed step is not retried.
-        let mut lease = self.pool.lease(parent.builder.as_deref()).await;
+        let platform = image
+            .platforms
+            .first()
+            .map(String::as_str)
+            .filter(|_| image.platforms.len() == 1);
+        let mut lease = self.pool.lease(parent.builder.as_deref(), platform).await;
         let mut retried = false;
         loop {
             if self.pool.members.len() > 1 {
@@ -241,7 +246,7 @@ impl Builder<'_> {
                     ));
                     retried = true;
                     drop(lease);
-                    lease = self.pool.lease(None).await;
+                    lease = self.pool.lease(None, platform).await;
                 }
                 result => return result,
             }

@@ -14,16 +14,23 @@ pub struct Member {
     pub daemon: Daemon,
     /// BuildKit or the classic builder, as chosen for this daemon.
     pub engine: Engine,
+    /// The platforms it builds natively: as `builders:` declares them, else the daemon's own.
+    pub platforms: Vec<String>,
     slots: Semaphore,
     capacity: usize,
 }
 
 impl Member {
-    pub fn new(daemon: Daemon, engine: Engine, slots: usize) -> Member {
+    pub fn new(daemon: Daemon, engine: Engine, slots: usize, platforms: Vec<String>) -> Member {
+        let platforms = match platforms.is_empty() {
+            true => vec![daemon.platform.clone()],
+            false => platforms,
+        };
         Member {
             name: daemon.address.clone(),
             daemon,
             engine,
+            platforms,
             slots: Semaphore::new(slots.max(1)),
             capacity: slots.max(1),
         }
@@ -57,6 +64,14 @@ impl Pool {
         self.members.iter().any(|m| !lost.contains(&m.name))
     }
 
+    /// Whether `member` builds `platform` natively.
+    fn native(member: &Member, platform: &str) -> bool {
+        member.platforms.iter().any(|p| {
+            crate::registry::platform_matches(p, platform)
+                || crate::registry::platform_matches(platform, p)
+        })
+    }
+
     fn answering(&self) -> Vec<&Member> {
         let lost = self.lost.lock().expect("not poisoned");
         let answering: Vec<&Member> = self
@@ -82,10 +97,22 @@ impl Pool {
             .unwrap_or(&self.members[0])
     }
 
-    /// A slot for one image: on `preferred` (the daemon that built its parent) when it has one free,
-    /// else on the member with the most free slots, else the first that frees one.
-    pub async fn lease(&self, preferred: Option<&str>) -> Lease<'_> {
-        let answering = self.answering();
+    /// A slot for one image built for `platform` (`None`: any daemon's own): among the daemons that
+    /// build that platform natively when there are any, on `preferred` (the daemon that built its
+    /// parent) when it has one free, else on the member with the most free slots, else the first
+    /// that frees one.
+    pub async fn lease(&self, preferred: Option<&str>, platform: Option<&str>) -> Lease<'_> {
+        let mut answering = self.answering();
+        if let Some(platform) = platform {
+            let native: Vec<&Member> = answering
+                .iter()
+                .copied()
+                .filter(|m| Pool::native(m, platform))
+                .collect();
+            if !native.is_empty() {
+                answering = native;
+            }
+        }
         let preferred = answering
             .iter()
             .find(|m| Some(m.name.as_str()) == preferred)

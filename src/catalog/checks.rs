@@ -71,6 +71,64 @@ pub(super) fn registry(
 
 /// `defaults: { builder: … }`, by the names `--help` shows for it too; `auto` when it is not
 /// written, or is not one of them (and reported).
+/// The daemons of `builders:`: each an endpoint baseimg can speak to (`unix://` or `tcp://`), written
+/// once, with at least one slot and well-formed platforms.
+pub(super) fn builders(
+    catalog: &Catalog,
+    written: &[Spanned<super::file::BuilderFile>],
+    diagnostics: &mut Diagnostics,
+) -> Vec<super::BuilderHost> {
+    let mut hosts: Vec<super::BuilderHost> = Vec::new();
+    for builder in written {
+        let builder = &builder.value;
+        let host = builder.host.value.trim();
+        let at = catalog.locate(catalog.span_of(&builder.host));
+        let scheme_ok = host
+            .strip_prefix("unix:///")
+            .or_else(|| host.strip_prefix("tcp://"))
+            .is_some_and(|rest| !rest.is_empty());
+        if !scheme_ok {
+            diagnostics.push(
+                Diagnostic::error(format!(
+                    "builder host `{}` is not a Docker endpoint baseimg speaks to",
+                    host.escape_debug()
+                ))
+                .at(at)
+                .help("write `unix:///path/to/docker.sock` or `tcp://host:port`, as DOCKER_HOST takes them"),
+            );
+            continue;
+        }
+        if hosts.iter().any(|h| h.host == host) {
+            diagnostics.push(
+                Diagnostic::error(format!("builder host `{host}` is listed twice"))
+                    .at(at)
+                    .help("give a daemon more slots with `jobs:` rather than listing it again"),
+            );
+            continue;
+        }
+        if let Some(jobs) = &builder.jobs
+            && jobs.value == 0
+        {
+            diagnostics.push(
+                Diagnostic::error(format!("builder `{host}` has `jobs: 0`"))
+                    .at(catalog.locate(catalog.span_of(jobs)))
+                    .help("a builder builds at least one image at a time; leave it out of `builders:` to not use it"),
+            );
+            continue;
+        }
+        let platforms = self::platforms(catalog, &builder.platforms, None, diagnostics);
+        if platforms.len() != builder.platforms.len() {
+            continue;
+        }
+        hosts.push(super::BuilderHost {
+            host: host.to_string(),
+            jobs: builder.jobs.as_ref().map(|j| j.value as usize),
+            platforms,
+        });
+    }
+    hosts
+}
+
 pub(super) fn builder(
     catalog: &Catalog,
     written: Option<&Spanned<String>>,

@@ -29,7 +29,23 @@ pub(super) struct CatalogFile {
     pub vars: IndexMap<Key, serde_json::Value>,
     #[serde(default)]
     pub defaults: DefaultsFile,
+    /// The Docker daemons builds are spread over; none: the one `DOCKER_HOST` names.
+    #[serde(default)]
+    pub builders: Vec<Spanned<BuilderFile>>,
     pub images: IndexMap<Key, Spanned<ImageFile>>,
+}
+
+/// One daemon of `builders:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct BuilderFile {
+    /// Its Engine API endpoint: `unix:///…` or `tcp://host:port`.
+    pub host: Spanned<String>,
+    /// How many images it builds at once (default: `--jobs`).
+    pub jobs: Option<Spanned<u32>>,
+    /// The platforms it runs natively (default: its own).
+    #[serde(default)]
+    pub platforms: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -118,6 +118,7 @@ fn from_file(
         labels: spanned_scalars(&file.labels),
         vars: IndexMap::new(),
         builder: Default::default(),
+        builders: Vec::new(),
         images: IndexMap::new(),
     };
     let mut diagnostics = Diagnostics::default();
@@ -126,6 +127,7 @@ fn from_file(
     checks::reserved_vars(&catalog, &file.vars, None, &mut diagnostics);
     checks::labels(&catalog, &file.labels, None, &mut diagnostics);
     catalog.builder = checks::builder(&catalog, file.defaults.builder.as_ref(), &mut diagnostics);
+    catalog.builders = checks::builders(&catalog, &file.builders, &mut diagnostics);
     if let Some(source) = &file.source {
         let what = "`source` (the `org.opencontainers.image.source` label)";
         checks::one_line(

@@ -18,7 +18,9 @@ mod service;
 
 pub use file::Scalar;
 pub use load::LoadOptions;
-pub use model::{Build, BuilderKind, Catalog, Image, ImageKind, Mirror, SecretSource, Span};
+pub use model::{
+    Build, BuilderHost, BuilderKind, Catalog, Image, ImageKind, Mirror, SecretSource, Span,
+};
 pub use service::{Check, DEFAULT_CHECK_TIMEOUT, Port, RunSpec, Volume};
 
 pub const DEFAULT_CATALOG: &str = "base-images.yaml";

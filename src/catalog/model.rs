@@ -56,6 +56,8 @@ pub struct Catalog {
     pub source_url: Option<String>,
     pub labels: BTreeMap<String, String>,
     pub vars: IndexMap<String, serde_json::Value>,
+    /// The daemons builds are spread over (`builders:`); empty: the one `DOCKER_HOST` names.
+    pub builders: Vec<BuilderHost>,
     /// `defaults: { builder: … }`: which of the daemon's builders builds the images.
     pub builder: BuilderKind,
     pub images: IndexMap<String, Image>,
@@ -234,4 +236,15 @@ impl Catalog {
     pub fn private_repository(&self, image: &Image) -> String {
         format!("{}/{}", self.registry, image.repository)
     }
+}
+
+/// One daemon of `builders:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuilderHost {
+    /// `unix:///…` or `tcp://host:port`.
+    pub host: String,
+    /// Its build slots; `None`: `--jobs`.
+    pub jobs: Option<usize>,
+    /// The platforms it builds natively; empty: its own.
+    pub platforms: Vec<String>,
 }

@@ -12,7 +12,7 @@ use super::{Finished, Outcome, Selection, Settings, Workspace, io_error};
 use crate::build::journal::Journal;
 use crate::build::pool::{Member, Pool};
 use crate::build::{self, BuildError, Builder, Node, NodeResult, Promoted};
-use crate::catalog::Catalog;
+use crate::catalog::{BuilderHost, Catalog};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::docker::Daemon;
 use crate::plan::{self, Pin, Unlocked};
@@ -303,8 +303,9 @@ pub async fn build(
     Ok(report)
 }
 
-/// The daemons this run builds on: each `--builder-host` (or `BASEIMG_BUILDER_HOSTS`), else the one
-/// `DOCKER_HOST` names, each with `--jobs` slots and its builder chosen as `--builder` says. A listed
+/// The daemons this run builds on: each `--builder-host` (or `BASEIMG_BUILDER_HOSTS`), else the
+/// catalog's `builders:`, else the one `DOCKER_HOST` names; each with its `jobs:` (or `--jobs`) slots
+/// and its builder chosen as `--builder` says. A listed
 /// daemon that cannot be reached is reported and left out; none answering stops the run before
 /// anything starts. Several daemons hand images to each other through the registry, so they need
 /// `--push`.
@@ -317,43 +318,54 @@ async fn connect_builders(
     let kind = settings.builder.unwrap_or(catalog.builder);
     let mut members = Vec::new();
     let mut fallbacks = Vec::new();
-    if settings.builder_hosts.is_empty() {
+    // `--builder-host` replaces the catalog's `builders:`; with neither, the one local daemon.
+    let listed: Vec<BuilderHost> = match settings.builder_hosts.is_empty() {
+        false => settings
+            .builder_hosts
+            .iter()
+            .map(|host| BuilderHost {
+                host: host.clone(),
+                jobs: None,
+                platforms: Vec::new(),
+            })
+            .collect(),
+        true => catalog.builders.clone(),
+    };
+    if listed.is_empty() {
         let daemon = Daemon::connect().await.map_err(|e| explain(&e))?;
         let (engine, fallback) = daemon.builder(kind).await.map_err(|e| explain(&e))?;
         fallbacks.extend(fallback.map(|why| (daemon.address.clone(), why)));
-        members.push(Member::new(daemon, engine, settings.jobs));
+        members.push(Member::new(daemon, engine, settings.jobs, Vec::new()));
     } else {
-        if settings.builder_hosts.len() > 1 && !push {
+        if listed.len() > 1 && !push {
             return Err(Diagnostics(vec![
                 Diagnostic::error(format!(
-                    "{} builder hosts need `--push`: one daemon hands an image to the next through the private registry",
-                    settings.builder_hosts.len()
+                    "{} builders need `--push`: one daemon hands an image to the next through the private registry",
+                    listed.len()
                 ))
-                .help("add `--push`, or name one `--builder-host` for a local build"),
+                .help("add `--push`, or build on one daemon (`--builder-host`) for a local build"),
             ]));
         }
         let mut unreachable = Vec::new();
-        for host in &settings.builder_hosts {
-            let daemon = match Daemon::connect_to(host).await {
+        for builder in &listed {
+            let daemon = match Daemon::connect_to(&builder.host).await {
                 Ok(daemon) => daemon,
                 Err(error) => {
-                    crate::report::note(&format!("builder {host} is left out: {error}"));
+                    crate::report::note(&format!("builder {} is left out: {error}", builder.host));
                     unreachable.push(error.to_string());
                     continue;
                 }
             };
             let (engine, fallback) = daemon.builder(kind).await.map_err(|e| explain(&e))?;
             fallbacks.extend(fallback.map(|why| (daemon.address.clone(), why)));
-            members.push(Member::new(daemon, engine, settings.jobs));
+            let jobs = builder.jobs.unwrap_or(settings.jobs);
+            members.push(Member::new(daemon, engine, jobs, builder.platforms.clone()));
         }
         if members.is_empty() {
             return Err(Diagnostics(vec![
-                Diagnostic::error(format!(
-                    "none of the {} builder hosts answers",
-                    settings.builder_hosts.len()
-                ))
-                .note(unreachable.join("\n"))
-                .help("start a daemon on one of them, or name others with `--builder-host`"),
+                Diagnostic::error(format!("none of the {} builders answers", listed.len()))
+                    .note(unreachable.join("\n"))
+                    .help("start a daemon on one of them, or name others with `--builder-host` or `builders:`"),
             ]));
         }
     }
