@@ -185,3 +185,52 @@ fn a_run_step_for_a_platform_this_machine_cannot_execute_says_what_is_missing() 
         "nothing was promoted"
     );
 }
+
+#[test]
+fn each_platform_builds_on_a_daemon_that_runs_it_natively() {
+    let world = two_platform_world();
+    let second = common::daemon::SecondDaemon::start();
+    let local =
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    // The second daemon declares itself the arm64 builder.
+    world.edit_catalog(|catalog| {
+        catalog.replacen(
+            "\nimages:\n",
+            &format!(
+                "\nbuilders:\n  - host: {local}\n    jobs: 2\n  - host: {}\n    jobs: 1\n    platforms: [linux/arm64]\nimages:\n",
+                second.host
+            ),
+            1,
+        )
+    });
+    world.baseimg(&["lock"]).run();
+    world.baseimg(&["mirror"]).run();
+    let report = world
+        .baseimg(&["build", "redis", "--push", "--output", "json"])
+        .run()
+        .json();
+    assert_eq!(report["ok"], true, "{report:#}");
+    let logs = world.repo.path().join(".baseimg/logs");
+    let run = std::fs::read_dir(&logs).unwrap().next().unwrap().unwrap();
+    let log = std::fs::read_to_string(run.path().join("redis.log")).unwrap();
+    assert!(
+        log.contains(&format!("# building linux/arm64 on {}", second.host)),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("# building linux/amd64 on {local}")),
+        "{log}"
+    );
+    let index = skopeo_json(&[
+        "--raw",
+        &format!("docker://{}/base/redis:7.2.4", world.private.host),
+    ]);
+    for architecture in ["amd64", "arm64"] {
+        let digest = child(&index, architecture)["digest"].as_str().unwrap();
+        let config = skopeo_json(&[
+            "--config",
+            &format!("docker://{}/base/redis@{digest}", world.private.host),
+        ]);
+        assert_eq!(config["architecture"], architecture);
+    }
+}

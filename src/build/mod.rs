@@ -103,6 +103,9 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
+    /// A pushed tag the registry did not have right after the push.
+    #[error("the registry does not have {tag} right after it was pushed")]
+    Lost { tag: String },
     /// Boxed: a registry error carries the request it was about, and would make every result large.
     #[error("{0}")]
     Registry(Box<RegistryError>),
@@ -211,6 +214,19 @@ impl Builder<'_> {
             .first()
             .map(String::as_str)
             .filter(|_| image.platforms.len() == 1);
+        if image.platforms.len() > 1 && self.pool.members.len() > 1 {
+            let job = Job {
+                image,
+                build,
+                built,
+                parent,
+                host: host.clone(),
+                repository: repository.clone(),
+                task: &task,
+                member: self.pool.member(None),
+            };
+            return self.build_spread(&job, tar.path(), &labels, &mut log).await;
+        }
         let mut lease = self.pool.lease(parent.builder.as_deref(), platform).await;
         let mut retried = false;
         loop {
@@ -253,6 +269,76 @@ impl Builder<'_> {
         }
     }
 
+    /// A multi-platform image over several daemons: each platform built on a daemon that builds it
+    /// natively (when one is listed), checked where its platform is the daemon's own, and pushed from
+    /// there; then the index of them all. Several daemons always push (the registry is how they meet).
+    async fn build_spread(
+        &self,
+        job: &Job<'_>,
+        context_tar: &Path,
+        labels: &HashMap<String, String>,
+        log: &mut LogFile,
+    ) -> Result<Node, BuildError> {
+        let (image, built) = (job.image, job.built);
+        let started = Instant::now();
+        let mut checks = None;
+        let mut images = Vec::new();
+        for platform in &image.platforms {
+            let lease = self
+                .pool
+                .lease(job.parent.builder.as_deref(), Some(platform))
+                .await;
+            log.line(&format!("# building {platform} on {}", lease.member.name));
+            job.task
+                .step(&format!("building {platform} on {}", lease.member.name));
+            let on = Job {
+                member: lease.member,
+                host: job.host.clone(),
+                repository: job.repository.clone(),
+                ..*job
+            };
+            let builds = self
+                .run_builds(&on, context_tar, labels, log, Some(platform))
+                .await?;
+            let native = crate::registry::platform_matches(platform, &on.member.daemon.platform);
+            if checks.is_none() && native {
+                let (_, tag) = &builds[0];
+                checks = Some(self.smoke_check(&on, tag, log).await?);
+            }
+            self.link_parent_layers(&on.repository, built, on.parent, platform, log)
+                .await;
+            let tag = platforms::tag(&built.immutable_tag, platform);
+            let Some(pushed) = self.push_tag(&on, &tag, log).await? else {
+                return Err(BuildError::Lost { tag });
+            };
+            images.push(platforms::PlatformImage {
+                platform: platform.clone(),
+                ..pushed
+            });
+        }
+        let index = platforms::index(&images);
+        self.clients
+            .get(&job.host)
+            .put_manifest(&job.repository, &built.immutable_tag, &index)
+            .await?;
+        log.line(&format!(
+            "# pushed the index of {} as {}:{} ({})",
+            crate::report::count(images.len(), "platform", "platforms"),
+            job.repository,
+            built.immutable_tag,
+            index.digest
+        ));
+        job.task
+            .finish(&format!("built in {:.1}s", started.elapsed().as_secs_f64()));
+        Ok(Node {
+            reference: pinned(&built.reference, Some(&index.digest)),
+            digest: Some(index.digest),
+            result: NodeResult::Built,
+            checks: checks.unwrap_or_default(),
+            builder: None,
+        })
+    }
+
     /// Builds, checks and (with `--push`) pushes one image on the job's daemon.
     async fn build_on(
         &self,
@@ -267,7 +353,7 @@ impl Builder<'_> {
             _ => format!("building on {}", job.member.name),
         });
         let started = Instant::now();
-        let builds = self.run_builds(job, context_tar, labels, log).await?;
+        let builds = self.run_builds(job, context_tar, labels, log, None).await?;
         // Before the push: an image whose checks fail never reaches the registry.
         let checks = self.check_native(job, &builds, log).await?;
         let digest = match self.push {
@@ -309,6 +395,7 @@ impl Builder<'_> {
         context_tar: &Path,
         labels: &HashMap<String, String>,
         log: &mut LogFile,
+        only: Option<&str>,
     ) -> Result<Vec<(Option<String>, String)>, BuildError> {
         let (image, build, built) = (job.image, job.build, job.built);
         let multi = image.platforms.len() > 1;
@@ -316,6 +403,7 @@ impl Builder<'_> {
             image
                 .platforms
                 .iter()
+                .filter(|p| only.is_none_or(|only| only == p.as_str()))
                 .map(|p| (Some(p.clone()), platforms::tag(&built.reference, p)))
                 .collect()
         } else {
