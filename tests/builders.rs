@@ -290,3 +290,36 @@ fn the_catalog_s_builders_are_used_with_their_slots_and_platforms() {
         assert_eq!(World::builder_of(&report, image), local, "{report:#}");
     }
 }
+
+#[test]
+fn a_daemon_behind_tls_builds_with_the_client_certificate_from_docker_cert_path() {
+    let world = World::new();
+    let second = SecondDaemon::start_tls();
+    let host = second.tls_host.clone().unwrap();
+    // Without the client certificate the daemon refuses the connection: left out, nothing answers.
+    world
+        .baseimg(&["build", "--push", "--builder-host", &host])
+        .env("DOCKER_TLS_VERIFY", "1")
+        .env("DOCKER_CERT_PATH", world.repo.path())
+        .status(2)
+        .stderr_contains(&format!("builder {host} is left out"))
+        .run();
+    let report = world
+        .baseimg(&[
+            "build",
+            "--push",
+            "--builder-host",
+            &host,
+            "--output",
+            "json",
+        ])
+        .env("DOCKER_TLS_VERIFY", "1")
+        .env("DOCKER_CERT_PATH", second.cert_path())
+        .run()
+        .json();
+    assert_eq!(report["ok"], true, "{report:#}");
+    assert_eq!(report["built"], 4, "{report:#}");
+    assert_eq!(World::builder_of(&report, "child-a"), host, "{report:#}");
+    // Built there: the second daemon has the images.
+    assert!(!second.docker(&["image", "ls", "--quiet"]).is_empty());
+}

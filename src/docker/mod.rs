@@ -130,7 +130,20 @@ impl Daemon {
             address: address.clone(),
             detail: error.to_string(),
         };
-        let docker = Docker::connect_with_host(&address).map_err(unreachable)?;
+        let docker = match tls_files(&address) {
+            // As the Docker CLI does: with DOCKER_TLS_VERIFY, a tcp:// daemon is spoken to over TLS
+            // with the client certificate and CA in DOCKER_CERT_PATH (default ~/.docker).
+            Some((key, cert, ca)) => Docker::connect_with_ssl(
+                &address,
+                &key,
+                &cert,
+                &ca,
+                120,
+                bollard::API_DEFAULT_VERSION,
+            ),
+            None => Docker::connect_with_host(&address),
+        }
+        .map_err(unreachable)?;
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
         docker.ping().await.map_err(unreachable)?;
         let version = docker.version().await.map_err(unreachable)?;
@@ -447,6 +460,24 @@ impl Daemon {
             }),
         }
     }
+}
+
+/// The client key, certificate and CA for a `tcp://` daemon when `DOCKER_TLS_VERIFY` asks for TLS.
+fn tls_files(
+    address: &str,
+) -> Option<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)> {
+    let verify = std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty() && v != "0");
+    if !verify || !address.starts_with("tcp://") {
+        return None;
+    }
+    let dir = std::env::var_os("DOCKER_CERT_PATH")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".docker")))?;
+    Some((
+        dir.join("key.pem"),
+        dir.join("cert.pem"),
+        dir.join("ca.pem"),
+    ))
 }
 
 /// Credentials in the form the daemon's auth headers take; none when the configuration has none.

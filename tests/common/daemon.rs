@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 pub struct SecondDaemon {
     /// `unix:///…/docker.sock`
     pub host: String,
+    /// With TLS: `tcp://127.0.0.1:PORT` (client certificates in [`SecondDaemon::cert_path`]).
+    pub tls_host: Option<String>,
     bridge: String,
     child: Option<Child>,
     dir: tempfile::TempDir,
@@ -31,6 +33,21 @@ fn run(program: &str, args: &[&str]) -> bool {
 
 impl SecondDaemon {
     pub fn start() -> SecondDaemon {
+        SecondDaemon::launch(false)
+    }
+
+    /// A second daemon that also listens on `tcp://127.0.0.1:PORT` with TLS, verifying client
+    /// certificates, as a remote build machine would; [`SecondDaemon::cert_path`] holds the client's
+    /// `key.pem`, `cert.pem` and `ca.pem` (what `DOCKER_CERT_PATH` names).
+    pub fn start_tls() -> SecondDaemon {
+        SecondDaemon::launch(true)
+    }
+
+    pub fn cert_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("client")
+    }
+
+    fn launch(tls: bool) -> SecondDaemon {
         let dir = tempfile::tempdir().unwrap();
         // A bridge name and subnet no other daemon of this or another test run uses at the time.
         static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -71,6 +88,20 @@ impl SecondDaemon {
         if !storage.is_empty() {
             command.args(["--storage-driver", &storage]);
         }
+        let tls_host = tls.then(|| {
+            let certs = root.join("certs");
+            make_certificates(&certs, &root.join("client"));
+            let host = format!("tcp://127.0.0.1:{}", super::free_port());
+            command
+                .args(["--tlsverify", "-H", &host])
+                .arg("--tlscacert")
+                .arg(certs.join("ca.pem"))
+                .arg("--tlscert")
+                .arg(certs.join("server-cert.pem"))
+                .arg("--tlskey")
+                .arg(certs.join("server-key.pem"));
+            host
+        });
         let child = command
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -78,6 +109,7 @@ impl SecondDaemon {
             .expect("dockerd runs");
         let mut daemon = SecondDaemon {
             host,
+            tls_host,
             bridge,
             child: Some(child),
             dir,
@@ -187,4 +219,79 @@ impl Drop for SecondDaemon {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A CA, a server certificate for 127.0.0.1 (in `certs`) and a client certificate (in `client`, as
+/// `key.pem`, `cert.pem`, `ca.pem`), made with openssl.
+fn make_certificates(certs: &std::path::Path, client: &std::path::Path) {
+    std::fs::create_dir_all(certs).unwrap();
+    std::fs::create_dir_all(client).unwrap();
+    let openssl = |args: &[&str]| {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(certs)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=baseimg-test-ca",
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca.pem",
+    ]);
+    for (name, extension) in [
+        (
+            "server",
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth",
+        ),
+        ("client", "extendedKeyUsage=clientAuth"),
+    ] {
+        std::fs::write(certs.join(format!("{name}.ext")), extension).unwrap();
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            &format!("{name}-key.pem"),
+            "-out",
+            &format!("{name}.csr"),
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{name}.ext"),
+            "-out",
+            &format!("{name}-cert.pem"),
+        ]);
+    }
+    std::fs::copy(certs.join("ca.pem"), client.join("ca.pem")).unwrap();
+    std::fs::copy(certs.join("client-cert.pem"), client.join("cert.pem")).unwrap();
+    std::fs::copy(certs.join("client-key.pem"), client.join("key.pem")).unwrap();
 }
