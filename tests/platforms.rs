@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::example::World;
 use common::realistic::{docker, seed_two_platform_upstream};
 
@@ -32,17 +30,7 @@ fn two_platform_world() -> World {
 }
 
 fn skopeo_json(args: &[&str]) -> serde_json::Value {
-    let output = Command::new("skopeo")
-        .args(["inspect", "--tls-verify=false"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "skopeo inspect {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    serde_json::from_slice(&common::fixtures::skopeo_inspect(args)).unwrap()
 }
 
 fn layers(manifest: &serde_json::Value) -> Vec<String> {

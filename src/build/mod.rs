@@ -117,6 +117,22 @@ impl From<RegistryError> for BuildError {
     }
 }
 
+/// An image found pushed by another run right before this one pushed it: used, up to date.
+fn meanwhile(job: &Job<'_>, digest: Digest, checks: Vec<Checked>) -> Node {
+    let built = job.built;
+    job.task.finish(&format!(
+        "up to date ({}, pushed meanwhile)",
+        built.immutable_tag
+    ));
+    Node {
+        reference: pinned(&built.reference, Some(&digest)),
+        digest: Some(digest),
+        result: NodeResult::UpToDate,
+        checks,
+        builder: None,
+    }
+}
+
 /// One image being built: what it is, where it goes, and its progress line.
 struct Job<'a> {
     image: &'a Image,
@@ -305,34 +321,22 @@ impl Builder<'_> {
                 let (_, tag) = &builds[0];
                 checks = Some(self.smoke_check(&on, tag, log).await?);
             }
-            self.link_parent_layers(&on.repository, built, on.parent, platform, log)
-                .await;
-            let tag = platforms::tag(&built.immutable_tag, platform);
-            let Some(pushed) = self.push_tag(&on, &tag, log).await? else {
-                return Err(BuildError::Lost { tag });
+            let Some(pushed) = self.push_platform(&on, platform, log).await? else {
+                return Err(BuildError::Lost {
+                    tag: platforms::tag(&built.immutable_tag, platform),
+                });
             };
-            images.push(platforms::PlatformImage {
-                platform: platform.clone(),
-                ..pushed
-            });
+            images.push(pushed);
         }
-        let index = platforms::index(&images);
-        self.clients
-            .get(&job.host)
-            .put_manifest(&job.repository, &built.immutable_tag, &index)
-            .await?;
-        log.line(&format!(
-            "# pushed the index of {} as {}:{} ({})",
-            crate::report::count(images.len(), "platform", "platforms"),
-            job.repository,
-            built.immutable_tag,
-            index.digest
-        ));
+        if let Some(digest) = self.pushed_meanwhile(job, log).await? {
+            return Ok(meanwhile(job, digest, checks.unwrap_or_default()));
+        }
+        let digest = self.push_index(job, &images, log).await?;
         job.task
             .finish(&format!("built in {:.1}s", started.elapsed().as_secs_f64()));
         Ok(Node {
-            reference: pinned(&built.reference, Some(&index.digest)),
-            digest: Some(index.digest),
+            reference: pinned(&built.reference, Some(&digest)),
+            digest: Some(digest),
             result: NodeResult::Built,
             checks: checks.unwrap_or_default(),
             builder: None,
@@ -359,19 +363,7 @@ impl Builder<'_> {
         let digest = match self.push {
             true => match self.publish(job, &builds, log).await? {
                 Published::Pushed(digest) => digest,
-                Published::Meanwhile(digest) => {
-                    job.task.finish(&format!(
-                        "up to date ({}, pushed meanwhile)",
-                        built.immutable_tag
-                    ));
-                    return Ok(Node {
-                        reference: pinned(&built.reference, Some(&digest)),
-                        digest: Some(digest),
-                        result: NodeResult::UpToDate,
-                        checks,
-                        builder: None,
-                    });
-                }
+                Published::Meanwhile(digest) => return Ok(meanwhile(job, digest, checks)),
             },
             false => None,
         };
@@ -491,8 +483,7 @@ impl Builder<'_> {
         log: &mut LogFile,
     ) -> Result<Published, BuildError> {
         let _pushing = self.timeline.start(&job.image.name, Phase::Push);
-        if let Some(Some(digest)) = self.existing(&job.host, &job.repository, job.built).await? {
-            log.line("# pushed meanwhile by another run; using that image");
+        if let Some(digest) = self.pushed_meanwhile(job, log).await? {
             return Ok(Published::Meanwhile(digest));
         }
         let digest = if builds.len() > 1 {
@@ -721,21 +712,61 @@ impl Builder<'_> {
         platforms: &[String],
         log: &mut LogFile,
     ) -> Result<Option<Digest>, BuildError> {
-        let built = job.built;
         let mut images = Vec::new();
         for platform in platforms {
-            self.link_parent_layers(&job.repository, built, job.parent, platform, log)
-                .await;
-            let tag = platforms::tag(&built.immutable_tag, platform);
-            let Some(image) = self.push_tag(job, &tag, log).await? else {
+            let Some(image) = self.push_platform(job, platform, log).await? else {
                 return Ok(None);
             };
-            images.push(platforms::PlatformImage {
-                platform: platform.clone(),
-                ..image
-            });
+            images.push(image);
         }
-        let index = platforms::index(&images);
+        Ok(Some(self.push_index(job, &images, log).await?))
+    }
+
+    /// Pushes one platform's image under its own tag, the parent's layers for that platform linked
+    /// first; what the registry then holds under that tag.
+    async fn push_platform(
+        &self,
+        job: &Job<'_>,
+        platform: &str,
+        log: &mut LogFile,
+    ) -> Result<Option<platforms::PlatformImage>, BuildError> {
+        let built = job.built;
+        self.link_parent_layers(&job.repository, built, job.parent, platform, log)
+            .await;
+        let tag = platforms::tag(&built.immutable_tag, platform);
+        Ok(self
+            .push_tag(job, &tag, log)
+            .await?
+            .map(|image| platforms::PlatformImage {
+                platform: platform.to_string(),
+                ..image
+            }))
+    }
+
+    /// The digest under the immutable tag when another machine's run pushed this fingerprint since
+    /// the run looked: an immutable tag is never overwritten, and that image has the same inputs.
+    async fn pushed_meanwhile(
+        &self,
+        job: &Job<'_>,
+        log: &mut LogFile,
+    ) -> Result<Option<Digest>, BuildError> {
+        let found = self.existing(&job.host, &job.repository, job.built).await?;
+        let digest = found.flatten();
+        if digest.is_some() {
+            log.line("# pushed meanwhile by another run; using that image");
+        }
+        Ok(digest)
+    }
+
+    /// Pushes the index of the platforms' images under the immutable tag; its digest.
+    async fn push_index(
+        &self,
+        job: &Job<'_>,
+        images: &[platforms::PlatformImage],
+        log: &mut LogFile,
+    ) -> Result<Digest, BuildError> {
+        let built = job.built;
+        let index = platforms::index(images);
         self.clients
             .get(&job.host)
             .put_manifest(&job.repository, &built.immutable_tag, &index)
@@ -747,7 +778,7 @@ impl Builder<'_> {
             built.immutable_tag,
             index.digest
         ));
-        Ok(Some(index.digest))
+        Ok(index.digest)
     }
 
     /// The digest of an image with this fingerprint, if one exists already (`Some(None)`: it exists in

@@ -260,23 +260,25 @@ pub fn has_manifest(registry: &str, reference: &str) -> bool {
         .success()
 }
 
-/// `skopeo inspect --raw`: the manifest bytes exactly as the registry serves them.
-pub fn raw_manifest(registry: &str, reference: &str) -> Vec<u8> {
+/// `skopeo inspect --tls-verify=false ARGS…` (the image named by a `docker://…` argument): its
+/// standard output; the test fails with skopeo's message when it fails.
+pub fn skopeo_inspect(args: &[&str]) -> Vec<u8> {
     let output = Command::new("skopeo")
-        .args([
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &format!("docker://{registry}/{reference}"),
-        ])
+        .args(["inspect", "--tls-verify=false"])
+        .args(args)
         .output()
         .unwrap();
     assert!(
         output.status.success(),
-        "skopeo inspect failed: {}",
+        "skopeo inspect {args:?} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     output.stdout
+}
+
+/// `skopeo inspect --raw`: the manifest bytes exactly as the registry serves them.
+pub fn raw_manifest(registry: &str, reference: &str) -> Vec<u8> {
+    skopeo_inspect(&["--raw", &format!("docker://{registry}/{reference}")])
 }
 
 pub fn manifest_digest(registry: &str, reference: &str) -> String {
@@ -306,22 +308,11 @@ pub fn has_blob(registry: &str, repository: &str, digest: &str) -> bool {
 /// `skopeo inspect --raw --config`: the configuration blob of a single-platform image, exactly as the
 /// registry serves it.
 pub fn raw_config(registry: &str, reference: &str) -> Vec<u8> {
-    let output = Command::new("skopeo")
-        .args([
-            "inspect",
-            "--raw",
-            "--config",
-            "--tls-verify=false",
-            &format!("docker://{registry}/{reference}"),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "skopeo inspect --config failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
+    skopeo_inspect(&[
+        "--raw",
+        "--config",
+        &format!("docker://{registry}/{reference}"),
+    ])
 }
 
 /// Stores `manifest` (of `media_type`) as `repository:reference` in `registry`, which must not want

@@ -85,24 +85,29 @@ fn named(names: &[String], repository: &str, image: &str, script: &str) -> Strin
         .clone()
 }
 
+/// Pushes the local image `fixture` to `registry/reference`, leaving no tag of it behind.
+fn push_as(fixture: &str, registry: &str, reference: &str) {
+    let target = format!("{registry}/{reference}");
+    docker(&["tag", fixture, &target]);
+    let pushed = Command::new("docker")
+        .args(["push", "--quiet", &target])
+        .output()
+        .expect("docker runs");
+    docker(&["rmi", &target]);
+    assert!(
+        pushed.status.success(),
+        "docker push {target}: {}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+}
+
 /// Pushes the fixture images to `registry` under the example catalog's upstream names. The daemon
 /// keeps no tag of `registry` afterwards: what a test later pulls from it is the test's own.
 pub fn seed_example_upstream(registry: &str) {
     let fixtures = fixture_images();
     for (image, reference) in EXAMPLE_UPSTREAM {
         let fixture = &fixtures.iter().find(|(name, _)| name == image).unwrap().1;
-        let target = format!("{registry}/{reference}");
-        docker(&["tag", fixture, &target]);
-        let pushed = Command::new("docker")
-            .args(["push", "--quiet", &target])
-            .output()
-            .expect("docker runs");
-        docker(&["rmi", &target]);
-        assert!(
-            pushed.status.success(),
-            "docker push {target}: {}",
-            String::from_utf8_lossy(&pushed.stderr)
-        );
+        push_as(fixture, registry, reference);
     }
 }
 
@@ -126,18 +131,7 @@ pub fn seed_two_platform_upstream(registry: &str) {
         // The arm64 image goes to the same tag, which the index then replaces: the registry keeps both
         // manifests by digest, and no other tag is left behind.
         let fixture = &arm64.iter().find(|(name, _)| name == image).unwrap().1;
-        let target = format!("{registry}/{reference}");
-        docker(&["tag", fixture, &target]);
-        let pushed = Command::new("docker")
-            .args(["push", "--quiet", &target])
-            .output()
-            .expect("docker runs");
-        docker(&["rmi", &target]);
-        assert!(
-            pushed.status.success(),
-            "docker push {target}: {}",
-            String::from_utf8_lossy(&pushed.stderr)
-        );
+        push_as(fixture, registry, reference);
         let arm64_manifest = super::fixtures::raw_manifest(registry, reference);
         let index = serde_json::json!({
             "schemaVersion": 2,
