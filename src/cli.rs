@@ -72,9 +72,10 @@ struct GlobalArgs {
         value_name = "BUILDER"
     )]
     builder: Option<crate::catalog::BuilderKind>,
-    /// A Docker daemon to build on (`unix:///…` or `tcp://host:port`), instead of the one DOCKER_HOST
-    /// names; repeat it to spread the builds over several daemons, each with --jobs slots (needs
-    /// --push: the registry hands images from one daemon to the next).
+    /// A Docker daemon to build on (`unix:///…`, `tcp://host:port`, or `ssh://[user@]host[:port]`
+    /// through this machine's `ssh`, or BASEIMG_SSH_COMMAND), instead of the one DOCKER_HOST names;
+    /// repeat it to spread the builds over several daemons, each with --jobs slots (needs --push:
+    /// the registry hands images from one daemon to the next).
     #[arg(
         long = "builder-host",
         global = true,

@@ -9,6 +9,7 @@ use common::daemon::SecondDaemon;
 use common::fixtures::Layout;
 use common::harness::Test;
 use common::registry::Registry;
+use common::sshd::SshServer;
 
 const UNREACHABLE: &str = "unix:///nonexistent/baseimg-test/docker.sock";
 
@@ -302,7 +303,7 @@ fn a_daemon_behind_tls_builds_with_the_client_certificate_from_docker_cert_path(
         .env("DOCKER_TLS_VERIFY", "1")
         .env("DOCKER_CERT_PATH", world.repo.path())
         .status(2)
-        .stderr_contains(&format!("builder {host} is left out"))
+        .stderr_contains(&format!("the builder {host} does not answer"))
         .run();
     let report = world
         .baseimg(&[
@@ -320,6 +321,54 @@ fn a_daemon_behind_tls_builds_with_the_client_certificate_from_docker_cert_path(
     assert_eq!(report["ok"], true, "{report:#}");
     assert_eq!(report["built"], 4, "{report:#}");
     assert_eq!(World::builder_of(&report, "child-a"), host, "{report:#}");
+    // BuildKit's session and build go over the same TLS connection as the rest.
+    assert_eq!(report["builder"], "buildkit", "{report:#}");
     // Built there: the second daemon has the images.
     assert!(!second.docker(&["image", "ls", "--quiet"]).is_empty());
+}
+
+#[test]
+fn a_daemon_over_ssh_builds_with_buildkit_through_the_machine_s_ssh() {
+    let world = World::new();
+    let second = SecondDaemon::start();
+    let sshd = SshServer::start();
+    let address = sshd.address_of(&second.host);
+    // A key the server does not know: ssh's own words say why, and nothing is left to build on.
+    world
+        .baseimg(&["build", "--push", "--builder-host", &address])
+        .env("BASEIMG_SSH_COMMAND", sshd.stranger_ssh_command())
+        .status(2)
+        .stderr_contains(&format!("the builder {address} does not answer"))
+        .stderr_contains("Permission denied (publickey)")
+        .stderr_contains("system dial-stdio")
+        .run();
+    assert!(second.docker(&["image", "ls", "--quiet"]).is_empty());
+    let report = world
+        .baseimg(&[
+            "build",
+            "--push",
+            "--builder-host",
+            &address,
+            "--output",
+            "json",
+        ])
+        .env("BASEIMG_SSH_COMMAND", sshd.ssh_command())
+        .run()
+        .json();
+    assert_eq!(report["ok"], true, "{report:#}\n{}", sshd.log());
+    assert_eq!(report["built"], 4, "{report:#}");
+    assert_eq!(World::builder_of(&report, "child-a"), address, "{report:#}");
+    // BuildKit's session (an HTTP/2 stream the daemon calls back on) works through dial-stdio too.
+    assert_eq!(report["builder"], "buildkit", "{report:#}");
+    // Built there, through ssh: the second daemon has the images, and the machine's own does not.
+    let built = second.docker(&["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(
+        built.contains(&format!("{}/base/child-a:1", world.private.host)),
+        "{built}"
+    );
+    let local = common::realistic::docker(&["image", "ls", "--format", "{{.Repository}}"]);
+    assert!(
+        !local.contains(&format!("{}/base/child-a", world.private.host)),
+        "{local}"
+    );
 }

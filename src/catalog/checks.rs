@@ -71,7 +71,7 @@ pub(super) fn registry(
 
 /// `defaults: { builder: … }`, by the names `--help` shows for it too; `auto` when it is not
 /// written, or is not one of them (and reported).
-/// The daemons of `builders:`: each an endpoint baseimg can speak to (`unix://` or `tcp://`), written
+/// The daemons of `builders:`: each an endpoint baseimg can speak to (`unix://`, `tcp://`, `ssh://`), written
 /// once, with at least one slot and well-formed platforms.
 pub(super) fn builders(
     catalog: &Catalog,
@@ -83,18 +83,11 @@ pub(super) fn builders(
         let builder = &builder.value;
         let host = builder.host.value.trim();
         let at = catalog.locate(catalog.span_of(&builder.host));
-        let scheme_ok = host
-            .strip_prefix("unix:///")
-            .or_else(|| host.strip_prefix("tcp://"))
-            .is_some_and(|rest| !rest.is_empty());
-        if !scheme_ok {
+        if let Err(why) = crate::docker::check_address(host) {
             diagnostics.push(
-                Diagnostic::error(format!(
-                    "builder host `{}` is not a Docker endpoint baseimg speaks to",
-                    host.escape_debug()
-                ))
-                .at(at)
-                .help("write `unix:///path/to/docker.sock` or `tcp://host:port`, as DOCKER_HOST takes them"),
+                Diagnostic::error(format!("builder host {why}"))
+                    .at(at)
+                    .help("write `unix:///path/to/docker.sock`, `tcp://host:port` or `ssh://[user@]host[:port]`, as DOCKER_HOST takes them"),
             );
             continue;
         }

@@ -39,7 +39,7 @@ pub(super) struct CatalogFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct BuilderFile {
-    /// Its Engine API endpoint: `unix:///…` or `tcp://host:port`.
+    /// Its Engine API endpoint: `unix:///…`, `tcp://host:port` or `ssh://[user@]host[:port]`.
     pub host: Spanned<String>,
     /// How many images it builds at once (default: `--jobs`).
     pub jobs: Option<Spanned<u32>>,

@@ -241,7 +241,7 @@ impl Catalog {
 /// One daemon of `builders:`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuilderHost {
-    /// `unix:///…` or `tcp://host:port`.
+    /// `unix:///…`, `tcp://host:port` or `ssh://[user@]host[:port][/socket]`.
     pub host: String,
     /// Its build slots; `None`: `--jobs`.
     pub jobs: Option<usize>,

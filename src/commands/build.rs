@@ -351,7 +351,13 @@ async fn connect_builders(
             let daemon = match Daemon::connect_to(&builder.host).await {
                 Ok(daemon) => daemon,
                 Err(error) => {
-                    crate::report::note(&format!("builder {} is left out: {error}", builder.host));
+                    // With one builder the error below says it; with several, the run goes on.
+                    if listed.len() > 1 {
+                        crate::report::note(&format!(
+                            "builder {} is left out: {error}",
+                            builder.host
+                        ));
+                    }
                     unreachable.push(error.to_string());
                     continue;
                 }
@@ -362,11 +368,15 @@ async fn connect_builders(
             members.push(Member::new(daemon, engine, jobs, builder.platforms.clone()));
         }
         if members.is_empty() {
-            return Err(Diagnostics(vec![
-                Diagnostic::error(format!("none of the {} builders answers", listed.len()))
-                    .note(unreachable.join("\n"))
-                    .help("start a daemon on one of them, or name others with `--builder-host` or `builders:`"),
-            ]));
+            let error = match listed.as_slice() {
+                [only] => Diagnostic::error(format!("the builder {} does not answer", only.host))
+                    .note(unreachable.join("\n")),
+                // Each one's reason is in the notes just above.
+                _ => Diagnostic::error(format!("none of the {} builders answers", listed.len())),
+            };
+            return Err(Diagnostics(vec![error.help(
+                "start a daemon on one of them, or name others with `--builder-host` or `builders:`",
+            )]));
         }
     }
     if members

@@ -11,10 +11,8 @@
 //! the lines `docker build --progress plain` writes.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 
 use base64::Engine as _;
 use bollard_buildkit_proto::health::health_check_response::ServingStatus;
@@ -36,99 +34,15 @@ use futures_util::{Stream, StreamExt, TryStreamExt};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use prost::Message as _;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::{TcpStream, UnixStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::{Request, Response, Status};
 
+use super::endpoint::{Conn, Endpoint};
 use crate::catalog::SecretSource;
 use crate::credentials::{self, Credential};
 
 /// BuildKit refuses larger secrets; saying so here names the secret.
 const MAX_SECRET_BYTES: u64 = 500 * 1024;
-
-/// Where the daemon listens, for the connections bollard does not make: the session and the build.
-#[derive(Debug, Clone)]
-pub enum Endpoint {
-    Unix(PathBuf),
-    Tcp(String),
-}
-
-impl Endpoint {
-    /// `unix:///var/run/docker.sock` or `tcp://host:port`. TLS endpoints are not spoken to here:
-    /// `None`, and BuildKit is then not available.
-    pub fn parse(address: &str) -> Option<Endpoint> {
-        if let Some(path) = address.strip_prefix("unix://") {
-            return Some(Endpoint::Unix(PathBuf::from(path)));
-        }
-        let tls = std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty());
-        match address
-            .strip_prefix("tcp://")
-            .or(address.strip_prefix("http://"))
-        {
-            Some(host) if !tls => Some(Endpoint::Tcp(host.trim_end_matches('/').to_string())),
-            _ => None,
-        }
-    }
-
-    async fn connect(&self) -> std::io::Result<Conn> {
-        Ok(match self {
-            Endpoint::Unix(path) => Conn::Unix(UnixStream::connect(path).await?),
-            Endpoint::Tcp(host) => Conn::Tcp(TcpStream::connect(host).await?),
-        })
-    }
-}
-
-/// One connection to the daemon, over either transport.
-enum Conn {
-    Unix(UnixStream),
-    Tcp(TcpStream),
-}
-
-impl AsyncRead for Conn {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Conn::Unix(s) => Pin::new(s).poll_read(cx, buf),
-            Conn::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Conn {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Conn::Unix(s) => Pin::new(s).poll_write(cx, buf),
-            Conn::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Conn::Unix(s) => Pin::new(s).poll_flush(cx),
-            Conn::Tcp(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Conn::Unix(s) => Pin::new(s).poll_shutdown(cx),
-            Conn::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-        }
-    }
-}
-
-impl tonic::transport::server::Connected for Conn {
-    type ConnectInfo = ();
-
-    fn connect_info(&self) -> Self::ConnectInfo {}
-}
 
 /// The gRPC methods the session offers; the daemon calls only what a session announces.
 const METHODS: [&str; 4] = [
@@ -159,7 +73,7 @@ impl Session {
         registries: Vec<String>,
     ) -> Result<Session, String> {
         let mut conn = endpoint
-            .connect()
+            .dial()
             .await
             .map_err(|e| format!("cannot connect: {e}"))?;
         let id = session_id();
@@ -386,7 +300,7 @@ pub async fn start_build(
     context: impl Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static,
 ) -> Result<impl Stream<Item = Result<serde_json::Value, String>>, String> {
     let conn = endpoint
-        .connect()
+        .dial()
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
     let (mut sender, connection) =
@@ -661,18 +575,5 @@ mod tests {
         assert!(refused("gone").starts_with("secret `gone` comes from"));
         assert!(refused("dir").contains("not a regular file"));
         assert!(refused("other").contains("which the catalog does not give this image"));
-    }
-
-    #[test]
-    fn endpoints_are_unix_sockets_or_plain_tcp() {
-        assert!(matches!(
-            Endpoint::parse("unix:///var/run/docker.sock"),
-            Some(Endpoint::Unix(p)) if p == std::path::Path::new("/var/run/docker.sock")
-        ));
-        assert!(matches!(
-            Endpoint::parse("tcp://127.0.0.1:2375"),
-            Some(Endpoint::Tcp(h)) if h == "127.0.0.1:2375"
-        ));
-        assert!(Endpoint::parse("ssh://builder").is_none());
     }
 }

@@ -6,8 +6,12 @@
 
 mod buildkit;
 mod container;
+mod endpoint;
+mod ssh;
 
 pub use container::{ContainerInfo, ContainerSpec, Executed};
+pub use endpoint::check_address;
+pub use ssh::SSH_COMMAND_VAR;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -31,8 +35,8 @@ pub struct Daemon {
     pub platform: String,
     /// The negotiated API version as a path prefix (`/v1.41`), for the requests bollard does not make.
     api: String,
-    /// Where BuildKit sessions and builds connect; `None` for an endpoint they cannot use (TLS).
-    endpoint: Option<buildkit::Endpoint>,
+    /// Where BuildKit sessions and builds connect, over the same transport as bollard.
+    endpoint: endpoint::Endpoint,
 }
 
 /// The builder one run uses.
@@ -60,6 +64,14 @@ pub enum DaemonError {
         "cannot reach the Docker daemon at {address}: {detail}; start it (`dockerd`, or `systemctl start docker`) or point DOCKER_HOST at a running one"
     )]
     Unreachable { address: String, detail: String },
+    #[error(
+        "cannot reach the Docker daemon at {address} over ssh: {detail}\n  the connection runs `{command}`; try it in a shell (BASEIMG_SSH_COMMAND replaces `ssh`, e.g. to add `-i KEY`)"
+    )]
+    Ssh {
+        address: String,
+        detail: String,
+        command: String,
+    },
     #[error("cannot inspect {reference}: {detail}")]
     Inspect { reference: String, detail: String },
     #[error("cannot read the build context: {0}")]
@@ -123,27 +135,29 @@ impl Daemon {
         Daemon::connect_to(&address).await
     }
 
-    /// Connects to the daemon at `address` (`unix://…` or `tcp://…`) and checks it answers.
+    /// Connects to the daemon at `address` (`unix://…`, `tcp://…` or `ssh://…`) and checks it
+    /// answers.
     pub async fn connect_to(address: &str) -> Result<Daemon, DaemonError> {
         let address = address.to_string();
         let unreachable = |error: bollard::errors::Error| DaemonError::Unreachable {
             address: address.clone(),
             detail: error.to_string(),
         };
-        let docker = match tls_files(&address) {
-            // As the Docker CLI does: with DOCKER_TLS_VERIFY, a tcp:// daemon is spoken to over TLS
-            // with the client certificate and CA in DOCKER_CERT_PATH (default ~/.docker).
-            Some((key, cert, ca)) => Docker::connect_with_ssl(
-                &address,
-                &key,
-                &cert,
-                &ca,
-                120,
-                bollard::API_DEFAULT_VERSION,
-            ),
-            None => Docker::connect_with_host(&address),
+        let endpoint =
+            endpoint::Endpoint::parse(&address).map_err(|detail| DaemonError::Unreachable {
+                address: address.clone(),
+                detail,
+            })?;
+        if let endpoint::Endpoint::Ssh(ssh) = &endpoint {
+            // One connection first, so a failure is told in ssh's words rather than as a closed
+            // HTTP connection.
+            ssh.check().await.map_err(|detail| DaemonError::Ssh {
+                address: address.clone(),
+                detail,
+                command: ssh.command_line(),
+            })?;
         }
-        .map_err(unreachable)?;
+        let docker = endpoint.docker(&address).map_err(unreachable)?;
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
         docker.ping().await.map_err(unreachable)?;
         let version = docker.version().await.map_err(unreachable)?;
@@ -154,7 +168,6 @@ impl Daemon {
         );
         let version = docker.client_version();
         let api = format!("/v{}.{}", version.major_version, version.minor_version);
-        let endpoint = buildkit::Endpoint::parse(&address);
         Ok(Daemon {
             docker,
             address,
@@ -202,17 +215,9 @@ impl Daemon {
         if kind == BuilderKind::Classic {
             return Ok((Builder::Classic, None));
         }
-        let works = match &self.endpoint {
-            None => Err(format!(
-                "baseimg opens BuildKit sessions over unix:// and plain tcp:// endpoints, not {}",
-                self.address
-            )),
-            Some(endpoint) => {
-                buildkit::Session::open(endpoint, &self.api, HashMap::new(), Vec::new())
-                    .await
-                    .map(drop)
-            }
-        };
+        let works = buildkit::Session::open(&self.endpoint, &self.api, HashMap::new(), Vec::new())
+            .await
+            .map(drop);
         match (works, kind) {
             (Ok(()), _) => Ok((Builder::Buildkit, None)),
             (Err(why), BuilderKind::Auto) => Ok((Builder::Classic, Some(why))),
@@ -256,10 +261,7 @@ impl Daemon {
             address: self.address.clone(),
             why,
         };
-        let endpoint = self
-            .endpoint
-            .as_ref()
-            .ok_or_else(|| unavailable(format!("cannot open a session on {}", self.address)))?;
+        let endpoint = &self.endpoint;
         let session = buildkit::Session::open(
             endpoint,
             &self.api,
@@ -460,24 +462,6 @@ impl Daemon {
             }),
         }
     }
-}
-
-/// The client key, certificate and CA for a `tcp://` daemon when `DOCKER_TLS_VERIFY` asks for TLS.
-fn tls_files(
-    address: &str,
-) -> Option<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)> {
-    let verify = std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty() && v != "0");
-    if !verify || !address.starts_with("tcp://") {
-        return None;
-    }
-    let dir = std::env::var_os("DOCKER_CERT_PATH")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".docker")))?;
-    Some((
-        dir.join("key.pem"),
-        dir.join("cert.pem"),
-        dir.join("ca.pem"),
-    ))
 }
 
 /// Credentials in the form the daemon's auth headers take; none when the configuration has none.

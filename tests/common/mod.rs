@@ -10,6 +10,7 @@ pub mod proxy;
 pub mod realistic;
 pub mod registry;
 pub mod soak;
+pub mod sshd;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,394 @@
+//! Daemons reached over ssh, as the Docker CLI reaches them: `ssh://[user@]host[:port][/socket]` runs
+//! `docker system dial-stdio` on the remote machine through this machine's own `ssh`, and the Engine
+//! API's bytes travel over that process's stdin and stdout. Using the `ssh` program (rather than an
+//! ssh library) means the user's configuration, agent, known hosts and jump hosts apply exactly as
+//! they do for `docker -H ssh://…`.
+//!
+//! bollard has an `ssh` feature, but it starts a control master per connection, takes no ssh options
+//! and hands out no raw stream, which BuildKit's session needs; so the transport is baseimg's, and
+//! bollard gets it as a custom transport.
+
+use std::io;
+use std::pin::Pin;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bollard::{BollardRequest, Docker};
+use futures_util::FutureExt;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+/// The variable that replaces `ssh` with another command line (`ssh -i ~/.ssh/builder -F none`),
+/// as GIT_SSH_COMMAND does for git.
+pub const SSH_COMMAND_VAR: &str = "BASEIMG_SSH_COMMAND";
+
+/// How much of ssh's stderr is kept to explain a failed connection.
+const STDERR_KEPT: usize = 4096;
+
+/// A daemon's ssh address, taken apart, with the ssh command line that reaches it.
+#[derive(Debug, Clone)]
+pub struct Ssh {
+    user: Option<String>,
+    host: String,
+    port: Option<u16>,
+    /// The remote daemon's socket, when the address names one; else the remote `docker` decides.
+    socket: Option<String>,
+    /// The ssh program and the arguments that come before baseimg's own.
+    program: Vec<String>,
+}
+
+impl Ssh {
+    /// Parses `ssh://[user@]host[:port][/path/to/docker.sock]` and finds the ssh command line
+    /// (BASEIMG_SSH_COMMAND, else `ssh`). The error says what is wrong with either.
+    pub fn parse(address: &str) -> Result<Ssh, String> {
+        let mut ssh = Ssh::parse_address(address)?;
+        ssh.program = ssh_program()?;
+        Ok(ssh)
+    }
+
+    /// The address alone, as a catalog check reads it: nothing from the environment.
+    pub fn parse_address(address: &str) -> Result<Ssh, String> {
+        let url = url::Url::parse(address).map_err(|e| format!("not an ssh address: {e}"))?;
+        if url.scheme() != "ssh" {
+            return Err("not an ssh:// address".into());
+        }
+        if url.password().is_some() {
+            return Err(
+                "an ssh address takes no password: ssh reads keys from its agent or configuration"
+                    .into(),
+            );
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err("an ssh address ends with the host, its port or the remote socket".into());
+        }
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or("an ssh address names a host: ssh://[user@]host[:port]")?;
+        let socket = match url.path() {
+            "" | "/" => None,
+            path => Some(path.to_string()),
+        };
+        Ok(Ssh {
+            user: Some(url.username())
+                .filter(|u| !u.is_empty())
+                .map(str::to_string),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            port: url.port(),
+            socket,
+            program: vec!["ssh".to_string()],
+        })
+    }
+
+    /// The command line that opens one connection, for running and for messages.
+    fn arguments(&self) -> Vec<String> {
+        let mut args: Vec<String> = self.program[1..].to_vec();
+        // Never ask for a password or passphrase: many connections open at once, under a progress
+        // display, and none of them could answer. A key, an agent or the configuration must do.
+        args.extend(["-o", "BatchMode=yes", "-o", "ConnectTimeout=30", "-T"].map(String::from));
+        if let Some(user) = &self.user {
+            args.extend(["-l".to_string(), user.clone()]);
+        }
+        if let Some(port) = self.port {
+            args.extend(["-p".to_string(), port.to_string()]);
+        }
+        args.extend(["--".to_string(), self.host.clone(), "docker".to_string()]);
+        if let Some(socket) = &self.socket {
+            // The remote shell reads the command line; the socket path is quoted for it.
+            args.extend([
+                "--host".to_string(),
+                shell_word(&format!("unix://{socket}")),
+            ]);
+        }
+        args.extend(["system".to_string(), "dial-stdio".to_string()]);
+        args
+    }
+
+    /// The command, as a user would type it to see what goes wrong.
+    pub fn command_line(&self) -> String {
+        std::iter::once(self.program[0].as_str())
+            .chain(self.arguments().iter().map(String::as_str))
+            .map(shell_word)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Starts one ssh process: one connection to the remote daemon.
+    pub async fn dial(&self) -> io::Result<SshStream> {
+        let mut command = Command::new(&self.program[0]);
+        command
+            .args(self.arguments())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        // Its own process group: Ctrl-C at the terminal goes to baseimg, which cancels its builds
+        // over these connections, instead of cutting them under it.
+        command.process_group(0);
+        let mut child = command.spawn().map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot run `{}`: {e}", self.program[0]))
+        })?;
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let said: Arc<Mutex<Vec<u8>>> = Arc::default();
+        let kept = said.clone();
+        let reader = tokio::spawn(async move {
+            let mut chunk = [0u8; 1024];
+            while let Ok(n) = stderr.read(&mut chunk).await {
+                if n == 0 {
+                    break;
+                }
+                let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
+                kept.extend_from_slice(&chunk[..n]);
+                let excess = kept.len().saturating_sub(STDERR_KEPT);
+                kept.drain(..excess);
+            }
+        });
+        Ok(SshStream {
+            child,
+            stdin,
+            stdout,
+            said,
+            reader: Some(reader),
+        })
+    }
+
+    /// Opens a connection and asks the daemon for `/_ping`; when that fails, says why in ssh's
+    /// words (authentication, host key, no `docker` on the remote machine, no daemon there).
+    pub async fn check(&self) -> Result<(), String> {
+        let mut stream = self.dial().await.map_err(|e| e.to_string())?;
+        let ping = async {
+            stream
+                .write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+                .await?;
+            let mut answer = Vec::new();
+            let mut chunk = [0u8; 512];
+            while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut chunk).await?;
+                if n == 0 {
+                    break;
+                }
+                answer.extend_from_slice(&chunk[..n]);
+            }
+            Ok::<_, io::Error>(answer)
+        };
+        let answer = tokio::time::timeout(Duration::from_secs(45), ping).await;
+        let status = match &answer {
+            Ok(Ok(answer)) => String::from_utf8_lossy(answer)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            _ => String::new(),
+        };
+        if status.contains(" 200 ") {
+            return Ok(());
+        }
+        let said = stream.failure().await;
+        Err(match (said, answer) {
+            (Some(said), _) => said,
+            (None, Err(_)) => "no answer within 45 s".to_string(),
+            (None, Ok(Err(e))) => e.to_string(),
+            (None, Ok(Ok(_))) if status.is_empty() => "the connection closed".to_string(),
+            (None, Ok(Ok(_))) => format!("the daemon answered `{status}`"),
+        })
+    }
+
+    /// A bollard client whose connections are ssh processes. hyper keeps idle ones for reuse, so
+    /// a run starts a handful of them, not one per request.
+    pub fn docker(&self, timeout: u64) -> Result<Docker, bollard::errors::Error> {
+        let client: Client<Connector, BollardBody> =
+            Client::builder(TokioExecutor::new()).build(Connector(Arc::new(self.clone())));
+        let client = Arc::new(client);
+        Docker::connect_with_custom_transport(
+            move |request: BollardRequest| {
+                let client = client.clone();
+                async move {
+                    client
+                        .request(request)
+                        .await
+                        .map_err(bollard::errors::Error::from)
+                }
+            },
+            // Only the scheme and authority of bollard's request URLs: the connector ignores them.
+            Some("ssh://docker"),
+            timeout,
+            bollard::API_DEFAULT_VERSION,
+        )
+    }
+}
+
+/// A word as a shell takes it: bare when it is plain (`-o`, `BatchMode=yes`, `user@host`), quoted
+/// otherwise.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:@,+%".contains(c));
+    if plain {
+        return word.to_string();
+    }
+    shlex::try_quote(word).map_or_else(|_| word.to_string(), |q| q.into_owned())
+}
+
+/// The ssh program and its leading arguments: BASEIMG_SSH_COMMAND split as a shell would, or `ssh`.
+fn ssh_program() -> Result<Vec<String>, String> {
+    let Ok(line) = std::env::var(SSH_COMMAND_VAR) else {
+        return Ok(vec!["ssh".to_string()]);
+    };
+    match shlex::split(&line) {
+        Some(words) if !words.is_empty() => Ok(words),
+        Some(_) => Err(format!("{SSH_COMMAND_VAR} is set but empty")),
+        None => Err(format!(
+            "{SSH_COMMAND_VAR} is not a command line (an unclosed quote?)"
+        )),
+    }
+}
+
+/// The body type of bollard's requests (bollard does not export its name).
+type BollardBody = <BollardRequest as RequestBody>::Body;
+
+trait RequestBody {
+    type Body;
+}
+
+impl<B> RequestBody for hyper::Request<B> {
+    type Body = B;
+}
+
+/// Opens an ssh connection for each new connection hyper asks for.
+#[derive(Clone)]
+struct Connector(Arc<Ssh>);
+
+impl tower_service::Service<hyper::Uri> for Connector {
+    type Response = TokioIo<SshStream>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Self::Response>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: hyper::Uri) -> Self::Future {
+        let ssh = self.0.clone();
+        async move { ssh.dial().await.map(TokioIo::new) }.boxed()
+    }
+}
+
+/// One ssh process as a byte stream: its stdout read, its stdin written. Dropping it kills the
+/// process.
+pub struct SshStream {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: ChildStdout,
+    /// The tail of what ssh (or the remote command) wrote to stderr.
+    said: Arc<Mutex<Vec<u8>>>,
+    reader: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl SshStream {
+    /// Why the connection ended: ssh's stderr once the process has exited (or after 5 s), with its
+    /// exit status; `None` when it said nothing.
+    async fn failure(&mut self) -> Option<String> {
+        let status = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+        if let Some(reader) = self.reader.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
+        }
+        let said = self.said.lock().unwrap_or_else(|e| e.into_inner());
+        let said = String::from_utf8_lossy(&said);
+        let said: Vec<&str> = said
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        if said.is_empty() {
+            return None;
+        }
+        let code = match status {
+            Ok(Ok(status)) => status.code().map(|c| format!(" (exit status {c})")),
+            _ => None,
+        };
+        Some(format!("{}{}", said.join("; "), code.unwrap_or_default()))
+    }
+}
+
+impl AsyncRead for SshStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stdout).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for SshStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stdin).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stdin).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stdin).poll_shutdown(cx)
+    }
+}
+
+impl Connection for SshStream {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ssh_address_becomes_the_command_the_docker_cli_would_run() {
+        let ssh = Ssh::parse("ssh://builder@arm64.example:2222/run/user/1000/docker.sock").unwrap();
+        let line = ssh.command_line();
+        assert!(
+            line.ends_with(
+                "-l builder -p 2222 -- arm64.example docker --host \
+                 unix:///run/user/1000/docker.sock system dial-stdio"
+            ),
+            "{line}"
+        );
+        assert!(line.contains("BatchMode=yes"), "{line}");
+        let plain = Ssh::parse("ssh://arm64.example").unwrap().command_line();
+        assert!(
+            plain.ends_with("-T -- arm64.example docker system dial-stdio"),
+            "{plain}"
+        );
+    }
+
+    #[test]
+    fn malformed_ssh_addresses_say_what_is_wrong() {
+        for (address, said) in [
+            ("ssh://me:secret@host", "takes no password"),
+            ("ssh://", "names a host"),
+            ("ssh://host?x=1", "ends with the host"),
+            ("tcp://host:2375", "not an ssh:// address"),
+        ] {
+            let error = Ssh::parse(address).unwrap_err();
+            assert!(error.contains(said), "{address}: {error}");
+            assert!(!error.contains("secret"), "{error}");
+        }
+    }
+}
