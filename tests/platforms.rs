@@ -222,3 +222,89 @@ fn each_platform_builds_on_a_daemon_that_runs_it_natively() {
         assert_eq!(config["architecture"], architecture);
     }
 }
+
+/// How many processes on the machine have exactly this command line.
+fn processes_running(cmdline: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            let line = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&line).replace('\0', " ").trim() == cmdline
+        })
+        .count()
+}
+
+#[test]
+fn the_platforms_build_at_once_and_one_whose_daemon_stops_is_built_on_another() {
+    let world = two_platform_world();
+    let mut second = common::daemon::SecondDaemon::start();
+    let local =
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    // A slow stage that runs on the build machine's own platform for either target
+    // (`--platform=$BUILDPLATFORM`, as cross-compiling Dockerfiles do): the arm64 image can then be
+    // built on this amd64 machine too, once its daemon is gone.
+    let nonce = format!("{:?}", std::time::SystemTime::now());
+    world.write(
+        "templates/slow.Dockerfile.j2",
+        &format!(
+            "FROM --platform=$BUILDPLATFORM {{{{ from }}}} AS slow\nRUN sleep 9 && echo '{nonce}' > /slow\nFROM {{{{ from }}}}\nCOPY --from=slow /slow /slow\n"
+        ),
+    );
+    world.edit_catalog(|catalog| {
+        catalog.replacen(
+            "\nimages:\n",
+            &format!(
+                "\nbuilders:\n  - host: {local}\n    jobs: 2\n  - host: {}\n    jobs: 1\n    platforms: [linux/arm64]\nimages:\n",
+                second.host
+            ),
+            1,
+        ) + &format!("\n  slow-redis:\n    from: redis\n    template: slow.Dockerfile.j2\n    tags: [\"1\"]\n{TWO}")
+    });
+    world.baseimg(&["lock"]).run();
+    world.baseimg(&["mirror"]).run();
+    let build = world
+        .baseimg(&["build", "slow-redis", "--push", "--output", "json"])
+        .stderr_contains(&format!(
+            "builder {} stopped answering while building `slow-redis` for linux/arm64",
+            second.host
+        ))
+        .spawn();
+    // Both platforms' slow steps run at the same time, the arm64 one on the second daemon; then that
+    // daemon is killed under its step.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+    while !(second.runs("sleep 9") && processes_running("sleep 9") >= 2) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the two platforms' steps never ran at the same time"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    second.kill();
+    let report = build.wait().json();
+    assert_eq!(report["ok"], true, "{report:#}");
+    let logs = world.repo.path().join(".baseimg/logs");
+    let run = std::fs::read_dir(&logs).unwrap().next().unwrap().unwrap();
+    let log = std::fs::read_to_string(run.path().join("slow-redis.log")).unwrap();
+    for line in [
+        format!("[linux/arm64] # building linux/arm64 on {}", second.host),
+        format!("[linux/arm64] # building linux/arm64 on {local}"),
+        format!("[linux/amd64] # building linux/amd64 on {local}"),
+    ] {
+        assert!(log.contains(&line), "{line}\n{log}");
+    }
+    let index = skopeo_json(&[
+        "--raw",
+        &format!("docker://{}/base/slow-redis:1", world.private.host),
+    ]);
+    for architecture in ["amd64", "arm64"] {
+        let digest = child(&index, architecture)["digest"].as_str().unwrap();
+        let config = skopeo_json(&[
+            "--config",
+            &format!("docker://{}/base/slow-redis@{digest}", world.private.host),
+        ]);
+        assert_eq!(config["architecture"], architecture, "{config:#}");
+    }
+}

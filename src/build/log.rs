@@ -6,14 +6,20 @@
 use std::collections::VecDeque;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// How many lines are kept in memory for the failure excerpt.
 const KEPT: usize = 40;
 
+/// One image's log. The platforms of a multi-platform image built at the same time each write
+/// through a handle of their own ([`LogFile::for_platform`]): their lines go to the same file, marked
+/// with the platform, and each keeps its own last lines for its own failure.
 pub struct LogFile {
     path: PathBuf,
-    file: std::io::BufWriter<std::fs::File>,
-    tail: VecDeque<String>,
+    /// Written before each line: empty, or `[linux/arm64] `.
+    prefix: String,
+    file: Arc<Mutex<std::io::BufWriter<std::fs::File>>>,
+    tail: Mutex<VecDeque<String>>,
 }
 
 impl LogFile {
@@ -24,31 +30,48 @@ impl LogFile {
         let file = std::fs::File::create(path)?;
         Ok(LogFile {
             path: path.to_path_buf(),
-            file: std::io::BufWriter::new(file),
-            tail: VecDeque::new(),
+            prefix: String::new(),
+            file: Arc::new(Mutex::new(std::io::BufWriter::new(file))),
+            tail: Mutex::default(),
         })
     }
 
-    pub fn line(&mut self, line: &str) {
+    /// A handle on the same file whose lines are marked `[platform] `, as buildx marks them.
+    pub fn for_platform(&self, platform: &str) -> LogFile {
+        LogFile {
+            path: self.path.clone(),
+            prefix: format!("[{platform}] "),
+            file: self.file.clone(),
+            tail: Mutex::default(),
+        }
+    }
+
+    pub fn line(&self, line: &str) {
         let plain = crate::report::without_escapes(line);
         // `ESC[0m` alone on a line closes the colour of the line before: nothing to keep.
         if plain.trim().is_empty() && !line.trim().is_empty() {
             return;
         }
-        let line = plain.as_ref();
-        let _ = writeln!(self.file, "{line}");
-        self.tail.push_back(line.to_string());
-        if self.tail.len() > KEPT {
-            self.tail.pop_front();
+        let line = format!("{}{plain}", self.prefix);
+        {
+            let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = writeln!(file, "{line}");
+        }
+        let mut tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+        tail.push_back(line);
+        if tail.len() > KEPT {
+            tail.pop_front();
         }
     }
 
-    /// The last `lines` lines, introduced by the log's path so the whole log can be found.
-    pub fn tail(&mut self, lines: usize) -> String {
-        let _ = self.file.flush();
-        let start = self.tail.len().saturating_sub(lines);
+    /// The last `lines` lines this handle wrote, introduced by the log's path so the whole log can
+    /// be found.
+    pub fn tail(&self, lines: usize) -> String {
+        let _ = self.file.lock().unwrap_or_else(|e| e.into_inner()).flush();
+        let tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+        let start = tail.len().saturating_sub(lines);
         let mut out = format!("last lines of {}:", self.path.display());
-        for line in self.tail.iter().skip(start) {
+        for line in tail.iter().skip(start) {
             out.push_str("\n  | ");
             out.push_str(line);
         }
@@ -58,7 +81,7 @@ impl LogFile {
 
 impl Drop for LogFile {
     fn drop(&mut self) {
-        let _ = self.file.flush();
+        let _ = self.file.lock().unwrap_or_else(|e| e.into_inner()).flush();
     }
 }
 
@@ -70,7 +93,7 @@ mod tests {
     fn the_daemon_s_colours_reach_neither_the_file_nor_the_excerpt() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("app.log");
-        let mut log = LogFile::create(&path).unwrap();
+        let log = LogFile::create(&path).unwrap();
         log.line("Step 2/2 : RUN echo broken >&2; false");
         log.line("\u{1b}[91mbroken");
         log.line("\u{1b}[0m");

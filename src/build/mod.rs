@@ -221,60 +221,82 @@ impl Builder<'_> {
             .expect("a built pin belongs to a built image");
         let (dockerfile, labels) = self.dockerfile(image, build, built, parent)?;
         let tar = self.pack(build, built, &dockerfile).await?;
-        let mut log = self.log(image, built, &dockerfile)?;
-        // A slot on a daemon, preferably the one that built the parent (it has its layers). A daemon
-        // that stops answering mid-build is taken out of the pool and the image built once more on
-        // another one; a failed step is not retried.
+        let log = self.log(image, built, &dockerfile)?;
+        let job = Job {
+            image,
+            build,
+            built,
+            parent,
+            host,
+            repository,
+            task: &task,
+            // Until a daemon is leased for it.
+            member: self.pool.member(None),
+        };
+        if image.platforms.len() > 1 && self.pool.members.len() > 1 {
+            return self.build_spread(&job, tar.path(), &labels, &log).await;
+        }
+        // The image's one platform, when it names one: it goes to a daemon that builds it natively.
         let platform = image
             .platforms
             .first()
             .map(String::as_str)
             .filter(|_| image.platforms.len() == 1);
-        if image.platforms.len() > 1 && self.pool.members.len() > 1 {
-            let job = Job {
-                image,
-                build,
-                built,
-                parent,
-                host: host.clone(),
-                repository: repository.clone(),
-                task: &task,
-                member: self.pool.member(None),
-            };
-            return self.build_spread(&job, tar.path(), &labels, &mut log).await;
-        }
-        let mut lease = self.pool.lease(parent.builder.as_deref(), platform).await;
+        self.on_a_daemon(
+            &job,
+            parent.builder.as_deref(),
+            platform,
+            &log,
+            async |member| {
+                if self.pool.members.len() > 1 {
+                    log.line(&format!("# building on {}", member.name));
+                }
+                let on = Job {
+                    member,
+                    host: job.host.clone(),
+                    repository: job.repository.clone(),
+                    ..job
+                };
+                self.build_on(&on, tar.path(), &labels, &log).await
+            },
+        )
+        .await
+    }
+
+    /// Runs `work` with a slot on a daemon for `platform`, preferring `preferred` (the daemon that
+    /// built the parent has its layers). When the work fails and that daemon no longer answers, the
+    /// daemon is taken out of the pool and the work runs once more on another; a failure on a
+    /// daemon that still answers (a failed step) is the image's failure.
+    async fn on_a_daemon<T>(
+        &self,
+        job: &Job<'_>,
+        preferred: Option<&str>,
+        platform: Option<&str>,
+        log: &LogFile,
+        work: impl AsyncFn(&pool::Member) -> Result<T, BuildError>,
+    ) -> Result<T, BuildError> {
+        let mut lease = self.pool.lease(preferred, platform).await;
         let mut retried = false;
         loop {
-            if self.pool.members.len() > 1 {
-                log.line(&format!("# building on {}", lease.member.name));
-            }
-            let job = Job {
-                image,
-                build,
-                built,
-                parent,
-                host: host.clone(),
-                repository: repository.clone(),
-                task: &task,
-                member: lease.member,
-            };
-            let result = self.build_on(&job, tar.path(), &labels, &mut log).await;
             let member = lease.member;
-            match result {
+            match work(member).await {
                 Err(error)
                     if !retried
                         && self.pool.members.len() > 1
                         && !member.daemon.answers().await
                         && self.pool.lose(&member.name) =>
                 {
+                    let what = match platform.filter(|_| job.image.platforms.len() > 1) {
+                        Some(platform) => format!("`{}` for {platform}", job.image.name),
+                        None => format!("`{}`", job.image.name),
+                    };
                     log.line(&format!(
                         "# {} stopped answering ({error}); building on another daemon",
                         member.name
                     ));
                     crate::report::note(&format!(
-                        "builder {} stopped answering while building `{}`; it is left out and the image built on another",
-                        member.name, image.name
+                        "builder {} stopped answering while building {what}; it is left out and the image built on another",
+                        member.name
                     ));
                     retried = true;
                     drop(lease);
@@ -285,49 +307,60 @@ impl Builder<'_> {
         }
     }
 
-    /// A multi-platform image over several daemons: each platform built on a daemon that builds it
-    /// natively (when one is listed), checked where its platform is the daemon's own, and pushed from
-    /// there; then the index of them all. Several daemons always push (the registry is how they meet).
+    /// A multi-platform image over several daemons: every platform built at the same time, each on
+    /// a daemon that builds it natively (when one is listed), checked where its platform is the
+    /// daemon's own, and pushed from there; then the index of them all. Several daemons always push
+    /// (the registry is how they meet).
     async fn build_spread(
         &self,
         job: &Job<'_>,
         context_tar: &Path,
         labels: &HashMap<String, String>,
-        log: &mut LogFile,
+        log: &LogFile,
     ) -> Result<Node, BuildError> {
         let (image, built) = (job.image, job.built);
         let started = Instant::now();
-        let mut checks = None;
-        let mut images = Vec::new();
-        for platform in &image.platforms {
-            let lease = self
-                .pool
-                .lease(job.parent.builder.as_deref(), Some(platform))
-                .await;
-            log.line(&format!("# building {platform} on {}", lease.member.name));
-            job.task
-                .step(&format!("building {platform} on {}", lease.member.name));
-            let on = Job {
-                member: lease.member,
-                host: job.host.clone(),
-                repository: job.repository.clone(),
-                ..*job
-            };
-            let builds = self
-                .run_builds(&on, context_tar, labels, log, Some(platform))
-                .await?;
-            let native = crate::registry::platform_matches(platform, &on.member.daemon.platform);
-            if checks.is_none() && native {
-                let (_, tag) = &builds[0];
-                checks = Some(self.smoke_check(&on, tag, log).await?);
+        let each = image.platforms.iter().map(|platform| {
+            let log = log.for_platform(platform);
+            async move {
+                let preferred = job.parent.builder.as_deref();
+                self.on_a_daemon(job, preferred, Some(platform), &log, async |member| {
+                    log.line(&format!("# building {platform} on {}", member.name));
+                    job.task
+                        .step(&format!("building {platform} on {}", member.name));
+                    let on = Job {
+                        member,
+                        host: job.host.clone(),
+                        repository: job.repository.clone(),
+                        ..*job
+                    };
+                    let builds = self
+                        .run_builds(&on, context_tar, labels, &log, Some(platform))
+                        .await?;
+                    // Checked on every daemon whose own platform this is: each platform's image
+                    // works before any tag moves.
+                    let native =
+                        crate::registry::platform_matches(platform, &member.daemon.platform);
+                    let checks = match native {
+                        true => Some(self.smoke_check(&on, &builds[0].1, &log).await?),
+                        false => None,
+                    };
+                    let Some(pushed) = self.push_platform(&on, platform, &log).await? else {
+                        return Err(BuildError::Lost {
+                            tag: platforms::tag(&built.immutable_tag, platform),
+                        });
+                    };
+                    Ok((pushed, checks))
+                })
+                .await
             }
-            let Some(pushed) = self.push_platform(&on, platform, log).await? else {
-                return Err(BuildError::Lost {
-                    tag: platforms::tag(&built.immutable_tag, platform),
-                });
-            };
-            images.push(pushed);
-        }
+        });
+        // The first failure ends the others (their builds are cancelled on their daemons).
+        let done = futures_util::future::try_join_all(each).await?;
+        // The report shows the checks of the first platform, in the catalog's order, that ran them.
+        let checks = done.iter().find_map(|(_, checks)| checks.clone());
+        let images: Vec<platforms::PlatformImage> =
+            done.into_iter().map(|(pushed, _)| pushed).collect();
         if let Some(digest) = self.pushed_meanwhile(job, log).await? {
             return Ok(meanwhile(job, digest, checks.unwrap_or_default()));
         }
@@ -349,7 +382,7 @@ impl Builder<'_> {
         job: &Job<'_>,
         context_tar: &Path,
         labels: &HashMap<String, String>,
-        log: &mut LogFile,
+        log: &LogFile,
     ) -> Result<Node, BuildError> {
         let built = job.built;
         job.task.step(&match self.pool.members.len() {
@@ -386,7 +419,7 @@ impl Builder<'_> {
         job: &Job<'_>,
         context_tar: &Path,
         labels: &HashMap<String, String>,
-        log: &mut LogFile,
+        log: &LogFile,
         only: Option<&str>,
     ) -> Result<Vec<(Option<String>, String)>, BuildError> {
         let (image, build, built) = (job.image, job.build, job.built);
@@ -448,7 +481,7 @@ impl Builder<'_> {
         &self,
         job: &Job<'_>,
         builds: &[(Option<String>, String)],
-        log: &mut LogFile,
+        log: &LogFile,
     ) -> Result<Vec<Checked>, BuildError> {
         let native = builds.iter().find(|(platform, _)| {
             platform
@@ -480,7 +513,7 @@ impl Builder<'_> {
         &self,
         job: &Job<'_>,
         builds: &[(Option<String>, String)],
-        log: &mut LogFile,
+        log: &LogFile,
     ) -> Result<Published, BuildError> {
         let _pushing = self.timeline.start(&job.image.name, Phase::Push);
         if let Some(digest) = self.pushed_meanwhile(job, log).await? {
@@ -507,7 +540,7 @@ impl Builder<'_> {
         &self,
         job: &Job<'_>,
         reference: &str,
-        log: &mut LogFile,
+        log: &LogFile,
     ) -> Result<Vec<Checked>, BuildError> {
         let (image, build, task) = (job.image, job.build, &job.task);
         if build.checks.is_empty() {
@@ -549,7 +582,7 @@ impl Builder<'_> {
         dockerfile: &str,
     ) -> Result<LogFile, BuildError> {
         let path = self.logs.join(format!("{}.log", image.name));
-        let mut log = LogFile::create(&path).map_err(|source| BuildError::Log {
+        let log = LogFile::create(&path).map_err(|source| BuildError::Log {
             path: path.clone(),
             source,
         })?;
@@ -648,7 +681,7 @@ impl Builder<'_> {
         built: &BuiltPin,
         parent: &Node,
         platform: &str,
-        log: &mut LogFile,
+        log: &LogFile,
     ) {
         let Some(digest) = &parent.digest else {
             return;
@@ -676,7 +709,7 @@ impl Builder<'_> {
         &self,
         job: &Job<'_>,
         tag: &str,
-        log: &mut LogFile,
+        log: &LogFile,
     ) -> Result<Option<platforms::PlatformImage>, BuildError> {
         job.task.step(&format!("pushing {tag}"));
         let repository_ref = format!("{}/{}", job.host, job.repository);
@@ -710,7 +743,7 @@ impl Builder<'_> {
         &self,
         job: &Job<'_>,
         platforms: &[String],
-        log: &mut LogFile,
+        log: &LogFile,
     ) -> Result<Option<Digest>, BuildError> {
         let mut images = Vec::new();
         for platform in platforms {
@@ -728,7 +761,7 @@ impl Builder<'_> {
         &self,
         job: &Job<'_>,
         platform: &str,
-        log: &mut LogFile,
+        log: &LogFile,
     ) -> Result<Option<platforms::PlatformImage>, BuildError> {
         let built = job.built;
         self.link_parent_layers(&job.repository, built, job.parent, platform, log)
@@ -748,7 +781,7 @@ impl Builder<'_> {
     async fn pushed_meanwhile(
         &self,
         job: &Job<'_>,
-        log: &mut LogFile,
+        log: &LogFile,
     ) -> Result<Option<Digest>, BuildError> {
         let found = self.existing(&job.host, &job.repository, job.built).await?;
         let digest = found.flatten();
@@ -763,7 +796,7 @@ impl Builder<'_> {
         &self,
         job: &Job<'_>,
         images: &[platforms::PlatformImage],
-        log: &mut LogFile,
+        log: &LogFile,
     ) -> Result<Digest, BuildError> {
         let built = job.built;
         let index = platforms::index(images);
