@@ -174,23 +174,46 @@ fn a_run_step_for_a_platform_this_machine_cannot_execute_says_what_is_missing() 
     );
 }
 
+/// The machine's own daemon, as baseimg would find it.
+fn local_daemon() -> String {
+    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
+}
+
+/// Lists the machine's daemon (two slots) and `second` (one, declared the arm64 builder) as the
+/// catalog's builders.
+fn with_arm64_builder(catalog: &str, second: &str) -> String {
+    catalog.replacen(
+        "\nimages:\n",
+        &format!(
+            "\nbuilders:\n  - host: {}\n    jobs: 2\n  - host: {second}\n    jobs: 1\n    platforms: [linux/arm64]\nimages:\n",
+            local_daemon()
+        ),
+        1,
+    )
+}
+
+/// Each platform of the index at `image:tag` in the private registry has that architecture in its
+/// config.
+fn assert_both_architectures(world: &World, image: &str, tag: &str) {
+    let private = &world.private.host;
+    let index = skopeo_json(&["--raw", &format!("docker://{private}/base/{image}:{tag}")]);
+    for architecture in ["amd64", "arm64"] {
+        let digest = child(&index, architecture)["digest"].as_str().unwrap();
+        let config = skopeo_json(&[
+            "--config",
+            &format!("docker://{private}/base/{image}@{digest}"),
+        ]);
+        assert_eq!(config["architecture"], architecture, "{config:#}");
+    }
+}
+
 #[test]
 fn each_platform_builds_on_a_daemon_that_runs_it_natively() {
     let world = two_platform_world();
     let second = common::daemon::SecondDaemon::start();
-    let local =
-        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let local = local_daemon();
     // The second daemon declares itself the arm64 builder.
-    world.edit_catalog(|catalog| {
-        catalog.replacen(
-            "\nimages:\n",
-            &format!(
-                "\nbuilders:\n  - host: {local}\n    jobs: 2\n  - host: {}\n    jobs: 1\n    platforms: [linux/arm64]\nimages:\n",
-                second.host
-            ),
-            1,
-        )
-    });
+    world.edit_catalog(|catalog| with_arm64_builder(catalog, &second.host));
     world.baseimg(&["lock"]).run();
     world.baseimg(&["mirror"]).run();
     let report = world
@@ -209,18 +232,7 @@ fn each_platform_builds_on_a_daemon_that_runs_it_natively() {
         log.contains(&format!("# building linux/amd64 on {local}")),
         "{log}"
     );
-    let index = skopeo_json(&[
-        "--raw",
-        &format!("docker://{}/base/redis:7.2.4", world.private.host),
-    ]);
-    for architecture in ["amd64", "arm64"] {
-        let digest = child(&index, architecture)["digest"].as_str().unwrap();
-        let config = skopeo_json(&[
-            "--config",
-            &format!("docker://{}/base/redis@{digest}", world.private.host),
-        ]);
-        assert_eq!(config["architecture"], architecture);
-    }
+    assert_both_architectures(&world, "redis", "7.2.4");
 }
 
 /// How many processes on the machine have exactly this command line.
@@ -241,8 +253,7 @@ fn processes_running(cmdline: &str) -> usize {
 fn the_platforms_build_at_once_and_one_whose_daemon_stops_is_built_on_another() {
     let world = two_platform_world();
     let mut second = common::daemon::SecondDaemon::start();
-    let local =
-        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let local = local_daemon();
     // A slow stage that runs on the build machine's own platform for either target
     // (`--platform=$BUILDPLATFORM`, as cross-compiling Dockerfiles do): the arm64 image can then be
     // built on this amd64 machine too, once its daemon is gone.
@@ -254,14 +265,7 @@ fn the_platforms_build_at_once_and_one_whose_daemon_stops_is_built_on_another() 
         ),
     );
     world.edit_catalog(|catalog| {
-        catalog.replacen(
-            "\nimages:\n",
-            &format!(
-                "\nbuilders:\n  - host: {local}\n    jobs: 2\n  - host: {}\n    jobs: 1\n    platforms: [linux/arm64]\nimages:\n",
-                second.host
-            ),
-            1,
-        ) + &format!("\n  slow-redis:\n    from: redis\n    template: slow.Dockerfile.j2\n    tags: [\"1\"]\n{TWO}")
+        with_arm64_builder(catalog, &second.host) + &format!("\n  slow-redis:\n    from: redis\n    template: slow.Dockerfile.j2\n    tags: [\"1\"]\n{TWO}")
     });
     world.baseimg(&["lock"]).run();
     world.baseimg(&["mirror"]).run();
@@ -295,16 +299,5 @@ fn the_platforms_build_at_once_and_one_whose_daemon_stops_is_built_on_another() 
     ] {
         assert!(log.contains(&line), "{line}\n{log}");
     }
-    let index = skopeo_json(&[
-        "--raw",
-        &format!("docker://{}/base/slow-redis:1", world.private.host),
-    ]);
-    for architecture in ["amd64", "arm64"] {
-        let digest = child(&index, architecture)["digest"].as_str().unwrap();
-        let config = skopeo_json(&[
-            "--config",
-            &format!("docker://{}/base/slow-redis@{digest}", world.private.host),
-        ]);
-        assert_eq!(config["architecture"], architecture, "{config:#}");
-    }
+    assert_both_architectures(&world, "slow-redis", "1");
 }
