@@ -9,7 +9,8 @@ use crate::docker::{Builder as Engine, Daemon};
 
 /// One daemon of the pool.
 pub struct Member {
-    /// How reports, progress and the `io.baseimg.builder` label name it: its address.
+    /// How reports, progress and logs name it: its address. (Not a label: build machines'
+    /// addresses stay out of images, and an image's labels do not depend on where it was built.)
     pub name: String,
     pub daemon: Daemon,
     /// BuildKit or the classic builder, as chosen for this daemon.
