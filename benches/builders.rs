@@ -3,7 +3,9 @@
 //! and a CPU-bound DAG whose steps compress random data (what a second daemon adds when builds need
 //! CPU). The second daemon runs beside the machine's own (see `tests/common/daemon.rs`), so both share
 //! this machine's cores: the CPU-bound figure shows the cost of the split, not the gain a second
-//! machine would bring.
+//! machine would bring. Then the sleep-bound DAG on the second daemon alone, once through its unix
+//! socket and once through `ssh://` (an sshd on 127.0.0.1 in front of it): what the ssh transport
+//! costs a run.
 //!
 //! Run: `cargo bench --bench builders` (as root, like the tests: it starts a second `dockerd`).
 
@@ -18,11 +20,13 @@ use std::time::Instant;
 use common::daemon::SecondDaemon;
 use common::fixtures::Layout;
 use common::registry::Registry;
+use common::sshd::SshServer;
 
-fn baseimg(repo: &Path, args: &[&str]) -> f64 {
+fn baseimg(repo: &Path, args: &[&str], ssh_command: &str) -> f64 {
     let start = Instant::now();
     let output = Command::new(env!("CARGO_BIN_EXE_baseimg"))
         .current_dir(repo)
+        .env("BASEIMG_SSH_COMMAND", ssh_command)
         .args(["--progress", "plain"])
         .args(args)
         .stderr(Stdio::null())
@@ -72,6 +76,8 @@ fn main() {
     let private = Registry::start();
     Layout::busybox(41).push(&upstream.host, "library/busybox", "1.35");
     let second = SecondDaemon::start();
+    let sshd = SshServer::start();
+    let ssh_command = sshd.ssh_command();
     let local =
         std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
     let nonce = format!("{:?}", std::time::SystemTime::now());
@@ -103,19 +109,22 @@ fn main() {
             step,
             &format!("{nonce}-{label}"),
         );
-        baseimg(repo.path(), &["lock"]);
-        baseimg(repo.path(), &["mirror"]);
+        baseimg(repo.path(), &["lock"], &ssh_command);
+        baseimg(repo.path(), &["mirror"], &ssh_command);
         let mut args = vec!["build", "--push", "--jobs", jobs];
         for host in hosts {
             args.extend(["--builder-host", host]);
         }
-        baseimg(repo.path(), &args)
+        baseimg(repo.path(), &args, &ssh_command)
     };
     let two = [local.as_str(), second.host.as_str()];
     let sleep_one = run(&sleep_dag, "sleep 3", "sleep-one", &[&local], "4");
     let sleep_two = run(&sleep_dag, "sleep 3", "sleep-two", &two, "2");
     let cpu_one = run(&cpu_dag, cpu_step, "cpu-one", &[&local], "2");
     let cpu_two = run(&cpu_dag, cpu_step, "cpu-two", &two, "1");
+    let over_ssh = sshd.address_of(&second.host);
+    let sleep_unix = run(&sleep_dag, "sleep 3", "sleep-unix", &[&second.host], "4");
+    let sleep_ssh = run(&sleep_dag, "sleep 3", "sleep-ssh", &[&over_ssh], "4");
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
@@ -130,6 +139,13 @@ fn main() {
         "  {:<58} {:>7.1}s {:>7.1}s",
         "CPU-bound DAG (4 × gzip of 150 MB of random data), 2 slots", cpu_one, cpu_two
     );
+    println!("\nthe second daemon alone, 4 slots, BuildKit, --push");
+    println!("  {:<58} {:>8} {:>8}", "", "unix://", "ssh://");
+    println!(
+        "  {:<58} {:>7.1}s {:>7.1}s",
+        "sleep-bound DAG (7 × `RUN sleep 3`, width 4, depth 2)", sleep_unix, sleep_ssh
+    );
+    drop(sshd);
     drop(second);
     let listed = Command::new("docker")
         .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])

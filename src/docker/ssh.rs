@@ -9,6 +9,7 @@
 //! bollard gets it as a custom transport.
 
 use std::io;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -89,11 +90,25 @@ impl Ssh {
     }
 
     /// The command line that opens one connection, for running and for messages.
-    fn arguments(&self) -> Vec<String> {
+    fn arguments(&self, shared: Option<&Path>) -> Vec<String> {
         let mut args: Vec<String> = self.program[1..].to_vec();
         // Never ask for a password or passphrase: many connections open at once, under a progress
         // display, and none of them could answer. A key, an agent or the configuration must do.
         args.extend(["-o", "BatchMode=yes", "-o", "ConnectTimeout=30", "-T"].map(String::from));
+        if let Some(dir) = shared {
+            // One login per machine, not one per connection: the first connection becomes a master
+            // the others run over, and it ends 10 s after the last one (after the run). A run opens
+            // several connections per image (the build, BuildKit's session, pushes), and each login
+            // is a handful of round trips. Options the user gives come first and win.
+            args.extend([
+                "-o".to_string(),
+                "ControlMaster=auto".to_string(),
+                "-o".to_string(),
+                format!("ControlPath={}/%C", dir.display()),
+                "-o".to_string(),
+                "ControlPersist=10".to_string(),
+            ]);
+        }
         if let Some(user) = &self.user {
             args.extend(["-l".to_string(), user.clone()]);
         }
@@ -115,7 +130,7 @@ impl Ssh {
     /// The command, as a user would type it to see what goes wrong.
     pub fn command_line(&self) -> String {
         std::iter::once(self.program[0].as_str())
-            .chain(self.arguments().iter().map(String::as_str))
+            .chain(self.arguments(None).iter().map(String::as_str))
             .map(shell_word)
             .collect::<Vec<_>>()
             .join(" ")
@@ -125,7 +140,7 @@ impl Ssh {
     pub async fn dial(&self) -> io::Result<SshStream> {
         let mut command = Command::new(&self.program[0]);
         command
-            .args(self.arguments())
+            .args(self.arguments(shared_connections()))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -238,6 +253,26 @@ fn shell_word(word: &str) -> String {
         return word.to_string();
     }
     shlex::try_quote(word).map_or_else(|_| word.to_string(), |q| q.into_owned())
+}
+
+/// The directory of the sockets through which connections share one ssh login (`baseimg-ssh-UID`
+/// in the temporary directory, made private to this user); `None`, and every connection logs in on
+/// its own, when it cannot be made or is not this user's alone.
+fn shared_connections() -> Option<&'static Path> {
+    static DIR: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+        // SAFETY: getuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::getuid() };
+        let dir = std::env::temp_dir().join(format!("baseimg-ssh-{uid}"));
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        let meta = std::fs::symlink_metadata(&dir).ok()?;
+        let private = meta.is_dir() && meta.uid() == uid && meta.mode() & 0o077 == 0;
+        // Socket paths are short (108 bytes): the directory and a 40-character hash must fit.
+        let fits = dir.as_os_str().len() + 41 < 100;
+        (private && fits).then_some(dir)
+    })
+    .as_deref()
 }
 
 /// The ssh program and its leading arguments: BASEIMG_SSH_COMMAND split as a shell would, or `ssh`.
