@@ -206,6 +206,15 @@ fn no_builder_answering_stops_the_run_before_anything_starts() {
         .status(2)
         .stderr_contains("2 builders need `--push`")
         .run();
+    // A password written into an address is refused, and not repeated.
+    world
+        .baseimg(&["build", "--push"])
+        .args(["--builder-host", "ssh://build:hunter2@127.0.0.1:1"])
+        .status(2)
+        .stderr_contains("the builder ssh://build:***@127.0.0.1:1 does not answer")
+        .stderr_contains("takes no password")
+        .stderr_lacks("hunter2")
+        .run();
 }
 
 #[test]

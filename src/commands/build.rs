@@ -355,7 +355,7 @@ async fn connect_builders(
                     if listed.len() > 1 {
                         crate::report::note(&format!(
                             "builder {} is left out: {error}",
-                            builder.host
+                            crate::docker::shown_address(&builder.host)
                         ));
                     }
                     unreachable.push(error.to_string());
@@ -369,8 +369,11 @@ async fn connect_builders(
         }
         if members.is_empty() {
             let error = match listed.as_slice() {
-                [only] => Diagnostic::error(format!("the builder {} does not answer", only.host))
-                    .note(unreachable.join("\n")),
+                [only] => Diagnostic::error(format!(
+                    "the builder {} does not answer",
+                    crate::docker::shown_address(&only.host)
+                ))
+                .note(unreachable.join("\n")),
                 // Each one's reason is in the notes just above.
                 _ => Diagnostic::error(format!("none of the {} builders answers", listed.len())),
             };

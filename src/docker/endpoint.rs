@@ -68,6 +68,17 @@ pub fn check_address(address: &str) -> Result<(), String> {
     }
 }
 
+/// The address as messages show it: a password written into it (which no address takes) as `***`.
+pub fn shown(address: &str) -> String {
+    match url::Url::parse(address) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => address.to_string(),
+    }
+}
+
 impl Endpoint {
     /// Reads an address, with the TLS and ssh settings of the environment.
     pub fn parse(address: &str) -> Result<Endpoint, String> {
@@ -106,7 +117,18 @@ impl Endpoint {
                 bollard::API_DEFAULT_VERSION,
             ),
             Endpoint::Ssh(ssh) => ssh.docker(REQUEST_TIMEOUT_SECS),
-            Endpoint::Unix(_) | Endpoint::Tcp(_) => Docker::connect_with_host(address),
+            // Named transports, not bollard's own reading of DOCKER_TLS_VERIFY: whether a tcp://
+            // daemon is spoken to over TLS is decided once, in `parse`, for bollard and BuildKit alike.
+            Endpoint::Tcp(_) => Docker::connect_with_http(
+                address,
+                REQUEST_TIMEOUT_SECS,
+                bollard::API_DEFAULT_VERSION,
+            ),
+            Endpoint::Unix(_) => Docker::connect_with_unix(
+                address,
+                REQUEST_TIMEOUT_SECS,
+                bollard::API_DEFAULT_VERSION,
+            ),
         }
     }
 
@@ -129,9 +151,9 @@ impl Endpoint {
 }
 
 /// The key, certificate and CA files when DOCKER_TLS_VERIFY asks for TLS, from DOCKER_CERT_PATH
-/// (default `~/.docker`), as the Docker CLI reads them.
+/// (default `~/.docker`), as the Docker CLI reads them: any value but an empty one asks for TLS.
 fn tls_files() -> Option<TlsFiles> {
-    let verify = std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty() && v != "0");
+    let verify = std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty());
     if !verify {
         return None;
     }
@@ -269,6 +291,10 @@ mod tests {
         let error = Endpoint::parse("npipe:////./pipe/docker_engine").unwrap_err();
         assert!(error.contains("not a Docker endpoint"), "{error}");
         assert!(check_address("ssh://builder@arm64.example:2222").is_ok());
+        assert_eq!(
+            shown("ssh://a:hunter2@arm64.example/x.sock"),
+            "ssh://a:***@arm64.example/x.sock"
+        );
         let error = check_address("ssh://a:hunter2@arm64.example").unwrap_err();
         assert!(error.contains("takes no password"), "{error}");
         assert!(!error.contains("hunter2"), "{error}");

@@ -10,7 +10,7 @@ mod endpoint;
 mod ssh;
 
 pub use container::{ContainerInfo, ContainerSpec, Executed};
-pub use endpoint::check_address;
+pub use endpoint::{check_address, shown as shown_address};
 pub use ssh::SSH_COMMAND_VAR;
 
 use std::collections::HashMap;
@@ -65,7 +65,7 @@ pub enum DaemonError {
     )]
     Unreachable { address: String, detail: String },
     #[error(
-        "cannot reach the Docker daemon at {address} over ssh: {detail}\n  the connection runs `{command}`; try it in a shell (BASEIMG_SSH_COMMAND replaces `ssh`, e.g. to add `-i KEY`)"
+        "cannot reach the Docker daemon at {address} over ssh: {detail}\n  each connection runs `{command}` (with BatchMode=yes: ssh cannot ask for anything); run it in a shell to see what ssh needs, such as a host key to accept or a key to add (BASEIMG_SSH_COMMAND replaces `ssh`, e.g. to add `-i KEY`)"
     )]
     Ssh {
         address: String,
@@ -139,20 +139,22 @@ impl Daemon {
     /// answers.
     pub async fn connect_to(address: &str) -> Result<Daemon, DaemonError> {
         let address = address.to_string();
+        // Errors name the address without a password someone may have written into it.
+        let shown = endpoint::shown(&address);
         let unreachable = |error: bollard::errors::Error| DaemonError::Unreachable {
-            address: address.clone(),
+            address: shown.clone(),
             detail: error.to_string(),
         };
         let endpoint =
             endpoint::Endpoint::parse(&address).map_err(|detail| DaemonError::Unreachable {
-                address: address.clone(),
+                address: shown.clone(),
                 detail,
             })?;
         if let endpoint::Endpoint::Ssh(ssh) = &endpoint {
             // One connection first, so a failure is told in ssh's words rather than as a closed
             // HTTP connection.
             ssh.check().await.map_err(|detail| DaemonError::Ssh {
-                address: address.clone(),
+                address: shown.clone(),
                 detail,
                 command: ssh.command_line(),
             })?;
@@ -180,7 +182,12 @@ impl Daemon {
     /// Whether the daemon still answers (after a build or push failed, to tell a failed step from a
     /// daemon that went away).
     pub async fn answers(&self) -> bool {
-        tokio::time::timeout(std::time::Duration::from_secs(3), self.docker.ping())
+        // Over ssh a ping may need a new login, which a distant machine takes seconds for.
+        let patience = match self.endpoint {
+            endpoint::Endpoint::Ssh(_) => 15,
+            _ => 3,
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(patience), self.docker.ping())
             .await
             .is_ok_and(|pong| pong.is_ok())
     }

@@ -20,7 +20,8 @@ use bollard::{BollardRequest, Docker};
 use futures_util::FutureExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
@@ -75,10 +76,15 @@ impl Ssh {
             "" | "/" => None,
             path => Some(path.to_string()),
         };
+        // Written percent-encoded in a URL (`DOMAIN%5Cjo`, `my%20dir`), meant decoded.
+        let decoded = |text: &str| {
+            percent_encoding::percent_decode_str(text)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let socket = socket.map(|s| decoded(&s));
         Ok(Ssh {
-            user: Some(url.username())
-                .filter(|u| !u.is_empty())
-                .map(str::to_string),
+            user: Some(url.username()).filter(|u| !u.is_empty()).map(decoded),
             host: host
                 .trim_start_matches('[')
                 .trim_end_matches(']')
@@ -89,26 +95,52 @@ impl Ssh {
         })
     }
 
-    /// The command line that opens one connection, for running and for messages.
-    fn arguments(&self, shared: Option<&Path>) -> Vec<String> {
+    /// The command line that opens one connection: as run (`running`), or as shown to a user to try
+    /// in a shell, without the options that only make sense for baseimg's many connections.
+    fn arguments(&self, running: bool) -> Vec<String> {
         let mut args: Vec<String> = self.program[1..].to_vec();
-        // Never ask for a password or passphrase: many connections open at once, under a progress
-        // display, and none of them could answer. A key, an agent or the configuration must do.
-        args.extend(["-o", "BatchMode=yes", "-o", "ConnectTimeout=30", "-T"].map(String::from));
-        if let Some(dir) = shared {
-            // One login per machine, not one per connection: the first connection becomes a master
-            // the others run over, and it ends 10 s after the last one (after the run). A run opens
-            // several connections per image (the build, BuildKit's session, pushes), and each login
-            // is a handful of round trips. Options the user gives come first and win.
-            args.extend([
-                "-o".to_string(),
-                "ControlMaster=auto".to_string(),
-                "-o".to_string(),
-                format!("ControlPath={}/%C", dir.display()),
-                "-o".to_string(),
-                "ControlPersist=10".to_string(),
-            ]);
+        if running {
+            // Never ask for a password or passphrase: many connections open at once, under a
+            // progress display, and none of them could answer. A key, an agent or the configuration
+            // must do. A machine that drops off the network is noticed within a minute, so its
+            // image can be built elsewhere, instead of a build waiting on a dead link for hours.
+            args.extend(
+                [
+                    "-o",
+                    "BatchMode=yes",
+                    "-o",
+                    "ConnectTimeout=30",
+                    "-o",
+                    "ServerAliveInterval=15",
+                    "-o",
+                    "ServerAliveCountMax=3",
+                ]
+                .map(String::from),
+            );
+            if let Some(dir) = shared_connections() {
+                // One login per machine, not one per connection: the first connection becomes a
+                // master the others run over, and it ends 10 s after the last one (after the run).
+                // A run opens several connections per image (the build, BuildKit's session,
+                // pushes), and each login is a handful of round trips. The socket's name holds a
+                // hash of the ssh command line, so a login made with other options (another key)
+                // is never shared. Options the user gives come first and win.
+                let mut hash = Sha256::new();
+                for word in &self.program {
+                    hash.update(word.as_bytes());
+                    hash.update([0]);
+                }
+                let hash = hex::encode(&hash.finalize()[..6]);
+                args.extend([
+                    "-o".to_string(),
+                    "ControlMaster=auto".to_string(),
+                    "-o".to_string(),
+                    format!("ControlPath={}/{hash}-%C", dir.display()),
+                    "-o".to_string(),
+                    "ControlPersist=10".to_string(),
+                ]);
+            }
         }
+        args.push("-T".to_string());
         if let Some(user) = &self.user {
             args.extend(["-l".to_string(), user.clone()]);
         }
@@ -130,7 +162,7 @@ impl Ssh {
     /// The command, as a user would type it to see what goes wrong.
     pub fn command_line(&self) -> String {
         std::iter::once(self.program[0].as_str())
-            .chain(self.arguments(None).iter().map(String::as_str))
+            .chain(self.arguments(false).iter().map(String::as_str))
             .map(shell_word)
             .collect::<Vec<_>>()
             .join(" ")
@@ -140,7 +172,7 @@ impl Ssh {
     pub async fn dial(&self) -> io::Result<SshStream> {
         let mut command = Command::new(&self.program[0]);
         command
-            .args(self.arguments(shared_connections()))
+            .args(self.arguments(true))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -170,7 +202,7 @@ impl Ssh {
         });
         Ok(SshStream {
             child,
-            stdin,
+            stdin: Some(stdin),
             stdout,
             said,
             reader: Some(reader),
@@ -208,21 +240,29 @@ impl Ssh {
         if status.contains(" 200 ") {
             return Ok(());
         }
+        if !status.is_empty() {
+            // The daemon answered, but not with its pong: its answer is what matters, not what ssh
+            // may have warned about on the way.
+            return Err(format!("the daemon answered `{status}`"));
+        }
         let said = stream.failure().await;
         Err(match (said, answer) {
             (Some(said), _) => said,
             (None, Err(_)) => "no answer within 45 s".to_string(),
             (None, Ok(Err(e))) => e.to_string(),
-            (None, Ok(Ok(_))) if status.is_empty() => "the connection closed".to_string(),
-            (None, Ok(Ok(_))) => format!("the daemon answered `{status}`"),
+            (None, Ok(Ok(_))) => "the connection closed".to_string(),
         })
     }
 
     /// A bollard client whose connections are ssh processes. hyper keeps idle ones for reuse, so
     /// a run starts a handful of them, not one per request.
     pub fn docker(&self, timeout: u64) -> Result<Docker, bollard::errors::Error> {
-        let client: Client<Connector, BollardBody> =
-            Client::builder(TokioExecutor::new()).build(Connector(Arc::new(self.clone())));
+        // Each idle connection is an ssh process and a remote session: few are kept, and not long.
+        let client: Client<Connector, BollardBody> = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(4)
+            .build(Connector(Arc::new(self.clone())));
         let client = Arc::new(client);
         Docker::connect_with_custom_transport(
             move |request: BollardRequest| {
@@ -268,8 +308,10 @@ fn shared_connections() -> Option<&'static Path> {
         let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
         let meta = std::fs::symlink_metadata(&dir).ok()?;
         let private = meta.is_dir() && meta.uid() == uid && meta.mode() & 0o077 == 0;
-        // Socket paths are short (108 bytes): the directory and a 40-character hash must fit.
-        let fits = dir.as_os_str().len() + 41 < 100;
+        // Socket paths are short (104 bytes on some systems): the directory, `/`, the 12-character
+        // hash and `-`, ssh's 40-character `%C`, and the 17 characters of the temporary name the
+        // master binds first must fit.
+        let fits = dir.as_os_str().len() + 1 + 13 + 40 + 17 < 104;
         (private && fits).then_some(dir)
     })
     .as_deref()
@@ -323,7 +365,8 @@ impl tower_service::Service<hyper::Uri> for Connector {
 /// process.
 pub struct SshStream {
     child: Child,
-    stdin: ChildStdin,
+    /// `None` once the writing side is shut: dropping it closes the pipe, which tells the remote end.
+    stdin: Option<ChildStdin>,
     stdout: ChildStdout,
     /// The tail of what ssh (or the remote command) wrote to stderr.
     said: Arc<Mutex<Vec<u8>>>,
@@ -366,21 +409,39 @@ impl AsyncRead for SshStream {
     }
 }
 
+impl SshStream {
+    fn stdin(&mut self) -> io::Result<Pin<&mut ChildStdin>> {
+        self.stdin
+            .as_mut()
+            .map(Pin::new)
+            .ok_or_else(|| io::ErrorKind::BrokenPipe.into())
+    }
+}
+
 impl AsyncWrite for SshStream {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stdin).poll_write(cx, buf)
+        self.get_mut().stdin()?.poll_write(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stdin).poll_flush(cx)
+        match self.get_mut().stdin.as_mut() {
+            Some(stdin) => Pin::new(stdin).poll_flush(cx),
+            None => Poll::Ready(Ok(())),
+        }
     }
 
+    /// tokio's shutdown of a child's stdin does nothing; closing the pipe is what ends the input.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stdin).poll_shutdown(cx)
+        let this = self.get_mut();
+        if let Some(stdin) = this.stdin.as_mut() {
+            std::task::ready!(Pin::new(stdin).poll_flush(cx))?;
+        }
+        this.stdin = None;
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -405,7 +466,17 @@ mod tests {
             ),
             "{line}"
         );
-        assert!(line.contains("BatchMode=yes"), "{line}");
+        assert!(!line.contains("BatchMode"), "shown to try by hand: {line}");
+        let run = ssh.arguments(true).join(" ");
+        assert!(run.contains("BatchMode=yes"), "{run}");
+        let decoded = Ssh::parse("ssh://DOMAIN%5Cjo@h/run/my%20dir/d.sock").unwrap();
+        let line = decoded.command_line();
+        assert!(
+            // Quoted for the local shell; the socket also for the remote one, which reads it again.
+            line.contains(r#"-l "DOMAIN\\jo""#)
+                && line.contains(r#"--host "'unix:///run/my dir/d.sock'""#),
+            "{line}"
+        );
         let plain = Ssh::parse("ssh://arm64.example").unwrap().command_line();
         assert!(
             plain.ends_with("-T -- arm64.example docker system dial-stdio"),
