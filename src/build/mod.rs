@@ -299,10 +299,17 @@ impl Builder<'_> {
                         member.name
                     ));
                     retried = true;
+                    job.task.step("building again on another daemon");
                     drop(lease);
                     lease = self.pool.lease(None, platform).await;
                 }
-                result => return result,
+                result => {
+                    // Only now a failure: a build cut off with its daemon was tried again above.
+                    if let Err(BuildError::Failed { .. }) = &result {
+                        job.task.finish("failed");
+                    }
+                    return result;
+                }
             }
         }
     }
@@ -462,7 +469,6 @@ impl Builder<'_> {
                 .build(request, |line| log.line(line), |step| job.task.step(step))
                 .await;
             if let Err(error) = result {
-                job.task.finish("failed");
                 let tail = log.tail(12);
                 let foreign = platform.as_deref().and_then(|p| {
                     let output = format!("{error}\n{tail}");
