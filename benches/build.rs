@@ -21,26 +21,7 @@ const SLEEP: u64 = 3;
 const NOOP_IMAGES: usize = 200;
 
 fn baseimg(repo: &Path, args: &[&str]) -> f64 {
-    timed(repo, args).0
-}
-
-/// One successful baseimg run: its wall time and standard output.
-fn timed(repo: &Path, args: &[&str]) -> (f64, Vec<u8>) {
-    let start = Instant::now();
-    let output = Command::new(env!("CARGO_BIN_EXE_baseimg"))
-        .current_dir(repo)
-        .args(["--progress", "plain"])
-        .args(args)
-        .stderr(Stdio::null())
-        .output()
-        .unwrap();
-    let seconds = start.elapsed().as_secs_f64();
-    assert!(
-        output.status.success(),
-        "baseimg {args:?}:\n{}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    (seconds, output.stdout)
+    common::harness::timed(repo, args, &[]).0
 }
 
 fn lines(path: &Path) -> usize {
@@ -299,6 +280,6 @@ fn main() {
 
 /// One `baseimg refresh --output json`: its wall time and its report.
 fn refresh(repo: &Path) -> (f64, serde_json::Value) {
-    let (seconds, stdout) = timed(repo, &["refresh", "--output", "json"]);
+    let (seconds, stdout) = common::harness::timed(repo, &["refresh", "--output", "json"], &[]);
     (seconds, serde_json::from_slice(&stdout).unwrap())
 }

@@ -14,8 +14,6 @@ mod common;
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Instant;
 
 use common::daemon::SecondDaemon;
 use common::fixtures::Layout;
@@ -23,22 +21,7 @@ use common::registry::Registry;
 use common::sshd::SshServer;
 
 fn baseimg(repo: &Path, args: &[&str], ssh_command: &str) -> f64 {
-    let start = Instant::now();
-    let output = Command::new(env!("CARGO_BIN_EXE_baseimg"))
-        .current_dir(repo)
-        .env("BASEIMG_SSH_COMMAND", ssh_command)
-        .args(["--progress", "plain"])
-        .args(args)
-        .stderr(Stdio::null())
-        .output()
-        .unwrap();
-    let seconds = start.elapsed().as_secs_f64();
-    assert!(
-        output.status.success(),
-        "baseimg {args:?}:\n{}",
-        String::from_utf8_lossy(&output.stdout)
-    );
-    seconds
+    common::harness::timed(repo, args, &[("BASEIMG_SSH_COMMAND", ssh_command)]).0
 }
 
 /// Writes a catalog of `images` (name, parent) built from `step`, with a nonce so no run finds
@@ -147,17 +130,5 @@ fn main() {
     );
     drop(sshd);
     drop(second);
-    let listed = Command::new("docker")
-        .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    for image in listed
-        .lines()
-        .filter(|l| l.starts_with(&format!("{}/", private.host)))
-    {
-        let _ = Command::new("docker")
-            .args(["rmi", "--force", image])
-            .output();
-    }
+    private.remove_local_images();
 }

@@ -143,18 +143,7 @@ images:
 /// Removes every image of this test's private registry from the daemon, whatever happened.
 impl Drop for World {
     fn drop(&mut self) {
-        let listed = std::process::Command::new("docker")
-            .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
-            .output();
-        if let Ok(listed) = listed {
-            for image in String::from_utf8_lossy(&listed.stdout).lines() {
-                if image.starts_with(&self.private.host) {
-                    let _ = std::process::Command::new("docker")
-                        .args(["rmi", "-f", image])
-                        .output();
-                }
-            }
-        }
+        self.private.remove_local_images();
     }
 }
 

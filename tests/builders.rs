@@ -87,19 +87,7 @@ impl World {
 impl Drop for World {
     fn drop(&mut self) {
         let _ = &self.upstream;
-        let listed = std::process::Command::new("docker")
-            .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
-        for image in listed
-            .lines()
-            .filter(|l| l.starts_with(&format!("{}/", self.private.host)))
-        {
-            let _ = std::process::Command::new("docker")
-                .args(["rmi", "--force", image])
-                .output();
-        }
+        self.private.remove_local_images();
     }
 }
 

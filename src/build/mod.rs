@@ -146,6 +146,18 @@ struct Job<'a> {
     member: &'a pool::Member,
 }
 
+impl<'a> Job<'a> {
+    /// The same image, on the daemon leased for it.
+    fn on(&self, member: &'a pool::Member) -> Job<'a> {
+        Job {
+            member,
+            host: self.host.clone(),
+            repository: self.repository.clone(),
+            ..*self
+        }
+    }
+}
+
 /// What pushing a build came to.
 enum Published {
     /// Pushed; the registry's digest of the image (or index), when it gave one.
@@ -335,12 +347,7 @@ impl Builder<'_> {
                     log.line(&format!("# building {platform} on {}", member.name));
                     job.task
                         .step(&format!("building {platform} on {}", member.name));
-                    let on = Job {
-                        member,
-                        host: job.host.clone(),
-                        repository: job.repository.clone(),
-                        ..*job
-                    };
+                    let on = job.on(member);
                     let builds = self
                         .run_builds(&on, context_tar, labels, &log, Some(platform))
                         .await?;

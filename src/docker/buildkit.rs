@@ -34,10 +34,10 @@ use futures_util::{Stream, StreamExt, TryStreamExt};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use prost::Message as _;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tonic::{Request, Response, Status};
 
-use super::endpoint::{Conn, Endpoint};
+use super::endpoint::{Endpoint, read_response_head};
 use crate::catalog::SecretSource;
 use crate::credentials::{self, Credential};
 
@@ -91,7 +91,9 @@ impl Session {
         conn.write_all(head.as_bytes())
             .await
             .map_err(|e| format!("cannot open a session: {e}"))?;
-        let answer = read_head(&mut conn).await?;
+        let answer = read_response_head(&mut conn)
+            .await
+            .map_err(|e| format!("the daemon closed the session request: {e}"))?;
         let status = answer.lines().next().unwrap_or_default();
         if !status.contains(" 101 ") {
             return Err(format!("the daemon refused a build session ({status})"));
@@ -117,23 +119,6 @@ impl Drop for Session {
     fn drop(&mut self) {
         self.server.abort();
     }
-}
-
-/// Reads an HTTP response head byte by byte, so nothing after it (the daemon's HTTP/2 preface) is
-/// taken from the connection.
-async fn read_head(conn: &mut Conn) -> Result<String, String> {
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        if head.len() > 16 * 1024 {
-            return Err("the daemon's answer to the session request has no end".into());
-        }
-        let byte = conn
-            .read_u8()
-            .await
-            .map_err(|e| format!("the daemon closed the session request: {e}"))?;
-        head.push(byte);
-    }
-    Ok(String::from_utf8_lossy(&head).into_owned())
 }
 
 /// A session id: unique per build, as BuildKit expects.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bollard::Docker;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
 use super::ssh::Ssh;
@@ -148,6 +148,22 @@ impl Endpoint {
             Endpoint::Ssh(ssh) => Conn::Ssh(Box::new(ssh.dial().await?)),
         })
     }
+}
+
+/// Reads an HTTP response head from a raw connection, byte by byte, so nothing after it (a
+/// session's HTTP/2 preface, say) is taken from the connection.
+pub async fn read_response_head(conn: &mut (impl AsyncRead + Unpin)) -> std::io::Result<String> {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > 16 * 1024 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the daemon's answer has no end",
+            ));
+        }
+        head.push(conn.read_u8().await?);
+    }
+    Ok(String::from_utf8_lossy(&head).into_owned())
 }
 
 /// The key, certificate and CA files when DOCKER_TLS_VERIFY asks for TLS, from DOCKER_CERT_PATH

@@ -64,6 +64,9 @@ pub enum DaemonError {
         "cannot reach the Docker daemon at {address}: {detail}; start it (`dockerd`, or `systemctl start docker`) or point DOCKER_HOST at a running one"
     )]
     Unreachable { address: String, detail: String },
+    /// An address that names no daemon baseimg can speak to, or ssh settings it cannot use.
+    #[error("cannot use the Docker daemon address {address}: {detail}")]
+    Address { address: String, detail: String },
     #[error(
         "cannot reach the Docker daemon at {address} over ssh: {detail}\n  each connection runs `{command}` (with BatchMode=yes: ssh cannot ask for anything); run it in a shell to see what ssh needs, such as a host key to accept or a key to add (BASEIMG_SSH_COMMAND replaces `ssh`, e.g. to add `-i KEY`)"
     )]
@@ -146,7 +149,7 @@ impl Daemon {
             detail: error.to_string(),
         };
         let endpoint =
-            endpoint::Endpoint::parse(&address).map_err(|detail| DaemonError::Unreachable {
+            endpoint::Endpoint::parse(&address).map_err(|detail| DaemonError::Address {
                 address: shown.clone(),
                 detail,
             })?;

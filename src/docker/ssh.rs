@@ -72,17 +72,16 @@ impl Ssh {
             .host_str()
             .filter(|h| !h.is_empty())
             .ok_or("an ssh address names a host: ssh://[user@]host[:port]")?;
-        let socket = match url.path() {
-            "" | "/" => None,
-            path => Some(path.to_string()),
-        };
         // Written percent-encoded in a URL (`DOMAIN%5Cjo`, `my%20dir`), meant decoded.
         let decoded = |text: &str| {
             percent_encoding::percent_decode_str(text)
                 .decode_utf8_lossy()
                 .into_owned()
         };
-        let socket = socket.map(|s| decoded(&s));
+        let socket = match url.path() {
+            "" | "/" => None,
+            path => Some(decoded(path)),
+        };
         Ok(Ssh {
             user: Some(url.username()).filter(|u| !u.is_empty()).map(decoded),
             host: host
@@ -217,24 +216,11 @@ impl Ssh {
             stream
                 .write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
                 .await?;
-            let mut answer = Vec::new();
-            let mut chunk = [0u8; 512];
-            while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
-                let n = stream.read(&mut chunk).await?;
-                if n == 0 {
-                    break;
-                }
-                answer.extend_from_slice(&chunk[..n]);
-            }
-            Ok::<_, io::Error>(answer)
+            super::endpoint::read_response_head(&mut stream).await
         };
         let answer = tokio::time::timeout(Duration::from_secs(45), ping).await;
         let status = match &answer {
-            Ok(Ok(answer)) => String::from_utf8_lossy(answer)
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string(),
+            Ok(Ok(answer)) => answer.lines().next().unwrap_or_default().to_string(),
             _ => String::new(),
         };
         if status.contains(" 200 ") {
@@ -249,8 +235,8 @@ impl Ssh {
         Err(match (said, answer) {
             (Some(said), _) => said,
             (None, Err(_)) => "no answer within 45 s".to_string(),
-            (None, Ok(Err(e))) => e.to_string(),
-            (None, Ok(Ok(_))) => "the connection closed".to_string(),
+            (None, Ok(Err(e))) if e.kind() != io::ErrorKind::UnexpectedEof => e.to_string(),
+            (None, Ok(_)) => "the connection closed before the daemon answered".to_string(),
         })
     }
 

@@ -582,3 +582,24 @@ pub fn unindent(text: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// One successful baseimg run in `repo`, with `env` added, progress in plain lines: its wall time
+/// and standard output (for benchmarks).
+pub fn timed(repo: &Path, args: &[&str], env: &[(&str, &str)]) -> (f64, Vec<u8>) {
+    let start = std::time::Instant::now();
+    let output = std::process::Command::new(BINARY.expect("benchmarks are integration targets"))
+        .current_dir(repo)
+        .envs(env.iter().copied())
+        .args(["--progress", "plain"])
+        .args(args)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let seconds = start.elapsed().as_secs_f64();
+    assert!(
+        output.status.success(),
+        "baseimg {args:?}:\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    (seconds, output.stdout)
+}

@@ -118,6 +118,21 @@ impl Registry {
             .sum()
     }
 
+    /// Removes from the machine's daemon every image named under this registry, whatever a test left.
+    pub fn remove_local_images(&self) {
+        let listed = std::process::Command::new("docker")
+            .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let ours = format!("{}/", self.host);
+        for image in listed.lines().filter(|l| l.starts_with(&ours)) {
+            let _ = std::process::Command::new("docker")
+                .args(["rmi", "--force", image])
+                .output();
+        }
+    }
+
     pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
