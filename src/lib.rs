@@ -2,12 +2,12 @@
 //! declarative catalog.
 //!
 //! Data flows one way: [`catalog`] (+ [`lock`]) → [`graph`] → [`plan`] (using [`render`],
-//! [`context`] and [`fingerprint`]) → execution ([`mirror`], [`build`], through [`registry`] and
+//! [`context`] and [`fingerprint`]) → execution ([`mirror`], [`executor`], through [`registry`] and
 //! [`docker`], scheduled by [`schedule`]) → a report. Each subcommand is one file of [`commands`] and
 //! returns a typed report; [`report`] draws it as text or JSON; [`cli`] parses arguments and maps
 //! outcomes to exit codes.
 
-pub mod build;
+pub mod executor;
 pub mod catalog;
 pub mod cli;
 pub mod clock;

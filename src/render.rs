@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use globset::GlobBuilder;
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value, context};
 
-use crate::catalog::{Build, Catalog, Image};
+use crate::catalog::{Catalog, Image, Recipe};
 use crate::context::Entry;
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceLocation, SourceText};
 use crate::dockerfile;
@@ -63,7 +63,7 @@ impl Renderer {
         &self,
         catalog: &Catalog,
         image: &Image,
-        build: &Build,
+        build: &Recipe,
         parent: &ParentRef,
     ) -> Result<String, Diagnostics> {
         let named = Some(&build.template).filter(|name| !name.starts_with('/'));
@@ -119,13 +119,13 @@ impl Renderer {
         &self,
         catalog: &Catalog,
         image: &Image,
-        build: &Build,
+        build: &Recipe,
     ) -> Option<SourceLocation> {
         catalog.locate(build.template_span.unwrap_or(image.span))
     }
 
     /// `template: /etc/hostname` or `template: ../x.j2`: not a file of the template directory.
-    fn not_a_template_name(&self, catalog: &Catalog, image: &Image, build: &Build) -> Diagnostic {
+    fn not_a_template_name(&self, catalog: &Catalog, image: &Image, build: &Recipe) -> Diagnostic {
         Diagnostic::error(format!(
             "template `{}` of image `{}` is not a path inside `{}`",
             build.template,
@@ -147,7 +147,7 @@ impl Renderer {
         &self,
         catalog: &Catalog,
         image: &Image,
-        build: &Build,
+        build: &Recipe,
         error: &InputError,
     ) -> Diagnostic {
         let message = match error {
@@ -173,7 +173,7 @@ impl Renderer {
         &self,
         catalog: &Catalog,
         image: &Image,
-        build: &Build,
+        build: &Recipe,
         path: &Path,
     ) -> Diagnostic {
         let mut available: Vec<String> = std::fs::read_dir(&self.templates_dir)
@@ -215,7 +215,7 @@ impl Renderer {
         }
     }
 
-    fn template_error(&self, image: &Image, build: &Build, error: &minijinja::Error) -> Diagnostic {
+    fn template_error(&self, image: &Image, build: &Recipe, error: &minijinja::Error) -> Diagnostic {
         // An error inside an included template comes wrapped in one about the `{% include %}`:
         // report the innermost one that still knows its template and line.
         let error = innermost(error);
@@ -291,7 +291,7 @@ const RESERVED: [&str; 5] = ["from", "parent", "image", "registry", "labels"];
 /// `image.nme`); only its first name is looked up among the variables.
 fn undefined_variable(
     image: &Image,
-    build: &Build,
+    build: &Recipe,
     template: &str,
     what: Option<&str>,
 ) -> Diagnostic {
@@ -439,7 +439,7 @@ fn input_help(error: &InputError) -> String {
 pub fn static_labels(
     catalog: &Catalog,
     image: &Image,
-    build: &Build,
+    build: &Recipe,
     parent: &ParentRef,
 ) -> std::collections::BTreeMap<String, String> {
     let mut labels = build.labels.clone();
@@ -468,7 +468,7 @@ pub fn static_labels(
 pub fn check_rendered(
     catalog: &Catalog,
     image: &Image,
-    build: &Build,
+    build: &Recipe,
     dockerfile: &str,
     parent: &ParentRef,
     context: Option<&[Entry]>,
@@ -572,7 +572,7 @@ fn check_copy_froms(
 /// Every local `COPY`/`ADD` source is in the build context, or the build would fail much later.
 fn check_sources(
     image: &Image,
-    build: &Build,
+    build: &Recipe,
     instructions: &[dockerfile::Instruction],
     entries: &[Entry],
     at: &At,

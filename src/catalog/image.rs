@@ -13,7 +13,7 @@ use serde_saphyr::Spanned;
 
 use super::checks::PATH_RULES;
 use super::file::{CatalogFile, ImageFile, Key, scalars, spanned_scalars};
-use super::model::{Build, Catalog, Image, ImageKind, Mirror, SecretSource, Span};
+use super::model::{Recipe, Catalog, Image, ImageKind, Mirror, SecretSource, Span};
 use super::{checks, secrets, service};
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use crate::reference::{
@@ -97,7 +97,7 @@ fn parent_platforms(
         };
         let lacking: Vec<&String> = match (&parent.kind, parent.platforms.is_empty()) {
             (ImageKind::Mirror(_), true) => continue,
-            (ImageKind::Build(_), true) if image.platforms.len() > 1 => {
+            (ImageKind::Recipe(_), true) if image.platforms.len() > 1 => {
                 image.platforms.iter().collect()
             }
             (_, true) => continue,
@@ -133,7 +133,7 @@ fn parent_platforms(
                     "keep those platforms in the mirror too (`platforms:` of `{}`), or drop them here",
                     parent.name
                 ),
-                ImageKind::Build(_) => format!(
+                ImageKind::Recipe(_) => format!(
                     "build `{}` for those platforms too (`platforms:`), or drop them here",
                     parent.name
                 ),
@@ -524,7 +524,7 @@ impl Checker<'_> {
             secrets.extend(own);
             secrets_span = Some(span);
         }
-        Some(ImageKind::Build(Box::new(Build {
+        Some(ImageKind::Recipe(Box::new(Recipe {
             parent: from.value.clone(),
             parent_span: self.catalog.span_of(from),
             template: file.template.as_ref().map_or_else(

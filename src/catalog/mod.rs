@@ -19,7 +19,7 @@ mod service;
 pub use file::Scalar;
 pub use load::LoadOptions;
 pub use model::{
-    Build, BuilderHost, BuilderKind, Catalog, Image, ImageKind, Mirror, SecretSource, Span,
+    Recipe, BuilderHost, BuilderKind, Catalog, Image, ImageKind, Mirror, SecretSource, Span,
 };
 pub use service::{Check, DEFAULT_CHECK_TIMEOUT, Port, RunSpec, Volume};
 

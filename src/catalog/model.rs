@@ -101,7 +101,7 @@ pub struct Image {
 #[derive(Debug, Clone)]
 pub enum ImageKind {
     Mirror(Mirror),
-    Build(Box<Build>),
+    Recipe(Box<Recipe>),
 }
 
 #[derive(Debug, Clone)]
@@ -115,7 +115,7 @@ pub struct Mirror {
 }
 
 #[derive(Debug, Clone)]
-pub struct Build {
+pub struct Recipe {
     pub parent: String,
     pub parent_span: Span,
     /// Template file name, relative to the templates directory.
@@ -152,14 +152,14 @@ pub struct Build {
 impl Image {
     pub fn parent(&self) -> Option<&str> {
         match &self.kind {
-            ImageKind::Build(build) => Some(&build.parent),
+            ImageKind::Recipe(build) => Some(&build.parent),
             ImageKind::Mirror(_) => None,
         }
     }
 
-    pub fn as_build(&self) -> Option<&Build> {
+    pub fn as_build(&self) -> Option<&Recipe> {
         match &self.kind {
-            ImageKind::Build(build) => Some(build),
+            ImageKind::Recipe(build) => Some(build),
             ImageKind::Mirror(_) => None,
         }
     }
@@ -167,7 +167,7 @@ impl Image {
     pub fn as_mirror(&self) -> Option<&Mirror> {
         match &self.kind {
             ImageKind::Mirror(mirror) => Some(mirror),
-            ImageKind::Build(_) => None,
+            ImageKind::Recipe(_) => None,
         }
     }
 
@@ -176,7 +176,7 @@ impl Image {
     pub fn claimed_tags(&self) -> Vec<String> {
         match &self.kind {
             ImageKind::Mirror(mirror) => mirror.upstream.tag.iter().cloned().collect(),
-            ImageKind::Build(build) => build.tags.clone(),
+            ImageKind::Recipe(build) => build.tags.clone(),
         }
     }
 }

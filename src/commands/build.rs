@@ -9,9 +9,9 @@ use serde::Serialize;
 
 use super::failure::{Advice, diagnose, explain};
 use super::{Finished, Outcome, Selection, Settings, Workspace, io_error};
-use crate::build::journal::Journal;
-use crate::build::pool::{Member, Pool};
-use crate::build::{self, BuildError, Builder, Node, NodeResult, Promoted};
+use crate::executor::journal::Journal;
+use crate::executor::pool::{Member, Pool};
+use crate::executor::{self, BuildError, Builder, Node, NodeResult, Promoted};
 use crate::catalog::{BuilderHost, Catalog};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::docker::Daemon;
@@ -189,7 +189,7 @@ pub async fn run(
         .join(&run_id);
     let timeline = crate::timeline::Timeline::default();
     let clients = workspace.clients();
-    let revision = build::git_revision(workspace.catalog.root_dir());
+    let revision = executor::git_revision(workspace.catalog.root_dir());
     let run = Run {
         clients: &clients,
         id: &run_id,
@@ -217,12 +217,12 @@ pub struct Run<'a> {
     pub logs: PathBuf,
     pub timeline: &'a crate::timeline::Timeline,
     pub push: bool,
-    /// The commit the images are labelled with ([`build::git_revision`]).
-    pub revision: Option<build::Revision>,
+    /// The commit the images are labelled with ([`executor::git_revision`]).
+    pub revision: Option<executor::Revision>,
 }
 
 /// The one warning of a run that labelled images `<commit>-dirty`.
-pub fn dirty_tree(revision: Option<&build::Revision>, report: &BuildReport) -> Diagnostics {
+pub fn dirty_tree(revision: Option<&executor::Revision>, report: &BuildReport) -> Diagnostics {
     let warning = revision.and_then(|r| r.warning(report.counts.built));
     Diagnostics(warning.into_iter().collect())
 }
@@ -259,13 +259,13 @@ pub async fn build(
         push: run.push,
         logs: run.logs,
         progress: &progress,
-        revision: run.revision.as_ref().map(build::Revision::label),
+        revision: run.revision.as_ref().map(executor::Revision::label),
         created: crate::clock::now_rfc3339(),
         // The process ID too: two runs started in the same second must not share check containers.
         run_id: format!("{}-{}", run.id, std::process::id()),
         timeline: run.timeline,
     };
-    let parents = build::parents_of(&workspace.graph, selected);
+    let parents = executor::parents_of(&workspace.graph, selected);
     let started = Instant::now();
     let outcomes = schedule::run(
         selected,
@@ -454,7 +454,7 @@ fn classic_can_build(
 }
 
 /// Completes the promotion an earlier run started and did not finish (see
-/// [`crate::build::journal`]), before anything else moves.
+/// [`crate::executor::journal`]), before anything else moves.
 async fn resume_promotion(
     catalog: &Catalog,
     clients: &Clients,

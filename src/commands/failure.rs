@@ -7,7 +7,7 @@
 
 use std::fmt::Display;
 
-use crate::build::BuildError;
+use crate::executor::BuildError;
 use crate::diagnostic::Diagnostic;
 use crate::docker::DaemonError;
 use crate::mirror::MirrorError;

@@ -69,7 +69,7 @@ pub fn run(
             };
             match &image.kind {
                 ImageKind::Mirror(mirror) => node.upstream = Some(mirror.upstream.to_string()),
-                ImageKind::Build(build) => {
+                ImageKind::Recipe(build) => {
                     node.kind = "build";
                     node.parent = Some(build.parent.clone());
                     node.tags = build.tags.clone();

@@ -257,10 +257,10 @@ impl Workspace {
     }
 }
 
-/// A warning when an earlier run stopped while moving tags (see [`crate::build::journal`]).
+/// A warning when an earlier run stopped while moving tags (see [`crate::executor::journal`]).
 fn unfinished_promotion(catalog: &Catalog) -> Option<Diagnostic> {
     let state = catalog.root_dir().join(".baseimg");
-    match crate::build::journal::Journal::find(&state) {
+    match crate::executor::journal::Journal::find(&state) {
         Ok(None) => None,
         Ok(Some(journal)) => Some(
             Diagnostic::warning(format!(

@@ -92,7 +92,7 @@ async fn current_digest(
             LockStatus::Fresh(entry) => Some(entry.mirror_digest().to_string()),
             _ => None,
         },
-        ImageKind::Build(build) => {
+        ImageKind::Recipe(build) => {
             let (host, repository) = workspace.catalog.private_location(image);
             let tag = build.tags.first()?;
             let found = clients.get(&host).head_manifest(&repository, tag).await;

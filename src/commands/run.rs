@@ -212,7 +212,7 @@ pub(super) async fn resolve(
                 ));
             }
         },
-        ImageKind::Build(build) => {
+        ImageKind::Recipe(build) => {
             let tag = build
                 .tags
                 .first()

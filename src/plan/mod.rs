@@ -123,7 +123,7 @@ pub fn resolve(
                     fix: format!("baseimg update {name}"),
                 },
             },
-            ImageKind::Build(build) => {
+            ImageKind::Recipe(build) => {
                 let parent_image = &catalog.images[&build.parent];
                 let parent_pin = pins
                     .get(&build.parent)
@@ -180,7 +180,7 @@ fn blocked_by(lock: &LockFile, name: &str, parent: &Image, pin: &Pin) -> String 
         (ImageKind::Mirror(_), LockStatus::Fresh(_)) => {
             format!("its parent `{name}` is not locked: {why}")
         }
-        (ImageKind::Build(_), _) => format!("its parent `{name}` cannot be built: {why}"),
+        (ImageKind::Recipe(_), _) => format!("its parent `{name}` cannot be built: {why}"),
     }
 }
 

@@ -119,7 +119,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::build::Promoted;
+    use crate::executor::Promoted;
     use crate::commands::build::Counts;
 
     fn image(name: &str, status: BuildStatus) -> ImageResult {

@@ -362,7 +362,7 @@ async fn work(
         return Diagnostics::default();
     }
     let selected = summary.buildable(workspace);
-    let revision = crate::build::git_revision(workspace.catalog.root_dir());
+    let revision = crate::executor::git_revision(workspace.catalog.root_dir());
     let run = super::build::Run {
         clients,
         id: run_id,

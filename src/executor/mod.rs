@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use indexmap::IndexMap;
 
-use crate::catalog::{Build, Catalog, Image};
+use crate::catalog::{Catalog, Image, Recipe};
 use crate::context::{DOCKERFILE_IN_CONTEXT, write_tar};
 use crate::diagnostic::Diagnostic;
 use crate::docker::{BuildRequest, DaemonError};
@@ -136,7 +136,7 @@ fn meanwhile(job: &Job<'_>, digest: Digest, checks: Vec<Checked>) -> Node {
 /// One image being built: what it is, where it goes, and its progress line.
 struct Job<'a> {
     image: &'a Image,
-    build: &'a Build,
+    build: &'a Recipe,
     built: &'a BuiltPin,
     parent: &'a Node,
     host: String,
@@ -615,7 +615,7 @@ impl Builder<'_> {
     fn dockerfile(
         &self,
         image: &Image,
-        build: &Build,
+        build: &Recipe,
         built: &BuiltPin,
         parent: &Node,
     ) -> Result<(String, HashMap<String, String>), BuildError> {
@@ -663,7 +663,7 @@ impl Builder<'_> {
     /// The build context as a tar file holding exactly the files the fingerprint covers.
     async fn pack(
         &self,
-        build: &Build,
+        build: &Recipe,
         built: &BuiltPin,
         dockerfile: &str,
     ) -> Result<tempfile::NamedTempFile, BuildError> {
