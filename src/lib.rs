@@ -7,7 +7,6 @@
 //! returns a typed report; [`report`] draws it as text or JSON; [`cli`] parses arguments and maps
 //! outcomes to exit codes.
 
-pub mod executor;
 pub mod catalog;
 pub mod cli;
 pub mod clock;
@@ -18,6 +17,7 @@ pub mod credentials;
 pub mod diagnostic;
 pub mod docker;
 pub mod dockerfile;
+pub mod executor;
 pub mod fingerprint;
 pub mod fsutil;
 pub mod graph;
@@ -25,6 +25,7 @@ pub mod history;
 pub mod lock;
 pub mod mirror;
 pub mod plan;
+pub mod platform;
 pub mod progress;
 pub mod reference;
 pub mod registry;
@@ -34,6 +35,7 @@ pub mod run_lock;
 pub mod schedule;
 pub mod service;
 pub mod smoke;
+pub mod text;
 pub mod timeline;
 pub mod upstream;
 pub mod yaml;

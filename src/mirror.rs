@@ -26,7 +26,6 @@ use crate::progress::Task;
 use crate::reference::{Digest, ReferenceError};
 use crate::registry::{
     Client, Clients, IndexError, InvalidManifest, Manifest, RegistryError, filter_index, is_index,
-    keeps,
 };
 
 /// How long a blob download may stay silent before it counts as broken off.
@@ -126,11 +125,11 @@ fn arrived(received: u64, size: u64) -> String {
 }
 
 fn attempts_text(n: u64) -> String {
-    crate::report::count(n as usize, "attempt", "attempts")
+    crate::text::count(n as usize, "attempt", "attempts")
 }
 
 fn bytes(n: u64) -> String {
-    crate::report::count(n as usize, "byte", "bytes")
+    crate::text::count(n as usize, "byte", "bytes")
 }
 
 impl MirrorError {
@@ -286,7 +285,7 @@ impl Mirror<'_> {
                 .as_ref()
                 .map(|p| p.name())
                 .unwrap_or_default();
-            if !image.platforms.is_empty() && !keeps(&image.platforms, &platform) {
+            if !image.platforms.is_empty() && !crate::platform::keeps(&image.platforms, &platform) {
                 continue;
             }
             if route

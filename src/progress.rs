@@ -93,7 +93,7 @@ fn plain_line(name: &str, message: &str) {
     if std::io::stderr().is_terminal() {
         eprintln!("[{name}] {message}");
     } else {
-        eprintln!("[{name}] {}", crate::report::without_escapes(message));
+        eprintln!("[{name}] {}", crate::text::without_escapes(message));
     }
 }
 
@@ -182,11 +182,6 @@ fn style(with_bytes: bool) -> ProgressStyle {
         "{spinner} {prefix:<24} {msg} {elapsed:>4}"
     };
     ProgressStyle::with_template(template).expect("static template")
-}
-
-/// `123.4 MB`-style sizes for plain output.
-pub fn human_bytes(bytes: u64) -> String {
-    indicatif::HumanBytes(bytes).to_string()
 }
 
 #[cfg(test)]

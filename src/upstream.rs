@@ -11,7 +11,7 @@ use crate::catalog::{Catalog, Image};
 use crate::lock::LockEntry;
 use crate::reference::{Digest, Reference, ReferenceError};
 use crate::registry::{
-    Clients, IndexError, InvalidManifest, RegistryError, filter_index, is_index, keeps,
+    Clients, IndexError, InvalidManifest, RegistryError, filter_index, is_index,
 };
 
 /// Why an upstream reference could not be resolved to a lock entry.
@@ -135,7 +135,7 @@ pub async fn entry_for(
             if name == "unknown/unknown" {
                 continue;
             }
-            if image.platforms.is_empty() || keeps(&image.platforms, &name) {
+            if image.platforms.is_empty() || crate::platform::keeps(&image.platforms, &name) {
                 let child_digest = Digest::parse(&child.digest)?;
                 platforms.insert(name, child_digest);
             }

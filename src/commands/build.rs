@@ -9,12 +9,12 @@ use serde::Serialize;
 
 use super::failure::{Advice, diagnose, explain};
 use super::{Finished, Outcome, Selection, Settings, Workspace, io_error};
-use crate::executor::journal::Journal;
-use crate::executor::pool::{Member, Pool};
-use crate::executor::{self, BuildError, Builder, Node, NodeResult, Promoted};
 use crate::catalog::{BuilderHost, Catalog};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::docker::Daemon;
+use crate::executor::journal::Journal;
+use crate::executor::pool::{Member, Pool};
+use crate::executor::{self, BuildError, Builder, Node, NodeResult, Promoted};
 use crate::plan::{self, Pin, Unlocked};
 use crate::progress::Progress;
 use crate::reference::Digest;
@@ -557,7 +557,7 @@ fn image_result(name: &str, outcome: &schedule::Ended<Node, BuildError>) -> Imag
         schedule::Ended::Failed { error, elapsed } => ImageResult {
             status: BuildStatus::Failed,
             // The daemon's own message may carry its terminal colours; a report has none.
-            error: Some(crate::report::without_escapes(&error.to_string()).into_owned()),
+            error: Some(crate::text::without_escapes(&error.to_string()).into_owned()),
             help: error.advice(),
             seconds: Some(elapsed.as_secs_f64()),
             ..result

@@ -187,7 +187,7 @@ async fn resolve_one(
         Some(total) if !entry.only.is_empty() => Some(format!(
             "kept {} of {}: new index {}",
             entry.only.join(", "),
-            crate::report::count(total, "platform", "platforms"),
+            crate::text::count(total, "platform", "platforms"),
             entry.mirror_digest()
         )),
         _ => None,

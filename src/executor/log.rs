@@ -47,7 +47,7 @@ impl LogFile {
     }
 
     pub fn line(&self, line: &str) {
-        let plain = crate::report::without_escapes(line);
+        let plain = crate::text::without_escapes(line);
         // `ESC[0m` alone on a line closes the colour of the line before: nothing to keep.
         if plain.trim().is_empty() && !line.trim().is_empty() {
             return;

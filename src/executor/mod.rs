@@ -353,8 +353,7 @@ impl Builder<'_> {
                         .await?;
                     // Checked on every daemon whose own platform this is: each platform's image
                     // works before any tag moves.
-                    let native =
-                        crate::registry::platform_matches(platform, &member.daemon.platform);
+                    let native = crate::platform::matches(platform, &member.daemon.platform);
                     let checks = match native {
                         true => Some(self.smoke_check(&on, &builds[0].1, &log).await?),
                         false => None,
@@ -499,7 +498,7 @@ impl Builder<'_> {
         let native = builds.iter().find(|(platform, _)| {
             platform
                 .as_deref()
-                .is_none_or(|p| crate::registry::platform_matches(p, &job.member.daemon.platform))
+                .is_none_or(|p| crate::platform::matches(p, &job.member.daemon.platform))
         });
         let Some((_, tag)) = native else {
             if !job.build.checks.is_empty() {
@@ -709,7 +708,7 @@ impl Builder<'_> {
         log.line(&match linked {
             Ok(n) => format!(
                 "# linked {} of {from} into {repository} before the push",
-                crate::report::count(n, "layer", "layers")
+                crate::text::count(n, "layer", "layers")
             ),
             Err(error) => format!(
                 "# could not link the layers of {from} into {repository} ({error}); the push uploads them"
@@ -819,7 +818,7 @@ impl Builder<'_> {
             .await?;
         log.line(&format!(
             "# pushed the index of {} as {}:{} ({})",
-            crate::report::count(images.len(), "platform", "platforms"),
+            crate::text::count(images.len(), "platform", "platforms"),
             job.repository,
             built.immutable_tag,
             index.digest

@@ -87,8 +87,8 @@ pub fn index(images: &[PlatformImage]) -> Manifest {
 /// Why a build for a platform the daemon cannot execute failed, when that is why: a `RUN` step's
 /// program is for another CPU (`exec format error`), and without emulation the daemon cannot run it.
 pub fn foreign_platform(platform: &str, native: &str, output: &str) -> Option<String> {
-    if crate::registry::platform_matches(platform, native)
-        || crate::registry::platform_matches(native, platform)
+    if crate::platform::matches(platform, native)
+        || crate::platform::matches(native, platform)
         || !output.contains("exec format error")
     {
         return None;

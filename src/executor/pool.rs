@@ -67,10 +67,10 @@ impl Pool {
 
     /// Whether `member` builds `platform` natively.
     fn native(member: &Member, platform: &str) -> bool {
-        member.platforms.iter().any(|p| {
-            crate::registry::platform_matches(p, platform)
-                || crate::registry::platform_matches(platform, p)
-        })
+        member
+            .platforms
+            .iter()
+            .any(|p| crate::platform::matches(p, platform) || crate::platform::matches(platform, p))
     }
 
     fn answering(&self) -> Vec<&Member> {

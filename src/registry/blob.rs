@@ -107,7 +107,7 @@ impl Client {
                     child
                         .platform
                         .as_ref()
-                        .is_some_and(|p| super::platform_matches(platform, &p.name()))
+                        .is_some_and(|p| crate::platform::matches(platform, &p.name()))
                 })
             });
             let Some(child) = child else {

@@ -31,7 +31,7 @@ fn gave_up(attempts: &Option<u64>) -> String {
     match attempts {
         Some(attempts) => format!(
             " (gave up after {})",
-            crate::report::count(*attempts as usize, "attempt", "attempts")
+            crate::text::count(*attempts as usize, "attempt", "attempts")
         ),
         None => String::new(),
     }
@@ -93,7 +93,7 @@ pub enum Failure {
     UnreadableToken(String),
     /// A body ended cleanly before all the bytes the request expected had come: a broken
     /// transfer, not a wrong answer.
-    #[error("the response ended after {received} of {}", crate::report::count(*expected as usize, "byte", "bytes"))]
+    #[error("the response ended after {received} of {}", crate::text::count(*expected as usize, "byte", "bytes"))]
     Short { received: u64, expected: u64 },
     /// The manifest or blob asked for by digest came back, whole, with other content.
     #[error("the content hashes to {actual}, not to the digest asked for; refusing it")]

@@ -132,33 +132,19 @@ pub fn filter_index(bytes: &[u8], platforms: &[String]) -> Result<Bytes, IndexEr
     };
     let available: Vec<String> = manifests.iter().map(platform_of).collect();
     for wanted in platforms {
-        if !available.iter().any(|a| platform_matches(wanted, a)) {
+        if !available
+            .iter()
+            .any(|a| crate::platform::matches(wanted, a))
+        {
             return Err(IndexError::MissingPlatform {
                 wanted: wanted.clone(),
                 available: available.join(", "),
             });
         }
     }
-    manifests.retain(|m| keeps(platforms, &platform_of(m)));
+    manifests.retain(|m| crate::platform::keeps(platforms, &platform_of(m)));
     let text = serde_json::to_vec(&document).map_err(IndexError::Serialize)?;
     Ok(Bytes::from(text))
-}
-
-/// Whether a catalog platform names an upstream one: exactly, or without the variant upstream adds
-/// (`linux/arm64` names Docker Hub's `linux/arm64/v8`, `linux/arm` its `linux/arm/v7`).
-pub fn platform_matches(wanted: &str, available: &str) -> bool {
-    wanted == available
-        || (wanted.split('/').count() == 2
-            && available
-                .strip_prefix(wanted)
-                .is_some_and(|rest| rest.starts_with('/')))
-}
-
-/// Whether a filter (non-empty) keeps an upstream platform.
-pub fn keeps(filter: &[String], available: &str) -> bool {
-    filter
-        .iter()
-        .any(|wanted| platform_matches(wanted, available))
 }
 
 /// A manifest from a GET's answer: its bytes, checked against the digest when it was asked for by
@@ -369,14 +355,6 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn platforms_match_with_or_without_the_variant_upstream_adds() {
-        assert!(platform_matches("linux/arm64", "linux/arm64/v8"));
-        assert!(platform_matches("linux/arm64/v8", "linux/arm64/v8"));
-        assert!(!platform_matches("linux/arm64/v8", "linux/arm64"));
-        assert!(!platform_matches("linux/arm", "linux/arm64"));
-    }
 
     #[test]
     fn a_filtered_index_keeps_the_named_platforms_in_order() {

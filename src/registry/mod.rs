@@ -34,7 +34,7 @@ pub use error::{AuthFailure, Failure, RegistryError};
 pub use manifest::{
     Descriptor, IndexError, InvalidManifest, MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST,
     MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST, Manifest, ManifestDocument, Platform, filter_index,
-    is_index, keeps, platform_matches,
+    is_index,
 };
 pub use rate_limit::{RateLimit, Stats};
 

@@ -6,7 +6,7 @@ use crate::commands::lock::LockReport;
 use crate::commands::mirror::{MirrorReport, MirroredStatus};
 use crate::commands::outdated::OutdatedReport;
 use crate::mirror::Copied;
-use crate::progress::human_bytes;
+use crate::text::human_bytes;
 
 /// `registry-1.docker.io: 76 of 100 pulls left in the current window`
 fn budget_lines(budgets: &[Budget]) -> String {

@@ -91,7 +91,7 @@ pub async fn resolve(
             task.step("resolving");
             let asked = asked.contains(&image.name);
             let decided = decide_one(workspace, clients, image, asked, now).await;
-            task.finish(&crate::report::word(&decided.0.status));
+            task.finish(&crate::text::word(&decided.0.status));
             decided
         })
         .buffered(jobs)
