@@ -360,7 +360,7 @@ impl GlobalArgs {
             lock: self.lock.clone(),
             registry: self.registry.clone(),
             jobs: usize::from(self.jobs),
-            progress: self.progress,
+            events: crate::events::Events::new(crate::progress::Progress::new(self.progress)),
             builder: self.builder,
             builder_hosts: self.builder_hosts.clone(),
             wait: if self.no_wait {
@@ -391,14 +391,15 @@ pub fn main_with<I: IntoIterator<Item = String>>(args: I) -> i32 {
 
 fn run(cli: Cli) -> i32 {
     let format = cli.global.output;
-    match dispatch(&cli) {
+    let settings = cli.global.settings();
+    match dispatch(&cli, &settings) {
         Ok(outcome) => exit_code(outcome),
-        Err(mut diagnostics) => {
-            // An unusable Docker configuration first: it is often why a registry refused.
-            if let Some(warning) = crate::credentials::take_warning() {
-                diagnostics.0.insert(0, warning);
-            }
-            report::failure(diagnostics, format);
+        Err(diagnostics) => {
+            // What the run met first (an unusable Docker configuration is often why a registry
+            // refused), then why it stopped.
+            let mut all = settings.events.take();
+            all.extend(diagnostics);
+            report::failure(all, format);
             EXIT_USER_ERROR
         }
     }
@@ -413,82 +414,73 @@ fn exit_code(outcome: Outcome) -> i32 {
 
 /// Runs the command and writes its report; bad input comes back as diagnostics. One arm per
 /// command: the whole map from what a user typed to the code that runs it stays in one place.
-fn dispatch(cli: &Cli) -> Result<Outcome, Diagnostics> {
-    let settings = &cli.global.settings();
+fn dispatch(cli: &Cli, settings: &Settings) -> Result<Outcome, Diagnostics> {
     let format = cli.global.output;
+    let output = Output {
+        format,
+        events: &settings.events,
+    };
     match &cli.command {
-        Command::Validate => emit(commands::validate::run(settings)?, format),
+        Command::Validate => output.emit(commands::validate::run(settings)?),
         Command::Graph {
             selection,
             format: drawing,
-        } => emit(
+        } => output.emit(
             commands::graph::run(settings, &selection.selection(), *drawing)?,
-            format,
         ),
-        Command::Render { selection, out } => emit(
+        Command::Render { selection, out } => output.emit(
             commands::render::run(settings, &selection.selection(), out.as_deref())?,
-            format,
         ),
-        Command::Plan { selection, offline } => emit(
+        Command::Plan { selection, offline } => output.emit(
             block_on(commands::plan::run(
                 settings,
                 &selection.selection(),
                 *offline,
             ))??,
-            format,
         ),
-        Command::Lock => emit(
+        Command::Lock => output.emit(
             block_on(commands::lock::run(settings, Scope::Lock))??,
-            format,
         ),
-        Command::Update { images } => emit(
+        Command::Update { images } => output.emit(
             block_on(commands::lock::run(settings, Scope::Update(images.clone())))??,
-            format,
         ),
-        Command::Mirror { selection } => emit(
+        Command::Mirror { selection } => output.emit(
             block_on(commands::mirror::run(settings, &selection.selection()))??,
-            format,
         ),
-        Command::Outdated => emit(block_on(commands::outdated::run(settings))??, format),
-        Command::Refresh(args) => emit(
+        Command::Outdated => output.emit(block_on(commands::outdated::run(settings))??),
+        Command::Refresh(args) => output.emit(
             block_on(commands::refresh::run(settings, &args.options()))??,
-            format,
         ),
-        Command::Build { selection, push } => emit(
+        Command::Build { selection, push } => output.emit(
             block_on(commands::build::run(
                 settings,
                 &selection.selection(),
                 *push,
             ))??,
-            format,
         ),
-        Command::Run(args) => run_services(settings, &args.options(), args.env, format),
-        Command::Check { images, local } => emit(
+        Command::Run(args) => run_services(settings, &args.options(), args.env, output),
+        Command::Check { images, local } => output.emit(
             block_on(commands::check::run(settings, images, *local))??,
-            format,
         ),
         Command::History { image } => {
-            emit(block_on(commands::history::run(settings, image))??, format)
+            output.emit(block_on(commands::history::run(settings, image))??)
         }
-        Command::Rollback { image, to } => emit(
+        Command::Rollback { image, to } => output.emit(
             block_on(commands::rollback::run(settings, image, to.as_deref()))??,
-            format,
         ),
-        Command::Prune(args) => emit(
+        Command::Prune(args) => output.emit(
             block_on(commands::prune::run(settings, &args.options()))??,
-            format,
         ),
-        Command::Stop { images } => emit(block_on(commands::stop::run(settings, images))??, format),
-        Command::Down { images, volumes } => emit(
+        Command::Stop { images } => output.emit(block_on(commands::stop::run(settings, images))??),
+        Command::Down { images, volumes } => output.emit(
             block_on(commands::down::run(settings, images, *volumes))??,
-            format,
         ),
         Command::Logs { image, follow } => {
             block_on(commands::logs::run(settings, image, *follow, report::raw))??;
             Ok(Outcome::Success)
         }
-        Command::Ps => emit(block_on(commands::ps::run(settings))??, format),
-        Command::Init { directory } => emit(commands::init::run(directory)?, format),
+        Command::Ps => output.emit(block_on(commands::ps::run(settings))??),
+        Command::Init { directory } => output.emit(commands::init::run(directory)?),
         Command::Completions { shell } => {
             print_completions(*shell);
             Ok(Outcome::Success)
@@ -502,15 +494,15 @@ fn run_services(
     settings: &Settings,
     options: &commands::run::RunOptions,
     env: bool,
-    format: Format,
+    out: Output,
 ) -> Result<Outcome, Diagnostics> {
     let mut finished = block_on(commands::run::run(settings, options))??;
-    finished.warnings.extend(credential_warnings());
-    if env && format == Format::Text {
+    if env && out.format == Format::Text {
+        finished.warnings.extend(out.events.take());
         report::emit_env(&finished);
         return Ok(finished.outcome);
     }
-    emit(finished, format)
+    out.emit(finished)
 }
 
 /// Generated into memory first: written straight to a closed pipe, clap_complete panics.
@@ -529,12 +521,6 @@ fn print_man_page() -> Result<Outcome, Diagnostics> {
     Ok(Outcome::Success)
 }
 
-/// Credentials are looked up deep inside registry and daemon calls, whenever a registry is first
-/// contacted; a Docker configuration that could not be used there joins the command's warnings.
-fn credential_warnings() -> Diagnostics {
-    Diagnostics(crate::credentials::take_warning().into_iter().collect())
-}
-
 /// Runs a command that talks to registries or the daemon on the one async runtime, made here and
 /// only for such commands.
 fn block_on<F: std::future::Future>(command: F) -> Result<F::Output, Diagnostics> {
@@ -545,13 +531,20 @@ fn block_on<F: std::future::Future>(command: F) -> Result<F::Output, Diagnostics
     Ok(runtime.block_on(command))
 }
 
-fn emit<R: Serialize + Text>(
-    mut finished: Finished<R>,
+/// Where a finished command's report goes: the format asked for, with the notes and warnings the
+/// run met on the way (an unusable Docker configuration, a builder left out) joined to its own.
+#[derive(Clone, Copy)]
+struct Output<'a> {
     format: Format,
-) -> Result<Outcome, Diagnostics> {
-    finished.warnings.extend(credential_warnings());
-    report::emit(&finished, format);
-    Ok(finished.outcome)
+    events: &'a crate::events::Events,
+}
+
+impl Output<'_> {
+    fn emit<R: Serialize + Text>(self, mut finished: Finished<R>) -> Result<Outcome, Diagnostics> {
+        finished.warnings.extend(self.events.take());
+        report::emit(&finished, self.format);
+        Ok(finished.outcome)
+    }
 }
 
 #[cfg(test)]

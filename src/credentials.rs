@@ -12,10 +12,8 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use crate::diagnostic::{Diagnostic, SourceLocation};
+use crate::events::Events;
 use crate::reference::DOCKER_HUB;
 
 /// Credentials for one registry.
@@ -36,13 +34,14 @@ impl fmt::Debug for Credential {
 
 /// Looks the registry up where `docker login` writes. No credentials, or no configuration, both
 /// mean anonymous access: the registry then says whether that is enough. A configuration that is
-/// there but cannot be used means anonymous access too, and is reported once (see [`take_warning`]).
-pub fn for_registry(registry: &str) -> Option<Credential> {
+/// there but cannot be used means anonymous access too, and is a warning of the run (`events`
+/// keeps the same warning once, however many registries met it).
+pub fn for_registry(registry: &str, events: &Events) -> Option<Credential> {
     let path = config_path()?;
     let config = match read_config(&path) {
         Ok(config) => config?,
         Err(problem) => {
-            remember(problem);
+            events.warn(problem.warning());
             return None;
         }
     };
@@ -165,27 +164,6 @@ struct AuthShape {
     username: Option<String>,
     password: Option<String>,
     identitytoken: Option<String>,
-}
-
-/// The configuration problem of this run, kept for the command's warnings; once set, it stays
-/// reported (every registry asks for credentials, and each would meet the same file).
-static PROBLEM: Mutex<Option<ConfigProblem>> = Mutex::new(None);
-static NOTICED: AtomicBool = AtomicBool::new(false);
-
-fn remember(problem: ConfigProblem) {
-    if !NOTICED.swap(true, Ordering::SeqCst) {
-        *PROBLEM.lock().unwrap_or_else(|e| e.into_inner()) = Some(problem);
-    }
-}
-
-/// The warning about an unusable Docker configuration met during this run, once: the first call
-/// after the problem was met returns it, later calls nothing.
-pub fn take_warning() -> Option<Diagnostic> {
-    PROBLEM
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take()
-        .map(|problem| problem.warning())
 }
 
 /// The key the Docker configuration files a registry under: Docker Hub is stored as its old index

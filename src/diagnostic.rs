@@ -29,6 +29,9 @@ pub type SourceText = Arc<str>;
 pub enum Severity {
     Error,
     Warning,
+    /// What a run tells while it goes on (that it waits for another run): shown as it happens, and
+    /// kept with the report's warnings for JSON readers.
+    Note,
 }
 
 /// A place in a source file: a byte range of its text, with the 1-based line and column (in
@@ -165,6 +168,14 @@ impl Diagnostic {
         }
     }
 
+    /// A note of a run in progress (see [`Severity::Note`]).
+    pub fn notice(message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Note,
+            ..Diagnostic::error(message)
+        }
+    }
+
     pub fn at(mut self, location: Option<SourceLocation>) -> Self {
         self.location = location;
         self
@@ -224,6 +235,7 @@ impl Diagnostic {
         let level = match self.severity {
             Severity::Error => Level::ERROR,
             Severity::Warning => Level::WARNING,
+            Severity::Note => Level::NOTE,
         };
         let mut group = Group::with_title(level.primary_title(self.message.as_str()));
         let mut related: Vec<&Label> = self.related.iter().collect();

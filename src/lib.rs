@@ -16,6 +16,7 @@ pub mod cooldown;
 pub mod credentials;
 pub mod diagnostic;
 pub mod docker;
+pub mod events;
 pub mod dockerfile;
 pub mod executor;
 pub mod fingerprint;

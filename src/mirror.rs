@@ -22,7 +22,7 @@ use tokio::sync::Mutex;
 
 use crate::catalog::{Catalog, Image};
 use crate::lock::LockEntry;
-use crate::progress::Task;
+use crate::events::Task;
 use crate::reference::{Digest, ReferenceError};
 use crate::registry::{
     Client, Clients, IndexError, InvalidManifest, Manifest, RegistryError, filter_index, is_index,

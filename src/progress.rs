@@ -1,5 +1,6 @@
 //! Progress for long operations: one bar per image on a terminal, plain prefixed lines otherwise
-//! (CI logs), so nothing is silently swallowed and logs stay readable.
+//! (CI logs), so nothing is silently swallowed and logs stay readable. This is the display of
+//! [`crate::events`]: the pipelines report to an `Events`, and this draws what they report.
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -40,7 +41,7 @@ impl Progress {
     }
 
     /// A line of progress for one image.
-    pub fn task(&self, name: &str) -> Task {
+    fn line(&self, name: &str) -> ImageLine {
         let bar = self.multi.as_ref().map(|multi| {
             let bar = multi.add(ProgressBar::new_spinner());
             bar.set_style(style(false));
@@ -48,28 +49,42 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-        Task {
+        ImageLine {
             name: name.to_string(),
             bar,
         }
     }
 }
 
-#[derive(Clone)]
-pub struct Task {
+impl crate::events::Display for Progress {
+    fn task(&self, name: &str) -> Box<dyn crate::events::Line> {
+        Box::new(self.line(name))
+    }
+
+    /// `note: …` on standard error, above the bars (which are drawn again below it).
+    fn note(&self, note: &crate::diagnostic::Diagnostic) {
+        let line = format!("note: {}", note.message);
+        match &self.multi {
+            Some(multi) => multi.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
+struct ImageLine {
     name: String,
     bar: Option<ProgressBar>,
 }
 
-impl Task {
-    pub fn step(&self, message: &str) {
+impl crate::events::Line for ImageLine {
+    fn step(&self, message: &str) {
         match &self.bar {
             Some(bar) => bar.set_message(message.to_string()),
             None => plain_line(&self.name, message),
         }
     }
 
-    pub fn add_bytes(&self, bytes: u64) {
+    fn add_bytes(&self, bytes: u64) {
         if let Some(bar) = &self.bar {
             // Byte counts appear once something is transferred (a build moves none).
             if bar.position() == 0 {
@@ -79,7 +94,7 @@ impl Task {
         }
     }
 
-    pub fn finish(&self, message: &str) {
+    fn finish(&self, message: &str) {
         match &self.bar {
             Some(bar) => bar.finish_with_message(message.to_string()),
             None => plain_line(&self.name, message),

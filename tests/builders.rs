@@ -153,6 +153,11 @@ fn images_spread_over_two_daemons_and_a_child_takes_its_parent_from_the_registry
 #[test]
 fn an_unreachable_builder_is_left_out_and_the_others_build() {
     let world = World::new();
+    // A Docker configuration `docker login` would refuse too: its warning and the daemon's note
+    // travel the same way, into the report's `warnings`.
+    let config = world.repo.path().join(".docker/config.json");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, "{\n  \"auths\": [\n").unwrap();
     let report = world
         .baseimg(&["build", "--push", "--output", "json"])
         .args([
@@ -161,11 +166,25 @@ fn an_unreachable_builder_is_left_out_and_the_others_build() {
             "--builder-host",
             &local_daemon(),
         ])
-        .stderr_contains(&format!("builder {UNREACHABLE} is left out"))
+        .stderr_contains(&format!("note: builder {UNREACHABLE} is left out"))
         .run()
         .json();
     assert_eq!(report["ok"], true, "{report:#}");
     assert_eq!(report["built"], 4, "{report:#}");
+    let warnings = report["warnings"].as_array().expect("warnings");
+    let said = |severity: &str, start: &str| {
+        warnings.iter().any(|w| {
+            w["severity"] == severity && w["message"].as_str().is_some_and(|m| m.starts_with(start))
+        })
+    };
+    assert!(
+        said("note", &format!("builder {UNREACHABLE} is left out")),
+        "{report:#}"
+    );
+    assert!(
+        said("warning", "cannot use the Docker configuration"),
+        "{report:#}"
+    );
 }
 
 #[test]

@@ -16,7 +16,6 @@ use crate::executor::journal::Journal;
 use crate::executor::pool::{Member, Pool};
 use crate::executor::{self, BuildError, Builder, Node, NodeResult, Promoted};
 use crate::plan::{self, Pin, Unlocked};
-use crate::progress::Progress;
 use crate::reference::Digest;
 use crate::registry::Clients;
 use crate::schedule;
@@ -250,7 +249,6 @@ pub async fn build(
         false => None,
     };
 
-    let progress = Progress::new(settings.progress);
     let builder = Builder {
         catalog,
         pins: &pins,
@@ -258,7 +256,7 @@ pub async fn build(
         clients,
         push: run.push,
         logs: run.logs,
-        progress: &progress,
+        events: &settings.events,
         revision: run.revision.as_ref().map(executor::Revision::label),
         created: crate::clock::now_rfc3339(),
         // The process ID too: two runs started in the same second must not share check containers.
@@ -332,7 +330,7 @@ async fn connect_builders(
         true => catalog.builders.clone(),
     };
     if listed.is_empty() {
-        let daemon = Daemon::connect().await.map_err(|e| explain(&e))?;
+        let daemon = Daemon::connect(&settings.events).await.map_err(|e| explain(&e))?;
         let (engine, fallback) = daemon.builder(kind).await.map_err(|e| explain(&e))?;
         fallbacks.extend(fallback.map(|why| (daemon.address.clone(), why)));
         members.push(Member::new(daemon, engine, settings.jobs, Vec::new()));
@@ -348,12 +346,12 @@ async fn connect_builders(
         }
         let mut unreachable = Vec::new();
         for builder in &listed {
-            let daemon = match Daemon::connect_to(&builder.host).await {
+            let daemon = match Daemon::connect_to(&builder.host, &settings.events).await {
                 Ok(daemon) => daemon,
                 Err(error) => {
                     // With one builder the error below says it; with several, the run goes on.
                     if listed.len() > 1 {
-                        crate::report::note(&format!(
+                        settings.events.note(format!(
                             "builder {} is left out: {error}",
                             crate::docker::shown_address(&builder.host)
                         ));
@@ -390,7 +388,7 @@ async fn connect_builders(
         classic_can_build(catalog, pins, why)?;
     }
     for (address, why) in fallbacks {
-        crate::report::note(&format!(
+        settings.events.note(format!(
             "building with the classic builder on {address}: BuildKit is not available ({why})"
         ));
     }

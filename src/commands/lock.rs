@@ -12,7 +12,7 @@ use super::{Budget, Finished, Outcome, Settings, Workspace, io_error};
 use crate::catalog::Image;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::lock::{LockEntry, LockFile, LockStatus};
-use crate::progress::Progress;
+use crate::events::Events;
 use crate::reference::Digest;
 use crate::registry::Clients;
 use crate::upstream::{self, ResolveError};
@@ -75,7 +75,7 @@ pub async fn run(settings: &Settings, scope: Scope) -> Result<Finished<LockRepor
     }
     let catalog = &workspace.catalog;
     let clients = workspace.clients();
-    let progress = Progress::new(settings.progress);
+    let progress = settings.events.clone();
     let now = crate::clock::now_rfc3339();
     let mirrors = catalog.images.values().filter(|i| i.as_mirror().is_some());
     let results: Vec<(&Image, Resolved)> = stream::iter(mirrors)
@@ -150,7 +150,7 @@ fn check_names(workspace: &Workspace, names: &[String]) -> Result<(), Diagnostic
 async fn resolve_one(
     workspace: &Workspace,
     clients: &Clients,
-    progress: &Progress,
+    progress: &Events,
     now: &str,
     scope: &Scope,
     image: &Image,

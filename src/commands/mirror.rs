@@ -18,7 +18,7 @@ use crate::catalog::{Catalog, Image};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::lock::{LockEntry, LockFile, LockStatus};
 use crate::mirror::{self, Copied, KnownBlobs, Mirror};
-use crate::progress::Progress;
+use crate::events::Events;
 use crate::registry::Clients;
 
 #[derive(Debug, Serialize)]
@@ -121,7 +121,7 @@ pub async fn copy(
         .collect();
     check_budget(clients, &to_copy).await?;
 
-    let progress = Progress::new(settings.progress);
+    let progress = settings.events.clone();
     let images: Vec<MirrorResult> = stream::iter(work.iter().zip(present))
         .map(|((image, entry), present)| {
             let (mirror, progress) = (&mirror, &progress);
@@ -273,7 +273,7 @@ fn manifest_gets(entry: &LockEntry) -> u64 {
 async fn copy_one(
     catalog: &Catalog,
     mirror: &Mirror<'_>,
-    progress: &Progress,
+    progress: &Events,
     image: &Image,
     entry: &LockEntry,
     present: bool,

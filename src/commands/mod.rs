@@ -36,7 +36,7 @@ use crate::catalog::{Catalog, LoadOptions};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::graph::Graph;
 use crate::lock::LockFile;
-use crate::progress::Mode;
+use crate::events::Events;
 
 /// What every command may need to know about how it was asked to run, whatever the command line
 /// looked like. Built once, by `cli`.
@@ -50,7 +50,8 @@ pub struct Settings {
     pub registry: Option<String>,
     /// How many images to work on at the same time (at least 1).
     pub jobs: usize,
-    pub progress: Mode,
+    /// Where progress, notes and warnings go (see [`crate::events`]).
+    pub events: Events,
     /// The builder asked for on the command line; the catalog's otherwise.
     pub builder: Option<crate::catalog::BuilderKind>,
     /// The daemons to build on (`--builder-host`); none: the one `DOCKER_HOST` names.
@@ -111,6 +112,8 @@ pub struct Workspace {
     pub lock_path: PathBuf,
     /// Warnings from loading (unknown lock entries, say), passed on with the command's report.
     pub warnings: Diagnostics,
+    /// The run's output channel, for what the command's pipelines meet on the way.
+    pub events: Events,
 }
 
 impl Workspace {
@@ -129,6 +132,7 @@ impl Workspace {
             lock,
             lock_path,
             warnings,
+            events: settings.events.clone(),
         })
     }
 
@@ -143,7 +147,7 @@ impl Workspace {
         let state = crate::fsutil::state_dir(root)
             .map_err(|e| io_error("create", &root.join(".baseimg"), e))?;
         crate::run_lock::acquire(&state, command, settings.wait, |holder| {
-            crate::report::note(&format!(
+            settings.events.note(format!(
                 "waiting for another baseimg run on this catalog: {holder} (--no-wait stops instead)"
             ))
         })
@@ -177,7 +181,7 @@ impl Workspace {
 
     /// Registry clients for this catalog, with its manifest cache.
     pub fn clients(&self) -> crate::registry::Clients {
-        crate::registry::Clients::new(&self.catalog.insecure_registries)
+        crate::registry::Clients::new(&self.catalog.insecure_registries, &self.events)
             .with_cache(self.catalog.root_dir().to_path_buf())
     }
 

@@ -40,6 +40,7 @@ use tonic::{Request, Response, Status};
 use super::endpoint::{Endpoint, read_response_head};
 use crate::catalog::SecretSource;
 use crate::credentials::{self, Credential};
+use crate::events::Events;
 
 /// BuildKit refuses larger secrets; saying so here names the secret.
 const MAX_SECRET_BYTES: u64 = 500 * 1024;
@@ -71,6 +72,7 @@ impl Session {
         api: &str,
         secrets: HashMap<String, SecretSource>,
         registries: Vec<String>,
+        events: &Events,
     ) -> Result<Session, String> {
         let mut conn = endpoint
             .dial()
@@ -105,7 +107,10 @@ impl Session {
         };
         let router = tonic::transport::Server::builder()
             .add_service(HealthServer::new(Healthy))
-            .add_service(AuthServer::new(Credentials { registries }))
+            .add_service(AuthServer::new(Credentials {
+                registries,
+                events: events.clone(),
+            }))
             .add_service(SecretsServer::new(store));
         let server = tokio::spawn(async move {
             let incoming = futures_util::stream::iter([Ok::<_, std::io::Error>(conn)]);
@@ -171,6 +176,7 @@ impl Health for Healthy {
 /// builder), for the registries this build may pull from. Token requests are left to the daemon.
 struct Credentials {
     registries: Vec<String>,
+    events: Events,
 }
 
 #[tonic::async_trait]
@@ -181,7 +187,9 @@ impl Auth for Credentials {
     ) -> Result<Response<CredentialsResponse>, Status> {
         let host = &request.get_ref().host;
         let known = self.registries.iter().any(|r| r == host);
-        let answer = match known.then(|| credentials::for_registry(host)).flatten() {
+        let answer = match known
+            .then(|| credentials::for_registry(host, &self.events))
+            .flatten() {
             Some(Credential::Basic { username, password }) => CredentialsResponse {
                 username,
                 secret: password,

@@ -88,7 +88,7 @@ impl Daemon {
         };
         let mut stream =
             self.docker
-                .create_image(Some(options), None, daemon_credentials(registry));
+                .create_image(Some(options), None, daemon_credentials(registry, &self.events));
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| Self::container_error("pull", reference, e))?;
             if let Some(message) = info.error_detail.and_then(|d| d.message) {

@@ -24,6 +24,7 @@ use futures_util::{Stream, StreamExt};
 
 use crate::catalog::{BuilderKind, SecretSource};
 use crate::credentials::{self, Credential};
+use crate::events::Events;
 
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
@@ -37,6 +38,9 @@ pub struct Daemon {
     api: String,
     /// Where BuildKit sessions and builds connect, over the same transport as bollard.
     endpoint: endpoint::Endpoint,
+    /// Where a problem met on the way goes (an unusable Docker configuration when credentials are
+    /// looked up).
+    events: Events,
 }
 
 /// The builder one run uses.
@@ -133,14 +137,14 @@ pub struct BuildRequest<'a> {
 impl Daemon {
     /// Connects to the daemon `DOCKER_HOST` names (unix or tcp), or the default socket, and checks it
     /// answers. One clear error says which address was tried and what to do.
-    pub async fn connect() -> Result<Daemon, DaemonError> {
+    pub async fn connect(events: &Events) -> Result<Daemon, DaemonError> {
         let address = std::env::var("DOCKER_HOST").unwrap_or_else(|_| DEFAULT_HOST.to_string());
-        Daemon::connect_to(&address).await
+        Daemon::connect_to(&address, events).await
     }
 
     /// Connects to the daemon at `address` (`unix://…`, `tcp://…` or `ssh://…`) and checks it
     /// answers.
-    pub async fn connect_to(address: &str) -> Result<Daemon, DaemonError> {
+    pub async fn connect_to(address: &str, events: &Events) -> Result<Daemon, DaemonError> {
         let address = address.to_string();
         // Errors name the address without a password someone may have written into it.
         let shown = endpoint::shown(&address);
@@ -179,6 +183,7 @@ impl Daemon {
             platform,
             api,
             endpoint,
+            events: events.clone(),
         })
     }
 
@@ -225,7 +230,13 @@ impl Daemon {
         if kind == BuilderKind::Classic {
             return Ok((Builder::Classic, None));
         }
-        let works = buildkit::Session::open(&self.endpoint, &self.api, HashMap::new(), Vec::new())
+        let works = buildkit::Session::open(
+            &self.endpoint,
+            &self.api,
+            HashMap::new(),
+            Vec::new(),
+            &self.events,
+        )
             .await
             .map(drop);
         match (works, kind) {
@@ -277,6 +288,7 @@ impl Daemon {
             &self.api,
             request.secrets.clone(),
             request.registries.clone(),
+            &self.events,
         )
         .await
         .map_err(unavailable)?;
@@ -360,7 +372,7 @@ impl Daemon {
         let credentials: HashMap<String, DockerCredentials> = request
             .registries
             .iter()
-            .filter_map(|registry| daemon_credentials(registry).map(|c| (registry.clone(), c)))
+            .filter_map(|registry| daemon_credentials(registry, &self.events).map(|c| (registry.clone(), c)))
             .collect();
         let body = file_stream(request.context_tar)
             .await
@@ -415,7 +427,7 @@ impl Daemon {
         tag: &str,
         mut on_line: impl FnMut(&str),
     ) -> Result<(), DaemonError> {
-        let credentials = daemon_credentials(registry);
+        let credentials = daemon_credentials(registry, &self.events);
         let failed = |detail: String| DaemonError::Push {
             repository: repository.to_string(),
             tag: tag.to_string(),
@@ -475,8 +487,8 @@ impl Daemon {
 }
 
 /// Credentials in the form the daemon's auth headers take; none when the configuration has none.
-fn daemon_credentials(registry: &str) -> Option<DockerCredentials> {
-    match credentials::for_registry(registry)? {
+fn daemon_credentials(registry: &str, events: &Events) -> Option<DockerCredentials> {
+    match credentials::for_registry(registry, events)? {
         Credential::Basic { username, password } => Some(DockerCredentials {
             username: Some(username),
             password: Some(password),

@@ -28,7 +28,7 @@ use crate::dockerfile;
 use crate::fingerprint;
 use crate::graph::Graph;
 use crate::plan::{BuiltPin, Pin};
-use crate::progress::{Progress, Task};
+use crate::events::{Events, Task};
 use crate::reference::Digest;
 use crate::registry::{Clients, RegistryError};
 use crate::render::static_labels;
@@ -175,7 +175,7 @@ pub struct Builder<'a> {
     pub clients: &'a Clients,
     pub push: bool,
     pub logs: PathBuf,
-    pub progress: &'a Progress,
+    pub events: &'a Events,
     /// `org.opencontainers.image.revision`: the catalog repository's commit, when it is a git
     /// checkout, with `-dirty` when the tree has uncommitted changes ([`Revision::label`]).
     pub revision: Option<String>,
@@ -216,7 +216,7 @@ impl Builder<'_> {
         parent: &Node,
     ) -> Result<Node, BuildError> {
         let (host, repository) = self.catalog.private_location(image);
-        let task = self.progress.task(&image.name);
+        let task = self.events.task(&image.name);
         task.step("looking for its fingerprint");
         if let Some(digest) = self.existing(&host, &repository, built).await? {
             task.finish(&format!("up to date ({})", built.immutable_tag));
@@ -306,7 +306,7 @@ impl Builder<'_> {
                         "# {} stopped answering ({error}); building on another daemon",
                         member.name
                     ));
-                    crate::report::note(&format!(
+                    self.events.note(format!(
                         "builder {} stopped answering while building {what}; it is left out and the image built on another",
                         member.name
                     ));

@@ -27,6 +27,8 @@ use std::sync::Arc;
 
 use backon::ExponentialBuilder;
 
+use crate::events::Events;
+
 // The client takes one; re-exported so code that builds a `Client` needs one import.
 pub use crate::credentials::Credential;
 pub use client::{Access, Client, api_host, is_plain_http};
@@ -45,15 +47,18 @@ pub struct Clients {
     clients: std::sync::Mutex<HashMap<String, Arc<Client>>>,
     retry: Option<ExponentialBuilder>,
     cache: Option<ManifestCache>,
+    /// Where a problem met looking up credentials goes.
+    events: Events,
 }
 
 impl Clients {
-    pub fn new(insecure: &[String]) -> Clients {
+    pub fn new(insecure: &[String], events: &Events) -> Clients {
         Clients {
             insecure: insecure.to_vec(),
             clients: std::sync::Mutex::new(HashMap::new()),
             retry: None,
             cache: None,
+            events: events.clone(),
         }
     }
 
@@ -75,7 +80,7 @@ impl Clients {
         clients
             .entry(registry.to_string())
             .or_insert_with(|| {
-                let credential = crate::credentials::for_registry(registry);
+                let credential = crate::credentials::for_registry(registry, &self.events);
                 let mut client = Client::new(registry, &self.insecure, credential);
                 client.cache = self.cache.clone();
                 Arc::new(match self.retry {

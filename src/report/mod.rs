@@ -61,7 +61,7 @@ pub fn emit<R: Serialize + Text>(finished: &Finished<R>, format: Format) {
             print_stdout(&pretty(&json));
         }
         Format::Text => {
-            print_diagnostics(&finished.warnings);
+            print_diagnostics(&not_shown_yet(&finished.warnings));
             print_stdout(&finished.report.text());
         }
     }
@@ -70,7 +70,7 @@ pub fn emit<R: Serialize + Text>(finished: &Finished<R>, format: Format) {
 /// `run --env`: the `IMAGE_URL=…` lines on standard output for `eval`, and what went wrong with a
 /// service that did not start on standard error, where `eval` does not swallow it.
 pub fn emit_env(finished: &Finished<crate::commands::run::RunReport>) {
-    print_diagnostics(&finished.warnings);
+    print_diagnostics(&not_shown_yet(&finished.warnings));
     print_stdout(&service::env_lines(&finished.report));
     let failed = service::failures(&finished.report);
     if !failed.is_empty() {
@@ -91,7 +91,7 @@ pub fn failure(diagnostics: Diagnostics, format: Format) {
             print_stdout(&pretty(&json));
         }
         Format::Text => {
-            print_diagnostics(&diagnostics);
+            print_diagnostics(&not_shown_yet(&diagnostics));
             let errors = diagnostics.error_count();
             if errors > 1 {
                 eprintln!("\nerror: aborting due to {errors} errors");
@@ -100,9 +100,17 @@ pub fn failure(diagnostics: Diagnostics, format: Format) {
     }
 }
 
-/// A line for people on standard error, while a command goes on (that it waits for another run).
-pub fn note(text: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "note: {text}");
+/// The warnings a person has not seen yet: notes were shown as they happened (see
+/// [`crate::events`]); JSON readers get every one.
+fn not_shown_yet(warnings: &Diagnostics) -> Diagnostics {
+    Diagnostics(
+        warnings
+            .0
+            .iter()
+            .filter(|w| !crate::events::shown_live(w))
+            .cloned()
+            .collect(),
+    )
 }
 
 /// Diagnostics on standard error, in colour only where a person sees them.

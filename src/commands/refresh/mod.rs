@@ -25,7 +25,6 @@ use crate::cooldown::Why;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::fsutil::write_atomic;
 use crate::lock::{LockEntry, LockStatus};
-use crate::progress::Progress;
 use crate::reference::Digest;
 use crate::registry::Clients;
 use crate::timeline::{Bar, Timeline};
@@ -244,7 +243,7 @@ pub async fn run(
     let started = crate::clock::now_rfc3339();
     let timeline = Timeline::default();
     let clients = workspace.clients();
-    let progress = Progress::new(settings.progress);
+    let progress = settings.events.clone();
 
     let resolved = resolve::resolve(
         &workspace,

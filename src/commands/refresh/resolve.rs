@@ -12,7 +12,7 @@ use crate::commands::Workspace;
 use crate::commands::failure::Advice;
 use crate::cooldown::{self, Decision};
 use crate::lock::{LockEntry, LockFile, LockStatus};
-use crate::progress::Progress;
+use crate::events::Events;
 use crate::registry::Clients;
 use crate::timeline::{Phase, Timeline};
 use crate::upstream::{self, ResolveError};
@@ -72,7 +72,7 @@ pub struct Resolved {
 pub async fn resolve(
     workspace: &Workspace,
     clients: &Clients,
-    progress: &Progress,
+    progress: &Events,
     timeline: &Timeline,
     asked: &[String],
     jobs: usize,
