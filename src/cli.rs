@@ -425,56 +425,59 @@ fn dispatch(cli: &Cli, settings: &Settings) -> Result<Outcome, Diagnostics> {
         Command::Graph {
             selection,
             format: drawing,
-        } => output.emit(
-            commands::graph::run(settings, &selection.selection(), *drawing)?,
-        ),
-        Command::Render { selection, out } => output.emit(
-            commands::render::run(settings, &selection.selection(), out.as_deref())?,
-        ),
-        Command::Plan { selection, offline } => output.emit(
-            block_on(commands::plan::run(
-                settings,
-                &selection.selection(),
-                *offline,
-            ))??,
-        ),
-        Command::Lock => output.emit(
-            block_on(commands::lock::run(settings, Scope::Lock))??,
-        ),
-        Command::Update { images } => output.emit(
-            block_on(commands::lock::run(settings, Scope::Update(images.clone())))??,
-        ),
-        Command::Mirror { selection } => output.emit(
-            block_on(commands::mirror::run(settings, &selection.selection()))??,
-        ),
+        } => output.emit(commands::graph::run(
+            settings,
+            &selection.selection(),
+            *drawing,
+        )?),
+        Command::Render { selection, out } => output.emit(commands::render::run(
+            settings,
+            &selection.selection(),
+            out.as_deref(),
+        )?),
+        Command::Plan { selection, offline } => output.emit(block_on(commands::plan::run(
+            settings,
+            &selection.selection(),
+            *offline,
+        ))??),
+        Command::Lock => output.emit(block_on(commands::lock::run(settings, Scope::Lock))??),
+        Command::Update { images } => output.emit(block_on(commands::lock::run(
+            settings,
+            Scope::Update(images.clone()),
+        ))??),
+        Command::Mirror { selection } => output.emit(block_on(commands::mirror::run(
+            settings,
+            &selection.selection(),
+        ))??),
         Command::Outdated => output.emit(block_on(commands::outdated::run(settings))??),
-        Command::Refresh(args) => output.emit(
-            block_on(commands::refresh::run(settings, &args.options()))??,
-        ),
-        Command::Build { selection, push } => output.emit(
-            block_on(commands::build::run(
-                settings,
-                &selection.selection(),
-                *push,
-            ))??,
-        ),
+        Command::Refresh(args) => output.emit(block_on(commands::refresh::run(
+            settings,
+            &args.options(),
+        ))??),
+        Command::Build { selection, push } => output.emit(block_on(commands::build::run(
+            settings,
+            &selection.selection(),
+            *push,
+        ))??),
         Command::Run(args) => run_services(settings, &args.options(), args.env, output),
-        Command::Check { images, local } => output.emit(
-            block_on(commands::check::run(settings, images, *local))??,
-        ),
+        Command::Check { images, local } => {
+            output.emit(block_on(commands::check::run(settings, images, *local))??)
+        }
         Command::History { image } => {
             output.emit(block_on(commands::history::run(settings, image))??)
         }
-        Command::Rollback { image, to } => output.emit(
-            block_on(commands::rollback::run(settings, image, to.as_deref()))??,
-        ),
-        Command::Prune(args) => output.emit(
-            block_on(commands::prune::run(settings, &args.options()))??,
-        ),
+        Command::Rollback { image, to } => output.emit(block_on(commands::rollback::run(
+            settings,
+            image,
+            to.as_deref(),
+        ))??),
+        Command::Prune(args) => {
+            output.emit(block_on(commands::prune::run(settings, &args.options()))??)
+        }
         Command::Stop { images } => output.emit(block_on(commands::stop::run(settings, images))??),
-        Command::Down { images, volumes } => output.emit(
-            block_on(commands::down::run(settings, images, *volumes))??,
-        ),
+        Command::Down { images, volumes } => {
+            output.emit(block_on(commands::down::run(settings, images, *volumes))??)
+        }
         Command::Logs { image, follow } => {
             block_on(commands::logs::run(settings, image, *follow, report::raw))??;
             Ok(Outcome::Success)

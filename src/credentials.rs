@@ -9,12 +9,12 @@
 //! A [`Credential`] carries a secret. Its `Debug` hides it, and it has no `Display`: the only place a
 //! secret goes is an `Authorization` header or the daemon's auth header.
 
-use std::collections::HashMap;
-use std::fmt;
-use std::path::{Path, PathBuf};
 use crate::diagnostic::{Diagnostic, SourceLocation};
 use crate::events::Events;
 use crate::reference::DOCKER_HUB;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 /// Credentials for one registry.
 #[derive(Clone)]

@@ -21,8 +21,8 @@ use sha2::{Digest as _, Sha256};
 use tokio::sync::Mutex;
 
 use crate::catalog::{Catalog, Image};
-use crate::lock::LockEntry;
 use crate::events::Task;
+use crate::lock::LockEntry;
 use crate::reference::{Digest, ReferenceError};
 use crate::registry::{
     Client, Clients, IndexError, InvalidManifest, Manifest, RegistryError, filter_index, is_index,

@@ -94,7 +94,10 @@ impl Source {
                 Some([base.as_slice(), rest].concat())
             }
             // A child module named without `self::`.
-            _ if self.files.contains_key(&[module.as_slice(), std::slice::from_ref(first)].concat()) => {
+            _ if self
+                .files
+                .contains_key(&[module.as_slice(), std::slice::from_ref(first)].concat()) =>
+            {
                 Some([module.as_slice(), path].concat())
             }
             _ => None,
@@ -256,7 +259,9 @@ fn code_only(text: &str) -> String {
                 .chain(std::iter::repeat_n('#', hashes))
                 .collect();
             while j < chars.len() {
-                let rest: String = chars[j..(j + close.len()).min(chars.len())].iter().collect();
+                let rest: String = chars[j..(j + close.len()).min(chars.len())]
+                    .iter()
+                    .collect();
                 if rest == close {
                     j += close.len();
                     break;
@@ -284,7 +289,10 @@ fn code_only(text: &str) -> String {
         } else if c == '\'' {
             // A character literal ('x', '\n', '\u{1b}'), not a lifetime ('a).
             let close = if next == Some('\\') {
-                chars[i + 2..].iter().position(|&c| c == '\'').map(|p| i + 2 + p)
+                chars[i + 2..]
+                    .iter()
+                    .position(|&c| c == '\'')
+                    .map(|p| i + 2 + p)
             } else if chars.get(i + 2) == Some(&'\'') {
                 Some(i + 2)
             } else {
@@ -359,8 +367,7 @@ fn use_statements(code: &str, reexports: bool) -> Vec<(String, usize)> {
         }
         let before = code[..at].trim_end();
         let public = before.ends_with("pub") || before.ends_with(')') && before.contains("pub(");
-        let statement_start =
-            before.is_empty() || before.ends_with([';', '{', '}', ']']) || public;
+        let statement_start = before.is_empty() || before.ends_with([';', '{', '}', ']']) || public;
         if !statement_start || public != reexports {
             continue;
         }
@@ -447,7 +454,8 @@ fn inline_paths(code: &str) -> Vec<(Vec<String>, usize)> {
             line += 1;
         }
         let starts = (chars[i].is_ascii_lowercase() || chars[i] == '_')
-            && (i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_' || chars[i - 1] == ':'));
+            && (i == 0
+                || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_' || chars[i - 1] == ':'));
         if !starts {
             i += 1;
             continue;
@@ -610,14 +618,23 @@ fn commands_hand_their_reports_up_and_never_draw_them() {
             }
         }
     }
-    assert!(report.is_empty(), "commands that reach the report or cli:\n{report}");
+    assert!(
+        report.is_empty(),
+        "commands that reach the report or cli:\n{report}"
+    );
 }
 
 #[test]
 fn nothing_prints_outside_the_report_and_the_progress_display() {
     let source = Source::read();
     let printing = [
-        "println!", "eprintln!", "print!", "eprint!", "stdout()", "stderr()", "dbg!",
+        "println!",
+        "eprintln!",
+        "print!",
+        "eprint!",
+        "stdout()",
+        "stderr()",
+        "dbg!",
     ];
     let mut report = String::new();
     for (module, file) in &source.files {
@@ -639,14 +656,19 @@ fn nothing_prints_outside_the_report_and_the_progress_display() {
             }
         }
     }
-    assert!(report.is_empty(), "printing outside report/ and progress:\n{report}");
+    assert!(
+        report.is_empty(),
+        "printing outside report/ and progress:\n{report}"
+    );
 }
 
 #[test]
 fn planning_reads_files_and_the_private_registry_and_changes_nothing() {
     let source = Source::read();
     let mut report = String::new();
-    let forbidden = ["docker", "executor", "mirror", "upstream", "service", "smoke"];
+    let forbidden = [
+        "docker", "executor", "mirror", "upstream", "service", "smoke",
+    ];
     let writes = [
         "fs::write",
         "File::create",
@@ -685,7 +707,10 @@ fn planning_reads_files_and_the_private_registry_and_changes_nothing() {
             }
         }
     }
-    assert!(report.is_empty(), "planning that does more than read:\n{report}");
+    assert!(
+        report.is_empty(),
+        "planning that does more than read:\n{report}"
+    );
 }
 
 #[test]
@@ -704,7 +729,10 @@ fn every_top_level_module_has_its_paragraph_in_architecture_md() {
         .copied()
         .filter(|m| !document.contains(&format!("`{m}`")) && !document.contains(&format!("`{m}/`")))
         .collect();
-    assert!(missing.is_empty(), "ARCHITECTURE.md does not name: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md does not name: {missing:?}"
+    );
     assert!(
         document.contains("Architecture invariant:"),
         "ARCHITECTURE.md states no invariant"
@@ -720,11 +748,16 @@ fn the_reader_sees_what_the_compiler_sees() {
     let edge = |from: &str, to: &str| {
         let from: Module = from.split('/').map(String::from).collect();
         let to: Module = to.split('/').map(String::from).collect();
-        graph.get(&from).is_some_and(|targets| targets.contains_key(&to))
+        graph
+            .get(&from)
+            .is_some_and(|targets| targets.contains_key(&to))
     };
     assert!(edge("cli", "commands"), "cli uses commands");
     assert!(edge("lock", "reference"), "the lock file pins references");
-    assert!(edge("executor", "docker"), "the executor builds through the daemon");
+    assert!(
+        edge("executor", "docker"),
+        "the executor builds through the daemon"
+    );
     assert!(!edge("reference", "catalog"), "a leaf reads no catalog");
     assert!(graph.len() > 60, "only {} files read", graph.len());
     let code = code_only("let a = \"crate::report::x\"; // crate::cli::y\nuse crate::text::count;");

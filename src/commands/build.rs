@@ -330,7 +330,9 @@ async fn connect_builders(
         true => catalog.builders.clone(),
     };
     if listed.is_empty() {
-        let daemon = Daemon::connect(&settings.events).await.map_err(|e| explain(&e))?;
+        let daemon = Daemon::connect(&settings.events)
+            .await
+            .map_err(|e| explain(&e))?;
         let (engine, fallback) = daemon.builder(kind).await.map_err(|e| explain(&e))?;
         fallbacks.extend(fallback.map(|why| (daemon.address.clone(), why)));
         members.push(Member::new(daemon, engine, settings.jobs, Vec::new()));

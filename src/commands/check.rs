@@ -40,7 +40,9 @@ pub async fn run(
 ) -> Result<Finished<CheckReport>, Diagnostics> {
     let workspace = Workspace::open(settings)?;
     let selected = checked_images(&workspace, images)?;
-    let daemon = Daemon::connect(&settings.events).await.map_err(|e| explain(&e))?;
+    let daemon = Daemon::connect(&settings.events)
+        .await
+        .map_err(|e| explain(&e))?;
     let clients = workspace.clients();
     let smoke = Smoke {
         daemon: &daemon,

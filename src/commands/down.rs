@@ -37,7 +37,9 @@ pub async fn run(
     volumes: bool,
 ) -> Result<Finished<DownReport>, Diagnostics> {
     let workspace = Workspace::open(settings)?;
-    let daemon = Daemon::connect(&settings.events).await.map_err(|e| explain(&e))?;
+    let daemon = Daemon::connect(&settings.events)
+        .await
+        .map_err(|e| explain(&e))?;
     let catalog_id = Service::catalog_id(&workspace.catalog);
     let mut services = Vec::new();
     for present in workspace.present_services(&daemon, images).await? {

@@ -18,7 +18,9 @@ pub async fn run(
     let workspace = Workspace::open(settings)?;
     // A name that is no service is bad input, told before the daemon is asked anything.
     workspace.services(&[image.to_string()])?;
-    let daemon = Daemon::connect(&settings.events).await.map_err(|e| explain(&e))?;
+    let daemon = Daemon::connect(&settings.events)
+        .await
+        .map_err(|e| explain(&e))?;
     let present = workspace
         .present_services(&daemon, &[image.to_string()])
         .await?;

@@ -16,9 +16,9 @@ use super::failure::{Advice, diagnose};
 use super::{Budget, Finished, Outcome, Selection, Settings, Workspace};
 use crate::catalog::{Catalog, Image};
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::events::Events;
 use crate::lock::{LockEntry, LockFile, LockStatus};
 use crate::mirror::{self, Copied, KnownBlobs, Mirror};
-use crate::events::Events;
 use crate::registry::Clients;
 
 #[derive(Debug, Serialize)]

@@ -34,9 +34,9 @@ use std::path::PathBuf;
 
 use crate::catalog::{Catalog, LoadOptions};
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::events::Events;
 use crate::graph::Graph;
 use crate::lock::LockFile;
-use crate::events::Events;
 
 /// What every command may need to know about how it was asked to run, whatever the command line
 /// looked like. Built once, by `cli`.

@@ -42,7 +42,9 @@ pub enum ListedStatus {
 
 pub async fn run(settings: &Settings) -> Result<Finished<PsReport>, Diagnostics> {
     let workspace = Workspace::open(settings)?;
-    let daemon = Daemon::connect(&settings.events).await.map_err(|e| explain(&e))?;
+    let daemon = Daemon::connect(&settings.events)
+        .await
+        .map_err(|e| explain(&e))?;
     let clients = workspace.clients();
     let mut services = Vec::new();
     for present in workspace.present_services(&daemon, &[]).await? {

@@ -85,7 +85,9 @@ pub async fn run(
     options: &RunOptions,
 ) -> Result<Finished<RunReport>, Diagnostics> {
     let workspace = Workspace::open(settings)?;
-    let daemon = Daemon::connect(&settings.events).await.map_err(|e| explain(&e))?;
+    let daemon = Daemon::connect(&settings.events)
+        .await
+        .map_err(|e| explain(&e))?;
     let clients = workspace.clients();
     let mut prepared = Vec::new();
     let mut problems = Diagnostics::default();

@@ -41,7 +41,9 @@ pub async fn run(
     images: &[String],
 ) -> Result<Finished<StopReport>, Diagnostics> {
     let workspace = Workspace::open(settings)?;
-    let daemon = Daemon::connect(&settings.events).await.map_err(|e| explain(&e))?;
+    let daemon = Daemon::connect(&settings.events)
+        .await
+        .map_err(|e| explain(&e))?;
     let mut services = Vec::new();
     for present in workspace.present_services(&daemon, images).await? {
         let status = match present.existing {

@@ -189,7 +189,8 @@ impl Auth for Credentials {
         let known = self.registries.iter().any(|r| r == host);
         let answer = match known
             .then(|| credentials::for_registry(host, &self.events))
-            .flatten() {
+            .flatten()
+        {
             Some(Credential::Basic { username, password }) => CredentialsResponse {
                 username,
                 secret: password,

@@ -86,9 +86,11 @@ impl Daemon {
             from_image: Some(reference.to_string()),
             ..Default::default()
         };
-        let mut stream =
-            self.docker
-                .create_image(Some(options), None, daemon_credentials(registry, &self.events));
+        let mut stream = self.docker.create_image(
+            Some(options),
+            None,
+            daemon_credentials(registry, &self.events),
+        );
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| Self::container_error("pull", reference, e))?;
             if let Some(message) = info.error_detail.and_then(|d| d.message) {

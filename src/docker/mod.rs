@@ -237,8 +237,8 @@ impl Daemon {
             Vec::new(),
             &self.events,
         )
-            .await
-            .map(drop);
+        .await
+        .map(drop);
         match (works, kind) {
             (Ok(()), _) => Ok((Builder::Buildkit, None)),
             (Err(why), BuilderKind::Auto) => Ok((Builder::Classic, Some(why))),
@@ -372,7 +372,9 @@ impl Daemon {
         let credentials: HashMap<String, DockerCredentials> = request
             .registries
             .iter()
-            .filter_map(|registry| daemon_credentials(registry, &self.events).map(|c| (registry.clone(), c)))
+            .filter_map(|registry| {
+                daemon_credentials(registry, &self.events).map(|c| (registry.clone(), c))
+            })
             .collect();
         let body = file_stream(request.context_tar)
             .await

@@ -13,27 +13,12 @@ use std::sync::atomic::Ordering;
 use reqwest::header::{HeaderMap, WWW_AUTHENTICATE};
 use serde::Deserialize;
 
-use super::client::{Access, Client};
+use super::client::{Authorization, Client};
 use super::error::{AuthFailure, Failure, RegistryError};
 use crate::credentials::Credential;
 
-/// How requests to a scope are authorized once the registry has challenged.
-#[derive(Clone)]
-pub(super) enum Authorization {
-    Bearer(String),
-    Basic,
-}
-
 /// The cache key for Basic authorization: it holds for every scope of the registry.
 const BASIC: &str = "basic";
-
-/// The token scope a request needs: pull, or pull and push, on one repository.
-pub(super) fn scope(repository: &str, access: Access) -> String {
-    match access {
-        Access::Pull => format!("repository:{repository}:pull"),
-        Access::Push => format!("repository:{repository}:pull,push"),
-    }
-}
 
 impl Client {
     /// What is known to authorize requests to a scope, if the registry has challenged before.
@@ -195,6 +180,7 @@ fn parse_challenge(header: &str) -> (String, HashMap<String, String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::client::{Access, scope};
 
     #[test]
     fn parses_bearer_challenges() {

@@ -15,7 +15,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION};
 use reqwest::{Method, StatusCode};
 
-use super::auth::scope;
+use super::client::scope;
 use super::client::{Access, Call, Client};
 use super::error::{Failure, RegistryError};
 use crate::reference::Digest;

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 
-use super::manifest::{Manifest, ManifestDocument};
+use super::document::{Manifest, ManifestDocument};
 use crate::fsutil::write_atomic;
 use crate::reference::Digest;
 

@@ -22,7 +22,6 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use tokio::sync::Mutex;
 
-use super::auth::{Authorization, scope};
 use super::error::{Failure, RegistryError, describe, status_message};
 use super::rate_limit::{RateLimit, Stats, parse_retry_after};
 use crate::credentials::Credential;
@@ -448,6 +447,21 @@ impl Client {
         if let Some(limit) = RateLimit::from_headers(headers) {
             *self.rate_limit.lock().expect("not poisoned") = Some(limit);
         }
+    }
+}
+
+/// How requests to a scope are authorized once the registry has challenged.
+#[derive(Clone)]
+pub(super) enum Authorization {
+    Bearer(String),
+    Basic,
+}
+
+/// The token scope a request needs: pull, or pull and push, on one repository.
+pub(super) fn scope(repository: &str, access: Access) -> String {
+    match access {
+        Access::Pull => format!("repository:{repository}:pull"),
+        Access::Push => format!("repository:{repository}:pull,push"),
     }
 }
 

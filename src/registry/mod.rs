@@ -17,6 +17,7 @@ mod cache;
 
 use cache::ManifestCache;
 mod client;
+mod document;
 mod error;
 mod manifest;
 mod rate_limit;
@@ -32,12 +33,12 @@ use crate::events::Events;
 // The client takes one; re-exported so code that builds a `Client` needs one import.
 pub use crate::credentials::Credential;
 pub use client::{Access, Client, api_host, is_plain_http};
-pub use error::{AuthFailure, Failure, RegistryError};
-pub use manifest::{
+pub use document::{
     Descriptor, IndexError, InvalidManifest, MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST,
     MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST, Manifest, ManifestDocument, Platform, filter_index,
     is_index,
 };
+pub use error::{AuthFailure, Failure, RegistryError};
 pub use rate_limit::{RateLimit, Stats};
 
 /// One client per registry host, created on first use with that host's credentials, so tokens and
