@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::diagnostic::{Diagnostic, SourceLocation};
+use crate::diagnostic::{Code, Diagnostic, SourceLocation};
 use crate::reference::DOCKER_HUB;
 
 /// Credentials for one registry.
@@ -111,7 +111,7 @@ impl ConfigProblem {
             }
             ConfigProblemKind::Unreadable(_) => None,
         };
-        Diagnostic::warning(format!(
+        Diagnostic::new(Code::CredentialsUnusableConfig, format!(
             "cannot use the Docker configuration `{}`: {}; registries are reached without credentials",
             self.path.display(),
             self.kind

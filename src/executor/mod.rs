@@ -22,7 +22,7 @@ use indexmap::IndexMap;
 
 use crate::catalog::{Catalog, Image, Recipe};
 use crate::context::{DOCKERFILE_IN_CONTEXT, write_tar};
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::docker::{BuildRequest, DaemonError};
 use crate::dockerfile;
 use crate::fingerprint;
@@ -908,7 +908,7 @@ impl Revision {
     /// The warning of a run that labelled images from a dirty tree; `built` is how many it built.
     pub fn warning(&self, built: usize) -> Option<Diagnostic> {
         (self.dirty && built > 0).then(|| {
-            Diagnostic::warning(format!(
+            Diagnostic::new(Code::BuildDirtyTree, format!(
                 "the working tree has uncommitted changes; images are labelled {}",
                 self.label()
             ))
