@@ -507,6 +507,29 @@ mod tests {
     }
 
     #[test]
+    fn the_code_is_in_the_headline_and_in_json() {
+        let warning = Diagnostic::new(Code::LockUnusedEntry, "`x` has a lock entry");
+        assert!(
+            warning
+                .to_string()
+                .starts_with("warning[lock::unused-entry]: `x` has a lock entry\n"),
+            "{warning}"
+        );
+        let json = serde_json::to_value(&warning).unwrap();
+        assert_eq!(json["code"], "lock::unused-entry");
+        assert_eq!(json["severity"], "warning");
+        let error = Diagnostic::new(Code::LockNotPinned, "`x` is not pinned");
+        assert!(error.is_error());
+        let demoted = error.as_warning();
+        assert!(!demoted.is_error());
+        assert!(
+            demoted
+                .to_string()
+                .starts_with("warning[lock::not-pinned]: `x` is not pinned\n")
+        );
+    }
+
+    #[test]
     fn warnings_alone_are_not_errors() {
         let diagnostics = Diagnostics(vec![Diagnostic::new(
             Code::LockUnusedEntry,
