@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::catalog::DEFAULT_CATALOG;
 use crate::commands::graph::GraphFormat;
 use crate::commands::{self, Finished, Outcome, Selection, Settings, lock::Scope};
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::progress::Mode;
 use crate::report::{self, Format, Text};
 
@@ -519,7 +519,12 @@ fn print_man_page() -> Result<Outcome, Diagnostics> {
     let mut page = Vec::new();
     clap_mangen::Man::new(Cli::command())
         .render(&mut page)
-        .map_err(|e| Diagnostic::error(format!("cannot write the manual page: {e}")))?;
+        .map_err(|e| {
+            Diagnostic::new(
+                Code::CliManPageFailed,
+                format!("cannot write the manual page: {e}"),
+            )
+        })?;
     report::raw(&page);
     Ok(Outcome::Success)
 }
@@ -530,7 +535,12 @@ fn block_on<F: std::future::Future>(command: F) -> Result<F::Output, Diagnostics
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Diagnostic::error(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| {
+            Diagnostic::new(
+                Code::CliNoRuntime,
+                format!("cannot start the async runtime: {e}"),
+            )
+        })?;
     Ok(runtime.block_on(command))
 }
 

@@ -9,12 +9,13 @@
 //! A [`Credential`] carries a secret. Its `Debug` hides it, and it has no `Display`: the only place a
 //! secret goes is an `Authorization` header or the daemon's auth header.
 
-use crate::diagnostic::{Diagnostic, SourceLocation};
-use crate::events::Events;
-use crate::reference::DOCKER_HUB;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+use crate::diagnostic::{Code, Diagnostic, SourceLocation};
+use crate::events::Events;
+use crate::reference::DOCKER_HUB;
 
 /// Credentials for one registry.
 #[derive(Clone)]
@@ -110,7 +111,7 @@ impl ConfigProblem {
             }
             ConfigProblemKind::Unreadable(_) => None,
         };
-        Diagnostic::warning(format!(
+        Diagnostic::new(Code::CredentialsUnusableConfig, format!(
             "cannot use the Docker configuration `{}`: {}; registries are reached without credentials",
             self.path.display(),
             self.kind

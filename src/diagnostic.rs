@@ -10,6 +10,13 @@
 //! is the one Rust users already read every day, and so that colour, wide characters, tabs and control
 //! characters in user input are handled by code maintained for exactly that. The data stays plain and
 //! serializable for `--output json`; only [`Diagnostic::render`] knows about the renderer.
+//!
+//! Every diagnostic carries a [`Code`] naming its problem (`catalog::unknown-key`), shown in its
+//! headline as rustc shows `error[E0425]`; `code.rs` lists them all.
+
+mod code;
+
+pub use code::Code;
 
 use std::fmt;
 use std::ops::Range;
@@ -130,6 +137,8 @@ pub struct Label {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
     pub severity: Severity,
+    /// Which problem this is; its default severity is `severity`'s.
+    pub code: Code,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
@@ -148,9 +157,11 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(message: impl Into<String>) -> Self {
+    /// A diagnostic about the problem `code` names, with that code's severity.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
         Diagnostic {
-            severity: Severity::Error,
+            severity: code.severity(),
+            code,
             message: message.into(),
             image: None,
             location: None,
@@ -161,19 +172,11 @@ impl Diagnostic {
         }
     }
 
-    pub fn warning(message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(message)
-        }
-    }
-
-    /// A note of a run in progress (see [`Severity::Note`]).
-    pub fn notice(message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Note,
-            ..Diagnostic::error(message)
-        }
+    /// Reported as a warning here though its problem is an error elsewhere: a mirror missing from
+    /// the lock file stops `render` but only warns in `validate`.
+    pub fn as_warning(mut self) -> Self {
+        self.severity = Severity::Warning;
+        self
     }
 
     pub fn at(mut self, location: Option<SourceLocation>) -> Self {
@@ -237,7 +240,10 @@ impl Diagnostic {
             Severity::Warning => Level::WARNING,
             Severity::Note => Level::NOTE,
         };
-        let mut group = Group::with_title(level.primary_title(self.message.as_str()));
+        let title = level
+            .primary_title(self.message.as_str())
+            .id(self.code.as_str());
+        let mut group = Group::with_title(title);
         let mut related: Vec<&Label> = self.related.iter().collect();
         if let Some(location) = &self.location {
             let primary = AnnotationKind::Primary
@@ -357,7 +363,8 @@ impl Diagnostics {
         let mut merged: Vec<Diagnostic> = Vec::new();
         for diagnostic in self.0 {
             let same = merged.iter_mut().find(|d| {
-                d.message == diagnostic.message
+                d.code == diagnostic.code
+                    && d.message == diagnostic.message
                     && d.location == diagnostic.location
                     && d.help == diagnostic.help
             });
@@ -429,7 +436,7 @@ mod tests {
     #[test]
     fn renders_like_cargo() {
         let source = text("images:\n  redis:\n    tgas: [x]\n");
-        let diagnostic = Diagnostic::error("unknown key `tgas`")
+        let diagnostic = Diagnostic::new(Code::CatalogUnknownKey, "unknown key `tgas`")
             .at(Some(SourceLocation::new(
                 Path::new("base-images.yaml"),
                 &source,
@@ -439,7 +446,7 @@ mod tests {
             .help("did you mean `tags`?");
         assert_eq!(
             diagnostic.to_string(),
-            "error: unknown key `tgas`\n --> base-images.yaml:3:5\n  |\n3 |     tgas: [x]\n  |     ^^^^\n  |\n  = image: redis\n  = help: did you mean `tags`?\n"
+            "error[catalog::unknown-key]: unknown key `tgas`\n --> base-images.yaml:3:5\n  |\n3 |     tgas: [x]\n  |     ^^^^\n  |\n  = image: redis\n  = help: did you mean `tags`?\n"
         );
     }
 
@@ -447,7 +454,7 @@ mod tests {
     fn related_places_are_drawn_with_their_labels() {
         let source = text("a:\n  from: b\nb:\n  from: a\n");
         let file = Path::new("c.yaml");
-        let diagnostic = Diagnostic::error("dependency cycle: a → b → a")
+        let diagnostic = Diagnostic::new(Code::GraphDependencyCycle, "dependency cycle: a → b → a")
             .at(Some(SourceLocation::new(file, &source, 11..12)))
             .label("`a` is built from `b`")
             .related(
@@ -462,7 +469,7 @@ mod tests {
 
     #[test]
     fn colour_only_when_asked() {
-        let diagnostic = Diagnostic::error("broken").help("fix it");
+        let diagnostic = Diagnostic::new(Code::RenderFailed, "broken").help("fix it");
         assert!(diagnostic.render(true).contains('\u{1b}'));
         assert!(!diagnostic.render(false).contains('\u{1b}'));
     }
@@ -483,11 +490,15 @@ mod tests {
         for range in [0..1, 1..2, 3..100, 50..60, backwards, 0..0] {
             let location = SourceLocation::new(Path::new("f"), &source, range);
             assert!(source.get(location.range.clone()).is_some());
-            let _ = Diagnostic::error("x").at(Some(location)).render(true);
+            let _ = Diagnostic::new(Code::RenderFailed, "x")
+                .at(Some(location))
+                .render(true);
         }
         let empty = text("");
         let location = SourceLocation::new(Path::new("f"), &empty, 0..3);
-        let _ = Diagnostic::error("x").at(Some(location)).to_string();
+        let _ = Diagnostic::new(Code::RenderFailed, "x")
+            .at(Some(location))
+            .to_string();
     }
 
     #[test]
@@ -500,8 +511,34 @@ mod tests {
     }
 
     #[test]
+    fn the_code_is_in_the_headline_and_in_json() {
+        let warning = Diagnostic::new(Code::LockUnusedEntry, "`x` has a lock entry");
+        assert!(
+            warning
+                .to_string()
+                .starts_with("warning[lock::unused-entry]: `x` has a lock entry\n"),
+            "{warning}"
+        );
+        let json = serde_json::to_value(&warning).unwrap();
+        assert_eq!(json["code"], "lock::unused-entry");
+        assert_eq!(json["severity"], "warning");
+        let error = Diagnostic::new(Code::LockNotPinned, "`x` is not pinned");
+        assert!(error.is_error());
+        let demoted = error.as_warning();
+        assert!(!demoted.is_error());
+        assert!(
+            demoted
+                .to_string()
+                .starts_with("warning[lock::not-pinned]: `x` is not pinned\n")
+        );
+    }
+
+    #[test]
     fn warnings_alone_are_not_errors() {
-        let diagnostics = Diagnostics(vec![Diagnostic::warning("unused lock entry")]);
+        let diagnostics = Diagnostics(vec![Diagnostic::new(
+            Code::LockUnusedEntry,
+            "unused lock entry",
+        )]);
         assert!(diagnostics.into_result().is_ok());
     }
 }

@@ -60,9 +60,9 @@ impl Events {
         }
     }
 
-    /// A note of the run in progress: shown now, and kept for the report.
-    pub fn note(&self, text: impl Into<String>) {
-        let note = Diagnostic::notice(text);
+    /// A note of the run in progress (a diagnostic whose code is a note's): shown now, and kept for
+    /// the report.
+    pub fn note(&self, note: Diagnostic) {
         self.display.note(&note);
         self.keep(note);
     }
@@ -134,14 +134,19 @@ impl Line for Quiet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnostic::Code;
 
     #[test]
     fn notes_and_warnings_are_kept_once_in_order_and_taken_once() {
         let events = Events::quiet();
         let clone = events.clone();
-        events.note("waiting for another run");
-        clone.warn(Diagnostic::warning("broken config"));
-        events.warn(Diagnostic::warning("broken config"));
+        let warning = || Diagnostic::new(Code::CredentialsUnusableConfig, "broken config");
+        events.note(Diagnostic::new(
+            Code::RunLockWaiting,
+            "waiting for another run",
+        ));
+        clone.warn(warning());
+        events.warn(warning());
         let kept = events.take();
         let messages: Vec<&str> = kept.0.iter().map(|d| d.message.as_str()).collect();
         assert_eq!(messages, ["waiting for another run", "broken config"]);

@@ -11,7 +11,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Dfs, Reversed};
 
 use crate::catalog::Catalog;
-use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 
 #[derive(Debug, Clone)]
 pub struct Graph {
@@ -109,16 +109,10 @@ impl Graph {
         for name in names {
             match self.index.get(name) {
                 Some(&node) => roots.push(node),
-                None => {
-                    let mut diagnostic =
-                        Diagnostic::error(format!("no image named `{name}` in the catalog"));
-                    diagnostic = match did_you_mean(name, self.order.iter().map(String::as_str)) {
-                        Some(hint) => diagnostic.help(hint),
-                        None => diagnostic
-                            .help("`baseimg graph --format text` lists the catalog's images"),
-                    };
-                    diagnostics.push(diagnostic);
-                }
+                None => diagnostics.push(crate::catalog::unknown_image(
+                    name,
+                    self.order.iter().map(String::as_str),
+                )),
             }
         }
         if diagnostics.has_errors() {
@@ -171,10 +165,13 @@ impl Graph {
 
 /// A cycle `a → c → b → a`, drawn at every `from:` on it: each image is built from the next one.
 fn cycle_diagnostic(catalog: &Catalog, cycle: &[String]) -> Diagnostic {
-    let mut diagnostic = Diagnostic::error(format!("dependency cycle: {}", cycle.join(" → ")))
-        .image(&cycle[0])
-        .note("each image is built `from` the next one; none of them can be built first")
-        .help("break the cycle by changing one `from`");
+    let mut diagnostic = Diagnostic::new(
+        Code::GraphDependencyCycle,
+        format!("dependency cycle: {}", cycle.join(" → ")),
+    )
+    .image(&cycle[0])
+    .note("each image is built `from` the next one; none of them can be built first")
+    .help("break the cycle by changing one `from`");
     for (index, pair) in cycle.windows(2).enumerate() {
         let (child, parent) = (&pair[0], &pair[1]);
         let Some(build) = catalog.images.get(child).and_then(|i| i.as_build()) else {

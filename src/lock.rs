@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::catalog::{Catalog, Image};
-use crate::diagnostic::{Diagnostic, Diagnostics, SourceText};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, SourceText};
 use crate::fsutil::{InputError, directory_of, read_input, write_atomic};
 use crate::reference::{Digest, Reference};
 use crate::yaml;
@@ -74,6 +74,25 @@ pub enum LockStatus<'a> {
     },
 }
 
+/// A mirror the lock file at `lock_path` has no entry for (`LockStatus::Missing`), for every command
+/// that needs it pinned; the caller says what to run.
+pub fn not_pinned(image: &str, lock_path: &Path) -> Diagnostic {
+    Diagnostic::new(
+        Code::LockNotPinned,
+        format!("`{image}` is not pinned in `{}`", lock_path.display()),
+    )
+    .image(image)
+}
+
+/// A mirror whose lock entry no longer matches the catalog (`LockStatus::Stale`, `why`).
+pub fn out_of_date(image: &str, why: &str) -> Diagnostic {
+    Diagnostic::new(
+        Code::LockOutOfDate,
+        format!("the lock entry of `{image}` is out of date: {why}"),
+    )
+    .image(image)
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LockFileRaw {
@@ -125,11 +144,12 @@ impl LockFile {
                     InputError::NotText { .. } | InputError::NotFound { .. } => "the lock file is written by baseimg; restore it from version control or run `baseimg update` to rewrite it".to_string(),
                     InputError::Io { .. } => "check the file's permissions".to_string(),
                 };
-                return Err(
-                    Diagnostic::error(error.message("lock file", "its directory"))
-                        .help(help)
-                        .into(),
-                );
+                return Err(Diagnostic::new(
+                    Code::LockUnreadable,
+                    error.message("lock file", "its directory"),
+                )
+                .help(help)
+                .into());
             }
         };
         LockFile::parse(path, &text)
@@ -137,16 +157,16 @@ impl LockFile {
 
     pub fn parse(path: &Path, text: &str) -> Result<LockFile, Diagnostics> {
         let lock_text = SourceText::from(text);
-        let raw: LockFileRaw = yaml::parse(path, &lock_text, "lock file")?;
+        let raw: LockFileRaw = yaml::parse(path, &lock_text, yaml::Document::LockFile)?;
         let mut diagnostics = Diagnostics::default();
         let at = |spanned: &Spanned<String>| Some(yaml::location(path, &lock_text, spanned));
         let regenerate = "the lock file is written by baseimg; restore it from version control or run `baseimg update` to rewrite it";
         if raw.version.value != LOCK_VERSION {
             diagnostics.push(
-                Diagnostic::error(format!(
-                    "unsupported lock file version {}",
-                    raw.version.value
-                ))
+                Diagnostic::new(
+                    Code::LockUnsupportedVersion,
+                    format!("unsupported lock file version {}", raw.version.value),
+                )
                 .at(Some(yaml::location(path, &lock_text, &raw.version)))
                 .help(format!(
                     "this baseimg reads lock file version {LOCK_VERSION}"
@@ -157,7 +177,7 @@ impl LockFile {
         for (name, entry) in raw.images {
             let mut bad = |spanned: &Spanned<String>, message: String| {
                 diagnostics.push(
-                    Diagnostic::error(message)
+                    Diagnostic::new(Code::LockMalformedEntry, message)
                         .at(at(spanned))
                         .image(&name)
                         .help(regenerate),
@@ -251,11 +271,11 @@ impl LockFile {
     /// and for lock entries the catalog no longer has.
     pub fn check(&self, catalog: &Catalog, lock_path: &Path, as_errors: bool) -> Diagnostics {
         let mut diagnostics = Diagnostics::default();
-        let make = |message: String| {
+        let make = |diagnostic: Diagnostic| {
             if as_errors {
-                Diagnostic::error(message)
+                diagnostic
             } else {
-                Diagnostic::warning(message)
+                diagnostic.as_warning()
             }
         };
         for image in catalog.images.values() {
@@ -266,27 +286,16 @@ impl LockFile {
             match self.status(image) {
                 LockStatus::Fresh(_) => {}
                 LockStatus::Missing => diagnostics.push(
-                    make(format!(
-                        "`{}` is not pinned in `{}`",
-                        image.name,
-                        lock_path.display()
-                    ))
-                    .at(at)
-                    .image(&image.name)
-                    .help("run `baseimg lock` to resolve it to a digest"),
+                    make(not_pinned(&image.name, lock_path))
+                        .at(at)
+                        .help("run `baseimg lock` to resolve it to a digest"),
                 ),
-                LockStatus::Stale { why } => diagnostics.push(
-                    make(format!(
-                        "the lock entry of `{}` is out of date: {why}",
-                        image.name
-                    ))
-                    .at(at)
-                    .image(&image.name)
-                    .help(format!(
+                LockStatus::Stale { why } => {
+                    diagnostics.push(make(out_of_date(&image.name, &why)).at(at).help(format!(
                         "run `baseimg update {}` to re-resolve it",
                         image.name
-                    )),
-                ),
+                    )))
+                }
             }
         }
         for name in self.images.keys() {
@@ -296,10 +305,13 @@ impl LockFile {
                 .is_none_or(|i| i.as_mirror().is_none())
             {
                 diagnostics.push(
-                    Diagnostic::warning(format!(
-                        "`{}` has a lock entry but is no mirror in the catalog",
-                        name
-                    ))
+                    Diagnostic::new(
+                        Code::LockUnusedEntry,
+                        format!(
+                            "`{}` has a lock entry but is no mirror in the catalog",
+                            name
+                        ),
+                    )
                     .help("`baseimg lock` drops entries the catalog no longer needs"),
                 );
             }

@@ -13,7 +13,7 @@ use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value, context};
 
 use crate::catalog::{Catalog, Image, Recipe};
 use crate::context::Entry;
-use crate::diagnostic::{Diagnostic, Diagnostics, SourceLocation, SourceText};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, SourceLocation, SourceText};
 use crate::dockerfile;
 use crate::fsutil::{InputError, check_input, read_input};
 
@@ -126,7 +126,7 @@ impl Renderer {
 
     /// `template: /etc/hostname` or `template: ../x.j2`: not a file of the template directory.
     fn not_a_template_name(&self, catalog: &Catalog, image: &Image, build: &Recipe) -> Diagnostic {
-        Diagnostic::error(format!(
+        Diagnostic::new(Code::RenderTemplateOutsideDirectory, format!(
             "template `{}` of image `{}` is not a path inside `{}`",
             build.template,
             image.name,
@@ -163,7 +163,7 @@ impl Renderer {
                 error.predicate(SCOPE)
             ),
         };
-        Diagnostic::error(message)
+        Diagnostic::new(Code::RenderUnreadableTemplate, message)
             .at(self.template_location(catalog, image, build))
             .image(&image.name)
             .help(input_help(error))
@@ -185,11 +185,14 @@ impl Renderer {
             })
             .unwrap_or_default();
         available.sort();
-        let diagnostic = Diagnostic::error(format!(
-            "template `{}` of image `{}` does not exist",
-            path.display(),
-            image.name
-        ))
+        let diagnostic = Diagnostic::new(
+            Code::RenderMissingTemplate,
+            format!(
+                "template `{}` of image `{}` does not exist",
+                path.display(),
+                image.name
+            ),
+        )
         .image(&image.name);
         match build.template_span {
             Some(span) => {
@@ -240,7 +243,7 @@ impl Renderer {
                     refused.error.predicate(SCOPE)
                 ),
             };
-            return Diagnostic::error(message)
+            return Diagnostic::new(Code::RenderUnreadableInclude, message)
                 .at(self.location(error, &name).0)
                 .image(&image.name)
                 .help(input_help(&refused.error));
@@ -249,21 +252,24 @@ impl Renderer {
         if error.kind() == ErrorKind::UndefinedError {
             return undefined_variable(image, build, &name, snippet.as_deref()).at(location);
         }
-        let (message, help) = match error.kind() {
+        let (code, message, help) = match error.kind() {
             ErrorKind::TemplateNotFound => (
+                Code::RenderMissingInclude,
                 format!("template `{name}` includes a template that does not exist: {}", error.detail().unwrap_or_default()),
                 format!("shared pieces live in `{}`", self.templates_dir.display()),
             ),
             ErrorKind::SyntaxError => (
+                Code::RenderSyntaxError,
                 format!("template syntax error in `{name}`: {}", error.detail().unwrap_or_default()),
                 "see minijinja's syntax (Jinja2): {{ value }}, {% if %}, {% include %}, {% macro %}".into(),
             ),
             _ => (
+                Code::RenderFailed,
                 format!("cannot render `{name}`: {}", error.detail().unwrap_or(&error.kind().to_string())),
                 "fix the template at this point".into(),
             ),
         };
-        Diagnostic::error(message)
+        Diagnostic::new(code, message)
             .at(location)
             .image(&image.name)
             .help(help)
@@ -308,9 +314,10 @@ fn undefined_variable(
         .split(|c: char| !(c.is_alphanumeric() || c == '_'))
         .next()
         .unwrap_or(what);
-    let diagnostic = Diagnostic::error(format!(
-        "undefined template variable `{what}` in `{template}`"
-    ))
+    let diagnostic = Diagnostic::new(
+        Code::RenderUndefinedVariable,
+        format!("undefined template variable `{what}` in `{template}`"),
+    )
     .image(&image.name)
     .note(format!("the template sees: {}", visible.join(", ")));
     let guess = (!visible.contains(&name))
@@ -507,10 +514,10 @@ fn check_froms(
     let mut diagnostics = Diagnostics::default();
     if froms.is_empty() {
         diagnostics.push(
-            Diagnostic::error(format!(
-                "the Dockerfile of `{}` has no FROM line",
-                image.name
-            ))
+            Diagnostic::new(
+                Code::RenderNoFrom,
+                format!("the Dockerfile of `{}` has no FROM line", image.name),
+            )
             .image(&image.name)
             .help("start the template with `FROM {{ from }}`"),
         );
@@ -522,7 +529,7 @@ fn check_froms(
             || from.image == "scratch";
         if !pinned {
             diagnostics.push(
-                Diagnostic::error(format!(
+                Diagnostic::new(Code::RenderUnpinnedFrom, format!(
                     "`FROM {}` in the Dockerfile of `{}` does not use the pinned parent",
                     from.image, image.name
                 ))
@@ -560,7 +567,7 @@ fn check_copy_froms(
             source.starts_with(&format!("{}/", catalog.registry)) && source.contains("@sha256:");
         if !is_stage && !pinned_private {
             diagnostics.push(
-                Diagnostic::error(format!(
+                Diagnostic::new(Code::RenderCopyFromOutside, format!(
                     "`COPY --from={source}` in the Dockerfile of `{}` copies from outside the catalog",
                     image.name
                 ))
@@ -586,11 +593,14 @@ fn check_sources(
     for (line, source) in dockerfile::local_sources(instructions) {
         if !source_exists(entries, &source) {
             diagnostics.push(
-                Diagnostic::error(format!(
-                    "`{source}` is copied into `{}` but is not in its build context `{}`",
-                    image.name,
-                    build.context.display()
-                ))
+                Diagnostic::new(
+                    Code::RenderMissingCopySource,
+                    format!(
+                        "`{source}` is copied into `{}` but is not in its build context `{}`",
+                        image.name,
+                        build.context.display()
+                    ),
+                )
                 .at(at(line))
                 .image(&image.name)
                 .help(format!(

@@ -14,17 +14,65 @@ use std::path::Path;
 
 use serde_saphyr::{Error, Location, MessageFormatter, Spanned, UserMessageFormatter};
 
-use crate::diagnostic::{Diagnostic, Diagnostics, SourceLocation, SourceText, did_you_mean};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, SourceLocation, SourceText, did_you_mean};
 
-/// Parses `source` (the text of `path`) into `T`; `what` names the file's role in messages
-/// ("catalog", "lock file").
+/// The files baseimg reads as YAML. The same problem in each is its own code (`catalog::unknown-key`,
+/// `lock::unknown-key`): what to do about it differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Document {
+    Catalog,
+    LockFile,
+}
+
+/// What the parser can refuse in a document.
+#[derive(Debug, Clone, Copy)]
+enum Problem {
+    Empty,
+    UnknownKey,
+    DuplicateKey,
+    MissingKey,
+    WrongType,
+    TooLarge,
+    Syntax,
+}
+
+impl Document {
+    /// The file's role in messages.
+    fn name(self) -> &'static str {
+        match self {
+            Document::Catalog => "catalog",
+            Document::LockFile => "lock file",
+        }
+    }
+
+    fn code(self, problem: Problem) -> Code {
+        match (self, problem) {
+            (Document::Catalog, Problem::Empty) => Code::CatalogEmptyFile,
+            (Document::Catalog, Problem::UnknownKey) => Code::CatalogUnknownKey,
+            (Document::Catalog, Problem::DuplicateKey) => Code::CatalogDuplicateKey,
+            (Document::Catalog, Problem::MissingKey) => Code::CatalogMissingKey,
+            (Document::Catalog, Problem::WrongType) => Code::CatalogWrongType,
+            (Document::Catalog, Problem::TooLarge) => Code::CatalogTooLarge,
+            (Document::Catalog, Problem::Syntax) => Code::CatalogSyntax,
+            (Document::LockFile, Problem::Empty) => Code::LockEmptyFile,
+            (Document::LockFile, Problem::UnknownKey) => Code::LockUnknownKey,
+            (Document::LockFile, Problem::DuplicateKey) => Code::LockDuplicateKey,
+            (Document::LockFile, Problem::MissingKey) => Code::LockMissingKey,
+            (Document::LockFile, Problem::WrongType) => Code::LockWrongType,
+            (Document::LockFile, Problem::TooLarge) => Code::LockTooLarge,
+            (Document::LockFile, Problem::Syntax) => Code::LockSyntax,
+        }
+    }
+}
+
+/// Parses `source` (the text of `path`, a `document`) into `T`.
 pub fn parse<T: serde::de::DeserializeOwned>(
     path: &Path,
     source: &SourceText,
-    what: &str,
+    document: Document,
 ) -> Result<T, Diagnostics> {
     serde_saphyr::from_str::<T>(source)
-        .map_err(|error| diagnostic(path, source, what, &error).into())
+        .map_err(|error| diagnostic(path, source, document, &error).into())
 }
 
 /// Where a parsed value was written in `source`.
@@ -137,9 +185,11 @@ fn innermost(mut error: &Error) -> &Error {
 const TYPE_HELP: &str = "check the value's type against the reference in README.md";
 
 /// The diagnostic for a file serde-saphyr refused.
-fn diagnostic(path: &Path, source: &SourceText, what: &str, error: &Error) -> Diagnostic {
+fn diagnostic(path: &Path, source: &SourceText, document: Document, error: &Error) -> Diagnostic {
+    let what = document.name();
+    let new = |problem, message| Diagnostic::new(document.code(problem), message);
     if source.trim().is_empty() {
-        return Diagnostic::error(format!("the {what} `{}` is empty", path.display()))
+        return new(Problem::Empty, format!("the {what} `{}` is empty", path.display()))
             .help("a catalog starts with `registry: <host>/<namespace>` and an `images:` mapping; see README.md");
     }
     let at = error
@@ -150,8 +200,11 @@ fn diagnostic(path: &Path, source: &SourceText, what: &str, error: &Error) -> Di
         Error::SerdeUnknownField {
             field, expected, ..
         } => {
-            let mut diagnostic =
-                Diagnostic::error(format!("unknown key `{field}` in {what}")).at(at);
+            let mut diagnostic = new(
+                Problem::UnknownKey,
+                format!("unknown key `{field}` in {what}"),
+            )
+            .at(at);
             if !expected.is_empty() {
                 diagnostic = diagnostic.note(format!("allowed keys here: {}", expected.join(", ")));
             }
@@ -165,15 +218,16 @@ fn diagnostic(path: &Path, source: &SourceText, what: &str, error: &Error) -> Di
                 Some(key) => format!("duplicate key `{key}` in {what}"),
                 None => format!("duplicate key in {what}"),
             };
-            Diagnostic::error(message)
+            new(Problem::DuplicateKey, message)
                 .at(at)
                 .help("each key may appear once in a mapping; remove or rename one of them")
         }
-        Error::SerdeMissingField { field, .. } => {
-            Diagnostic::error(format!("missing key `{field}` in {what}"))
-                .at(at)
-                .help(format!("add `{field}:` to this mapping"))
-        }
+        Error::SerdeMissingField { field, .. } => new(
+            Problem::MissingKey,
+            format!("missing key `{field}` in {what}"),
+        )
+        .at(at)
+        .help(format!("add `{field}:` to this mapping")),
         Error::Unexpected { expected, .. } => {
             let message = match *expected {
                 "sequence start" => {
@@ -185,7 +239,7 @@ fn diagnostic(path: &Path, source: &SourceText, what: &str, error: &Error) -> Di
                 }
                 other => format!("expected {other} here"),
             };
-            Diagnostic::error(message).at(at).help(TYPE_HELP)
+            new(Problem::WrongType, message).at(at).help(TYPE_HELP)
         }
         inner @ (Error::SerdeInvalidType { .. }
         | Error::SerdeInvalidValue { .. }
@@ -193,16 +247,17 @@ fn diagnostic(path: &Path, source: &SourceText, what: &str, error: &Error) -> Di
         | Error::InvalidScalar { .. }
         | Error::InvalidBooleanStrict { .. }
         | Error::NullIntoString { .. }
-        | Error::QuotingRequired { .. }) => {
-            Diagnostic::error(message(inner)).at(at).help(TYPE_HELP)
-        }
+        | Error::QuotingRequired { .. }) => new(Problem::WrongType, message(inner))
+            .at(at)
+            .help(TYPE_HELP),
         inner => match too_much(inner) {
-            Some((reason, help)) => Diagnostic::error(format!(
-                "the {what} is too large or too complex to read: {reason}"
-            ))
+            Some((reason, help)) => new(
+                Problem::TooLarge,
+                format!("the {what} is too large or too complex to read: {reason}"),
+            )
             .at(at)
             .help(help),
-            None => Diagnostic::error(message(inner))
+            None => new(Problem::Syntax, message(inner))
                 .at(at)
                 .help("fix the YAML syntax at this point"),
         },
@@ -311,7 +366,7 @@ mod tests {
 
     fn refuse(text: &str) -> String {
         let source = SourceText::from(text);
-        parse::<Doc>(Path::new("f.yaml"), &source, "file")
+        parse::<Doc>(Path::new("f.yaml"), &source, Document::Catalog)
             .unwrap_err()
             .to_string()
     }
@@ -319,7 +374,7 @@ mod tests {
     #[test]
     fn values_know_their_bytes() {
         let source = SourceText::from("# é\nname: \"rédis\"\n");
-        let doc: Doc = parse(Path::new("f.yaml"), &source, "file").unwrap();
+        let doc: Doc = parse(Path::new("f.yaml"), &source, Document::Catalog).unwrap();
         let at = location(Path::new("f.yaml"), &source, &doc.name);
         assert_eq!((at.line, at.column), (2, 7));
         assert!(source[at.range.clone()].contains("rédis"), "{at:?}");
@@ -328,7 +383,7 @@ mod tests {
     #[test]
     fn a_byte_order_mark_does_not_shift_locations() {
         let source = SourceText::from("\u{feff}name: rédis\ntags: [a]\n");
-        let doc: Doc = parse(Path::new("f.yaml"), &source, "file").unwrap();
+        let doc: Doc = parse(Path::new("f.yaml"), &source, Document::Catalog).unwrap();
         let at = location(Path::new("f.yaml"), &source, &doc.name);
         assert_eq!(&source[at.range.clone()], "rédis");
         let text = refuse("\u{feff}name: x\ntgas: [a]\n");
@@ -338,7 +393,10 @@ mod tests {
     #[test]
     fn unknown_keys_come_with_the_allowed_ones() {
         let text = refuse("name: x\ntgas: [a]\n");
-        assert!(text.contains("unknown key `tgas` in file"), "{text}");
+        assert!(
+            text.starts_with("error[catalog::unknown-key]: unknown key `tgas` in catalog"),
+            "{text}"
+        );
         assert!(text.contains("f.yaml:2:1"), "{text}");
         assert!(text.contains("allowed keys here: name, tags"), "{text}");
         assert!(text.contains("did you mean `tags`?"), "{text}");
@@ -353,7 +411,7 @@ mod tests {
         assert!(text.contains("fix the YAML syntax"), "{text}");
         assert!(!text.contains("at line"), "{text}");
         let text = refuse("name: x\nname: y\n");
-        assert!(text.contains("duplicate key `name` in file"), "{text}");
+        assert!(text.contains("duplicate key `name` in catalog"), "{text}");
     }
 
     #[test]
@@ -362,11 +420,11 @@ mod tests {
         // nine-by-nine bomb, stopped by the count of values, is a case of `tests/broken/`.)
         let aliases = vec!["*a"; 200].join(", ");
         let source = SourceText::from(format!("name: &a x\ntags: [{aliases}]\n"));
-        let text = parse::<Doc>(Path::new("f.yaml"), &source, "file")
+        let text = parse::<Doc>(Path::new("f.yaml"), &source, Document::Catalog)
             .unwrap_err()
             .to_string();
         assert!(
-            text.starts_with("error: the file is too large or too complex to read: its 200 aliases (`*name`) repeat only 1 anchor (`&name`)\n"),
+            text.starts_with("error[catalog::too-large]: the catalog is too large or too complex to read: its 200 aliases (`*name`) repeat only 1 anchor (`&name`)\n"),
             "{text}"
         );
         assert!(text.contains("alias bomb"), "{text}");
@@ -375,7 +433,21 @@ mod tests {
     }
 
     #[test]
+    fn each_document_has_its_own_codes() {
+        let source = SourceText::from("name: x\ntgas: [a]\n");
+        let errors = parse::<Doc>(Path::new("f.lock"), &source, Document::LockFile).unwrap_err();
+        assert_eq!(errors.0[0].code, Code::LockUnknownKey);
+        assert!(
+            errors
+                .to_string()
+                .contains("unknown key `tgas` in lock file")
+        );
+    }
+
+    #[test]
     fn an_empty_file_is_named_as_such() {
-        assert!(refuse("  \n").contains("the file `f.yaml` is empty"));
+        let text = refuse("  \n");
+        assert!(text.contains("the catalog `f.yaml` is empty"), "{text}");
+        assert!(text.starts_with("error[catalog::empty-file]: "), "{text}");
     }
 }

@@ -457,7 +457,7 @@ fn the_revision_label_says_when_the_tree_was_dirty_and_the_fingerprint_ignores_i
     )
     .unwrap();
     let warning = format!(
-        "warning: the working tree has uncommitted changes; images are labelled {commit}-dirty"
+        "warning[build::dirty-tree]: the working tree has uncommitted changes; images are labelled {commit}-dirty"
     );
     let stderr = world
         .baseimg(&["build", "app-plus"])
@@ -672,7 +672,7 @@ fn an_unreachable_daemon_gets_one_clear_error_naming_the_address() {
         .stderr_contains("DOCKER_HOST")
         .run()
         .stderr;
-    assert_eq!(stderr.matches("error:").count(), 1, "one error: {stderr}");
+    assert_eq!(stderr.matches("error[").count(), 1, "one error: {stderr}");
 }
 
 #[test]

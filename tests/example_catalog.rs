@@ -144,6 +144,51 @@ fn plan_selects_an_image_and_what_it_needs() {
         .run();
 }
 
+/// Every command that takes image names looks them up the same way: a misspelt one is refused, with
+/// the name it most likely meant, before any work.
+#[test]
+fn every_command_that_takes_image_names_suggests_the_close_one() {
+    let commands: [&[&str]; 14] = [
+        &["run", "reddis"],
+        &["check", "reddis"],
+        &["history", "reddis"],
+        &["update", "reddis"],
+        &["refresh", "--adopt", "reddis"],
+        &["plan", "reddis"],
+        &["render", "reddis"],
+        &["build", "reddis"],
+        &["mirror", "reddis"],
+        &["rollback", "reddis"],
+        &["prune", "reddis"],
+        &["logs", "reddis"],
+        &["stop", "reddis"],
+        &["down", "reddis"],
+    ];
+    for command in commands {
+        Test::example()
+            .args(command)
+            .status(2)
+            .stdout("")
+            .stderr(
+                "
+                error[catalog::unknown-image]: no image named `reddis` in the catalog
+                 |
+                 = help: did you mean `redis`?
+                ",
+            )
+            .run();
+    }
+    let json = Test::example()
+        .args(["run", "reddis", "--output", "json"])
+        .status(2)
+        .run()
+        .json();
+    let diagnostic = &json["diagnostics"][0];
+    assert_eq!(diagnostic["code"], "catalog::unknown-image", "{json:#}");
+    assert_eq!(diagnostic["severity"], "error", "{json:#}");
+    assert_eq!(diagnostic["help"], "did you mean `redis`?", "{json:#}");
+}
+
 #[test]
 fn without_a_lock_file_plan_and_render_name_the_command_that_fixes_it() {
     let test = Test::example().remove("base-images.lock");
@@ -335,7 +380,7 @@ fn an_unreachable_private_registry_is_one_clear_error_not_a_minute_of_retries() 
             .stderr_lacks("gave up after")
             .run();
         assert_eq!(
-            output.stderr.matches("error:").count(),
+            output.stderr.matches("error[").count(),
             1,
             "{command:?}: {}",
             output.stderr
@@ -379,11 +424,11 @@ fn a_credential_in_a_build_argument_is_a_warning_that_never_shows_it() {
         .arg("validate")
         .stdout("base-images.yaml: 7 images (3 mirrored, 4 built), no errors\n")
         .stderr_contains(
-            "warning: build argument `GITHUB_TOKEN` looks like a credential: its name contains `TOKEN`\n",
+            "warning[catalog::credential-in-build-arg]: build argument `GITHUB_TOKEN` looks like a credential: its name contains `TOKEN`\n",
         )
         .stderr_contains(&format!("--> {}\n", place("GITHUB_TOKEN")))
         .stderr_contains(
-            "warning: build argument `PIP_INDEX_URL` looks like a credential: its value holds a URL with a user name and password\n",
+            "warning[catalog::credential-in-build-arg]: build argument `PIP_INDEX_URL` looks like a credential: its value holds a URL with a user name and password\n",
         )
         .stderr_contains(&format!("--> {}\n", place("PIP_INDEX_URL")))
         .stderr_contains(history)
@@ -434,6 +479,11 @@ fn a_credential_in_a_build_argument_is_a_warning_that_never_shows_it() {
     );
     assert_eq!(warnings[1]["image"], "api-base");
     assert!(warnings.iter().all(|w| w["severity"] == "warning"));
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w["code"] == "catalog::credential-in-build-arg")
+    );
 }
 
 /// The example's `oci_labels` macro quotes label values by Dockerfile rules: the image carries the

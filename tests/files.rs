@@ -77,7 +77,7 @@ fn a_fifo_as_catalog_or_lock_file_is_refused_without_waiting_for_a_writer() {
         .status(2)
         .stderr(
             "
-            error: catalog `pipe.yaml` is a FIFO (named pipe), not a regular file
+            error[catalog::unreadable]: catalog `pipe.yaml` is a FIFO (named pipe), not a regular file
              |
              = help: name the catalog file itself with `-f PATH`
             ",
@@ -90,7 +90,7 @@ fn a_fifo_as_catalog_or_lock_file_is_refused_without_waiting_for_a_writer() {
         .status(2)
         .stderr(
             "
-            error: lock file `pipe.yaml` is a FIFO (named pipe), not a regular file
+            error[lock::unreadable]: lock file `pipe.yaml` is a FIFO (named pipe), not a regular file
              |
              = help: name the lock file itself with `--lock PATH`
             ",
@@ -106,7 +106,7 @@ fn a_device_is_refused_before_it_is_read() {
         .status(2)
         .stderr(
             "
-            error: catalog `/dev/zero` is a character device, not a regular file
+            error[catalog::unreadable]: catalog `/dev/zero` is a character device, not a regular file
              |
              = help: name the catalog file itself with `-f PATH`
             ",
@@ -133,7 +133,7 @@ fn files_over_16_mib_are_refused_with_the_limit() {
         .status(2)
         .stderr(
             "
-            error: catalog `big.yaml` is 16777217 bytes, more than the 16 MiB baseimg reads
+            error[catalog::unreadable]: catalog `big.yaml` is 16777217 bytes, more than the 16 MiB baseimg reads
              |
              = help: catalogs, lock files and templates are read only up to 16 MiB
             ",
@@ -147,7 +147,7 @@ fn files_over_16_mib_are_refused_with_the_limit() {
         .arg("validate")
         .status(2)
         .stderr_contains(
-            "error: template `redis.Dockerfile.j2` includes `_big.j2`, which is 16777217 bytes, more than the 16 MiB baseimg reads\n",
+            "error[render::unreadable-include]: template `redis.Dockerfile.j2` includes `_big.j2`, which is 16777217 bytes, more than the 16 MiB baseimg reads\n",
         )
         .run();
 }
@@ -186,7 +186,7 @@ fn a_fifo_in_a_build_context_is_refused_without_being_read() {
         .arg("validate")
         .status(2)
         .stderr_contains(
-            "error: `pipe` in the build context is a FIFO (named pipe), not a file, directory or symlink (image `redis`)\n",
+            "error[context::special-file]: `pipe` in the build context is a FIFO (named pipe), not a file, directory or symlink (image `redis`)\n",
         )
         .stderr_contains("= help: remove it from the context, or exclude it in `.dockerignore`\n")
         .spawn();

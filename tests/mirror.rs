@@ -438,7 +438,7 @@ fn a_corrupt_docker_config_is_named_once_with_its_position_and_none_of_its_conte
     )
     .unwrap();
     let warning = format!(
-        "warning: cannot use the Docker configuration `{}`: it is not valid JSON (line 4, column 3); registries are reached without credentials",
+        "warning[credentials::unusable-config]: cannot use the Docker configuration `{}`: it is not valid JSON (line 4, column 3); registries are reached without credentials",
         config.display()
     );
 
@@ -454,7 +454,9 @@ fn a_corrupt_docker_config_is_named_once_with_its_position_and_none_of_its_conte
         .run()
         .stderr;
     assert_eq!(
-        stderr.matches("warning: cannot use the Docker").count(),
+        stderr
+            .matches("warning[credentials::unusable-config]: cannot use the Docker")
+            .count(),
         1,
         "{stderr}"
     );
@@ -469,6 +471,7 @@ fn a_corrupt_docker_config_is_named_once_with_its_position_and_none_of_its_conte
     let warnings = json["warnings"].as_array().unwrap();
     assert_eq!(warnings.len(), 1, "{json:#}");
     assert_eq!(warnings[0]["severity"], "warning");
+    assert_eq!(warnings[0]["code"], "credentials::unusable-config");
     assert_eq!(warnings[0]["location"]["line"], 4);
     assert_eq!(warnings[0]["location"]["column"], 3);
     assert_eq!(

@@ -14,7 +14,7 @@ use super::file::{CatalogFile, Key, Scalar};
 use super::load::LoadOptions;
 use super::model::{BuilderKind, Catalog, Image, ImageKind, Span};
 use super::{RESERVED_VARS, SCHEMA_VERSION};
-use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, did_you_mean};
 use crate::reference::{NAME_TOTAL_LENGTH_MAX, Reference, ReferenceError};
 
 const REGISTRY_HELP: &str =
@@ -30,11 +30,14 @@ pub(super) fn version(catalog: &Catalog, file: &CatalogFile, diagnostics: &mut D
         && version.value != SCHEMA_VERSION
     {
         diagnostics.push(
-            Diagnostic::error(format!("unsupported catalog version {}", version.value))
-                .at(catalog.locate(catalog.span_of(version)))
-                .help(format!(
-                    "this baseimg reads catalog version {SCHEMA_VERSION}"
-                )),
+            Diagnostic::new(
+                Code::CatalogUnsupportedVersion,
+                format!("unsupported catalog version {}", version.value),
+            )
+            .at(catalog.locate(catalog.span_of(version)))
+            .help(format!(
+                "this baseimg reads catalog version {SCHEMA_VERSION}"
+            )),
         );
     }
 }
@@ -49,19 +52,26 @@ pub(super) fn registry(
 ) -> String {
     let checked = match (&options.registry, &file.registry) {
         (Some(registry), _) => check_registry(registry).map_err(|error| {
-            Diagnostic::error(format!(
-                "invalid registry from --registry/BASEIMG_REGISTRY: {error}"
-            ))
+            Diagnostic::new(
+                Code::CatalogInvalidRegistryOption,
+                format!("invalid registry from --registry/BASEIMG_REGISTRY: {error}"),
+            )
             .help(error.help())
         }),
         (None, Some(registry)) => check_registry(&registry.value).map_err(|error| {
-            Diagnostic::error(format!("invalid registry: {error}"))
-                .at(catalog.locate(catalog.span_of(registry)))
-                .help(error.help())
+            Diagnostic::new(
+                Code::CatalogInvalidRegistry,
+                format!("invalid registry: {error}"),
+            )
+            .at(catalog.locate(catalog.span_of(registry)))
+            .help(error.help())
         }),
-        (None, None) => Err(Diagnostic::error("the catalog names no private registry")
-            .at(catalog.locate(start_of_file(catalog)))
-            .help("add `registry: host[:port]/namespace` at the top, or pass `--registry`")),
+        (None, None) => Err(Diagnostic::new(
+            Code::CatalogNoRegistry,
+            "the catalog names no private registry",
+        )
+        .at(catalog.locate(start_of_file(catalog)))
+        .help("add `registry: host[:port]/namespace` at the top, or pass `--registry`")),
     };
     checked.unwrap_or_else(|diagnostic| {
         diagnostics.push(diagnostic);
@@ -85,7 +95,7 @@ pub(super) fn builders(
         let at = catalog.locate(catalog.span_of(&builder.host));
         if let Err(why) = crate::docker::check_address(host) {
             diagnostics.push(
-                Diagnostic::error(format!("builder host {why}"))
+                Diagnostic::new(Code::CatalogInvalidBuilderHost, format!("builder host {why}"))
                     .at(at)
                     .help("write `unix:///path/to/docker.sock`, `tcp://host:port` or `ssh://[user@]host[:port]`, as DOCKER_HOST takes them"),
             );
@@ -93,9 +103,12 @@ pub(super) fn builders(
         }
         if hosts.iter().any(|h| h.host == host) {
             diagnostics.push(
-                Diagnostic::error(format!("builder host `{host}` is listed twice"))
-                    .at(at)
-                    .help("give a daemon more slots with `jobs:` rather than listing it again"),
+                Diagnostic::new(
+                    Code::CatalogBuilderListedTwice,
+                    format!("builder host `{host}` is listed twice"),
+                )
+                .at(at)
+                .help("give a daemon more slots with `jobs:` rather than listing it again"),
             );
             continue;
         }
@@ -103,7 +116,7 @@ pub(super) fn builders(
             && jobs.value == 0
         {
             diagnostics.push(
-                Diagnostic::error(format!("builder `{host}` has `jobs: 0`"))
+                Diagnostic::new(Code::CatalogBuilderWithoutJobs, format!("builder `{host}` has `jobs: 0`"))
                     .at(catalog.locate(catalog.span_of(jobs)))
                     .help("a builder builds at least one image at a time; leave it out of `builders:` to not use it"),
             );
@@ -148,10 +161,10 @@ pub(super) fn builder(
         [first @ .., last] if !first.is_empty() => format!("{} or {last}", first.join(", ")),
         all => all.join(""),
     };
-    let diagnostic = Diagnostic::error(format!(
-        "unknown builder `{}`",
-        written.value.escape_debug()
-    ))
+    let diagnostic = Diagnostic::new(
+        Code::CatalogUnknownBuilder,
+        format!("unknown builder `{}`", written.value.escape_debug()),
+    )
     .at(catalog.locate(catalog.span_of(written)))
     .note(format!("the builder is {listed}"));
     diagnostics.push(
@@ -184,14 +197,16 @@ pub(super) fn reserved_vars(
 ) -> bool {
     let mut free = true;
     for key in vars.keys().filter(|k| RESERVED_VARS.contains(&k.name())) {
-        let diagnostic =
-            Diagnostic::error(format!("template variable `{}` is reserved", key.name()))
-                .at(catalog.locate(catalog.span_of(&key.0)))
-                .note(format!(
-                    "baseimg itself provides {}",
-                    RESERVED_VARS.join(", ")
-                ))
-                .help("rename the variable");
+        let diagnostic = Diagnostic::new(
+            Code::CatalogReservedVariable,
+            format!("template variable `{}` is reserved", key.name()),
+        )
+        .at(catalog.locate(catalog.span_of(&key.0)))
+        .note(format!(
+            "baseimg itself provides {}",
+            RESERVED_VARS.join(", ")
+        ))
+        .help("rename the variable");
         diagnostics.push(match image {
             Some(image) => diagnostic.image(image),
             None => diagnostic,
@@ -264,7 +279,7 @@ pub(super) fn one_line<T>(
     if let Some(written) = catalog.text.get(span.start..span.end) {
         span.end = span.start + written.trim_end().len();
     }
-    let diagnostic = Diagnostic::error(format!("{what} {problem}"))
+    let diagnostic = Diagnostic::new(Code::CatalogLabelNotOneLine, format!("{what} {problem}"))
         .at(catalog.locate(span))
         .help(help);
     diagnostics.push(match image {
@@ -287,7 +302,7 @@ pub(super) fn platforms(
         match crate::platform::check(&platform.value) {
             Ok(()) => valid.push(platform.value.clone()),
             Err(error) => {
-                let diagnostic = Diagnostic::error(error.to_string())
+                let diagnostic = Diagnostic::new(Code::CatalogInvalidPlatform, error.to_string())
                     .at(catalog.locate(catalog.span_of(platform)))
                     .help(
                         "name a platform as Docker does, such as `linux/amd64` or `linux/arm64/v8`",
@@ -314,10 +329,13 @@ pub(super) fn tags_unique(catalog: &Catalog, file: &CatalogFile, diagnostics: &m
                 continue;
             };
             diagnostics.push(
-                Diagnostic::error(format!(
-                    "images `{}` and `{}` both claim `{}/{}:{tag}`",
-                    owner.name, image.name, catalog.registry, image.repository
-                ))
+                Diagnostic::new(
+                    Code::CatalogDuplicateTag,
+                    format!(
+                        "images `{}` and `{}` both claim `{}/{}:{tag}`",
+                        owner.name, image.name, catalog.registry, image.repository
+                    ),
+                )
                 .at(catalog.locate(claim_span(catalog, file, image, &tag)))
                 .label(format!("claimed by `{}` too", image.name))
                 .related(

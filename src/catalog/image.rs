@@ -15,7 +15,7 @@ use super::checks::PATH_RULES;
 use super::file::{CatalogFile, ImageFile, Key, scalars, spanned_scalars};
 use super::model::{Catalog, Image, ImageKind, Mirror, Recipe, SecretSource, Span};
 use super::{checks, secrets, service};
-use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, did_you_mean};
 use crate::reference::{
     NAME_TOTAL_LENGTH_MAX, Reference, ReferenceError, validate_component, validate_path,
     validate_tag,
@@ -30,7 +30,7 @@ pub(super) fn convert_all(
     let platforms = checks::platforms(catalog, &file.defaults.platforms, None, diagnostics);
     if file.images.is_empty() {
         diagnostics.push(
-            Diagnostic::warning("the catalog has no images")
+            Diagnostic::new(Code::CatalogNoImages, "the catalog has no images")
                 .at(catalog.locate(checks::start_of_file(catalog)))
                 .help("add images under `images:`; README.md describes mirrors and built images"),
         );
@@ -120,7 +120,7 @@ fn parent_platforms(
         };
         let names: Vec<&str> = lacking.iter().map(|p| p.as_str()).collect();
         diagnostics.push(
-            Diagnostic::error(format!(
+            Diagnostic::new(Code::CatalogPlatformNotInParent, format!(
                 "`{name}` is built for {}, which its parent `{}` does not have (it has {has})",
                 names.join(", "),
                 parent.name
@@ -165,12 +165,12 @@ fn cooldown(
     match crate::clock::parse_age(&written.value.0) {
         Ok(age) => Some(age),
         Err(error) => {
-            let mut diagnostic =
-                Diagnostic::error(format!("`{}` is not a cool-down: {error}", written.value.0))
-                    .at(catalog.locate(catalog.span_of(written)))
-                    .help(
-                        "a new upstream digest is adopted once it is this old; `0` adopts at once",
-                    );
+            let mut diagnostic = Diagnostic::new(
+                Code::CatalogInvalidCooldown,
+                format!("`{}` is not a cool-down: {error}", written.value.0),
+            )
+            .at(catalog.locate(catalog.span_of(written)))
+            .help("a new upstream digest is adopted once it is this old; `0` adopts at once");
             if let Some(image) = image {
                 diagnostic = diagnostic.image(image);
             }
@@ -201,7 +201,7 @@ impl Checker<'_> {
         let kind = match (&entry.file.mirror, &entry.file.from) {
             (Some(mirror), Some(from)) => {
                 diagnostics.push(
-                    self.error(entry, format!("image `{}` has both `mirror` and `from`", entry.name), from)
+                    self.error(Code::CatalogMirrorAndFrom, entry, format!("image `{}` has both `mirror` and `from`", entry.name), from)
                         .label("built from another catalog image")
                         .related(self.locate(mirror), "or a copy of an upstream image")
                         .help("an image either mirrors an upstream reference or is built from another catalog image"),
@@ -210,7 +210,7 @@ impl Checker<'_> {
             }
             (None, None) => {
                 diagnostics.push(
-                    self.error_at(entry, format!("image `{}` has neither `mirror` nor `from`", entry.name), entry.span)
+                    self.error_at(Code::CatalogNeitherMirrorNorFrom, entry, format!("image `{}` has neither `mirror` nor `from`", entry.name), entry.span)
                         .help("add `mirror: <upstream reference>` to copy an image, or `from: <catalog image>` to build one"),
                 );
                 None
@@ -239,15 +239,27 @@ impl Checker<'_> {
     }
 
     /// An error about `entry` at a value written in it.
-    fn error<T>(&self, entry: &Entry, message: impl Into<String>, at: &Spanned<T>) -> Diagnostic {
-        Diagnostic::error(message)
+    fn error<T>(
+        &self,
+        code: Code,
+        entry: &Entry,
+        message: impl Into<String>,
+        at: &Spanned<T>,
+    ) -> Diagnostic {
+        Diagnostic::new(code, message)
             .at(self.locate(at))
             .image(entry.name)
     }
 
     /// An error about `entry` at a span of the catalog.
-    fn error_at(&self, entry: &Entry, message: impl Into<String>, at: Span) -> Diagnostic {
-        Diagnostic::error(message)
+    fn error_at(
+        &self,
+        code: Code,
+        entry: &Entry,
+        message: impl Into<String>,
+        at: Span,
+    ) -> Diagnostic {
+        Diagnostic::new(code, message)
             .at(self.catalog.locate(at))
             .image(entry.name)
     }
@@ -258,6 +270,7 @@ impl Checker<'_> {
             return true;
         };
         let mut diagnostic = self.error_at(
+            Code::CatalogInvalidImageName,
             entry,
             format!("invalid image name `{}`", entry.name),
             entry.span,
@@ -284,6 +297,7 @@ impl Checker<'_> {
         if let Err(reason) = validate_path(&repository.value) {
             diagnostics.push(
                 self.error(
+                    Code::CatalogInvalidRepository,
                     entry,
                     format!("invalid repository `{}`: {reason}", repository.value),
                     repository,
@@ -329,6 +343,7 @@ impl Checker<'_> {
         };
         diagnostics.push(
             self.error_at(
+                Code::CatalogRepositoryTooLong,
                 entry,
                 format!("repository name too long: {length} characters with the registry, and registries accept at most {NAME_TOTAL_LENGTH_MAX}"),
                 at,
@@ -369,7 +384,7 @@ impl Checker<'_> {
         let mut sound = true;
         for key in entry.file.build_only_keys() {
             diagnostics.push(
-                self.error_at(entry, format!("`{key}` has no effect on mirrored image `{}`", entry.name), entry.span)
+                self.error_at(Code::CatalogBuildKeyOnMirror, entry, format!("`{key}` has no effect on mirrored image `{}`", entry.name), entry.span)
                     .help(format!("a mirror is copied as it is; build a customized image with `from: {}` and put `{key}` there", entry.name)),
             );
             sound = false;
@@ -382,7 +397,7 @@ impl Checker<'_> {
             .and_then(|s| s.value.keys().next())
         {
             diagnostics.push(
-                self.error(entry, format!("`secrets` has no effect on mirrored image `{}`", entry.name), &first.0)
+                self.error(Code::CatalogSecretsOnMirror, entry, format!("`secrets` has no effect on mirrored image `{}`", entry.name), &first.0)
                     .help(format!("build secrets are read only while an image is built: put them on an image built `from: {}`, or under `defaults:`", entry.name)),
             );
             sound = false;
@@ -391,6 +406,7 @@ impl Checker<'_> {
             Ok(upstream) => upstream,
             Err(reason) => {
                 diagnostics.push(self.error(
+                    Code::CatalogMalformedReference,
                     entry,
                     format!("malformed upstream reference: {reason}"),
                     mirror,
@@ -401,6 +417,7 @@ impl Checker<'_> {
         if upstream.tag.is_none() && upstream.digest.is_none() {
             diagnostics.push(
                 self.error(
+                    Code::CatalogReferenceWithoutTag,
                     entry,
                     format!(
                         "upstream reference `{}` has neither tag nor digest",
@@ -417,10 +434,13 @@ impl Checker<'_> {
         }
         if upstream.tag.as_deref() == Some("latest") {
             diagnostics.push(
-                Diagnostic::warning(format!(
-                    "`{}` follows `latest`, which moves with every upstream release",
-                    mirror.value
-                ))
+                Diagnostic::new(
+                    Code::CatalogFollowsLatest,
+                    format!(
+                        "`{}` follows `latest`, which moves with every upstream release",
+                        mirror.value
+                    ),
+                )
                 .at(self.locate(mirror))
                 .image(entry.name)
                 .help("mirror an exact version tag so `baseimg outdated` reports meaningful drift"),
@@ -451,7 +471,7 @@ impl Checker<'_> {
         let mut parent_ok = self.parent(entry, from, diagnostics);
         if let Some(written) = &file.cooldown {
             diagnostics.push(
-                self.error(entry, format!("`cooldown` has no effect on built image `{}`", entry.name), written)
+                self.error(Code::CatalogCooldownOnBuiltImage, entry, format!("`cooldown` has no effect on built image `{}`", entry.name), written)
                     .help("a cool-down delays adopting new upstream digests: put it on the mirror this image is built from, or under `defaults:`"),
             );
             parent_ok = false;
@@ -555,6 +575,7 @@ impl Checker<'_> {
         if parent == entry.name {
             diagnostics.push(
                 self.error(
+                    Code::CatalogBuiltFromItself,
                     entry,
                     format!("dependency cycle: {parent} → {parent}"),
                     from,
@@ -567,6 +588,7 @@ impl Checker<'_> {
             return true;
         }
         let diagnostic = self.error(
+            Code::CatalogUnknownParent,
             entry,
             format!(
                 "image `{}` is built from `{parent}`, which is not in the catalog",
@@ -592,7 +614,7 @@ impl Checker<'_> {
         for tag in &entry.file.tags {
             if let Err(reason) = validate_tag(&tag.value.0) {
                 diagnostics.push(
-                    self.error(entry, reason.to_string(), tag)
+                    self.error(Code::CatalogInvalidTag, entry, reason.to_string(), tag)
                         .help("change the tag to one Docker accepts, such as `7.2`"),
                 );
                 sound = false;
@@ -619,7 +641,7 @@ impl Checker<'_> {
             Ok(()) => Some(version.value.0.clone()),
             Err(reason) => {
                 diagnostics.push(
-                    self.error(entry, format!("`version` must be usable in a tag: {reason}"), version)
+                    self.error(Code::CatalogInvalidVersion, entry, format!("`version` must be usable in a tag: {reason}"), version)
                         .help("write the version as letters, digits, `_`, `.` and `-`, for example `7.2.4`"),
                 );
                 None

@@ -13,7 +13,7 @@ use indexmap::IndexMap;
 use super::file::{CatalogFile, spanned_scalars};
 use super::model::Catalog;
 use super::{DEFAULT_TEMPLATES_DIR, checks, image};
-use crate::diagnostic::{Diagnostic, Diagnostics, SourceText};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, SourceText};
 use crate::fsutil::{InputError, directory_of, read_input};
 
 /// Settings that come from outside the file (flags and environment).
@@ -41,10 +41,11 @@ impl Catalog {
             Ok(text) => text,
             Err(diagnostics) => return (None, diagnostics),
         };
-        let file: CatalogFile = match crate::yaml::parse(path, &text, "catalog") {
-            Ok(file) => file,
-            Err(diagnostics) => return (None, diagnostics),
-        };
+        let file: CatalogFile =
+            match crate::yaml::parse(path, &text, crate::yaml::Document::Catalog) {
+                Ok(file) => file,
+                Err(diagnostics) => return (None, diagnostics),
+            };
         let (mut catalog, diagnostics) = from_file(path, text, &file, options);
         drop_orphans(&mut catalog);
         (Some(catalog), diagnostics)
@@ -57,7 +58,7 @@ impl Catalog {
         options: &LoadOptions,
     ) -> Result<(Catalog, Diagnostics), Diagnostics> {
         let text = SourceText::from(text);
-        let file: CatalogFile = crate::yaml::parse(path, &text, "catalog")?;
+        let file: CatalogFile = crate::yaml::parse(path, &text, crate::yaml::Document::Catalog)?;
         let (catalog, diagnostics) = from_file(path, text, &file, options);
         diagnostics
             .into_result()
@@ -81,7 +82,11 @@ fn read(path: &Path) -> Result<SourceText, Diagnostics> {
                 InputError::NotText { .. } => "save the catalog as UTF-8".to_string(),
                 InputError::Io { .. } => "check the file's permissions".to_string(),
             };
-            Diagnostic::error(error.message("catalog", "its directory"))
+            let code = match &error {
+                InputError::NotFound { .. } => Code::CatalogNotFound,
+                _ => Code::CatalogUnreadable,
+            };
+            Diagnostic::new(code, error.message("catalog", "its directory"))
                 .help(help)
                 .into()
         })

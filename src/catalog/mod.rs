@@ -20,6 +20,7 @@ pub use file::Scalar;
 pub use load::LoadOptions;
 pub use model::{
     BuilderHost, BuilderKind, Catalog, Image, ImageKind, Mirror, Recipe, SecretSource, Span,
+    unknown_image,
 };
 pub use service::{Check, DEFAULT_CHECK_TIMEOUT, Port, RunSpec, Volume};
 

@@ -14,7 +14,7 @@ use indexmap::IndexMap;
 use serde_saphyr::Spanned;
 
 use super::service::{Check, RunSpec};
-use crate::diagnostic::{SourceLocation, SourceText};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, SourceLocation, SourceText, did_you_mean};
 use crate::reference::{Digest, Reference};
 
 /// Where something was written in the catalog: a byte range of its text.
@@ -181,7 +181,27 @@ impl Image {
     }
 }
 
+/// "no image named `x` in the catalog", with the name of `known` it most likely meant: what every
+/// command says of an image name it was given and the catalog does not have.
+pub fn unknown_image<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Diagnostic {
+    let diagnostic = Diagnostic::new(
+        Code::CatalogUnknownImage,
+        format!("no image named `{name}` in the catalog"),
+    );
+    match did_you_mean(name, known) {
+        Some(hint) => diagnostic.help(hint),
+        None => diagnostic.help("`baseimg graph --format text` lists the catalog's images"),
+    }
+}
+
 impl Catalog {
+    /// The image a command was given by name, or the diagnostic of [`unknown_image`].
+    pub fn image(&self, name: &str) -> Result<&Image, Diagnostics> {
+        self.images
+            .get(name)
+            .ok_or_else(|| unknown_image(name, self.images.keys().map(String::as_str)).into())
+    }
+
     /// A location in the catalog file, for diagnostics.
     pub fn locate(&self, span: Span) -> Option<SourceLocation> {
         Some(SourceLocation::new(&self.path, &self.text, span.range()))

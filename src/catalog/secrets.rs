@@ -20,7 +20,7 @@ use serde_saphyr::Spanned;
 use super::file::{Key, Scalar, SecretFile, Secrets};
 use super::model::{Catalog, SecretSource};
 use super::service::check_env_name;
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 
 /// Words that make a build argument's name look like a credential's, matched case-insensitively.
 const CREDENTIAL_WORDS: &[&str] = &[
@@ -68,7 +68,7 @@ pub(super) fn convert(
         let id_ok = check_secret_id(id);
         if !id_ok {
             diagnostics.push(about(
-                Diagnostic::error(format!("invalid secret id `{}`", id.escape_debug()))
+                Diagnostic::new(Code::CatalogInvalidSecretId, format!("invalid secret id `{}`", id.escape_debug()))
                     .at(catalog.locate(catalog.span_of(&key.0)))
                     .help(format!(
                         "a secret id is what a template's `RUN --mount=type=secret,id=<id>` names: {SECRET_ID_RULES}"
@@ -111,17 +111,20 @@ fn source(
     match (&secret.value.env, &secret.value.file) {
         (Some(env), Some(file)) => {
             refuse(
-                Diagnostic::error(format!("secret `{id}` has both `env` and `file`"))
-                    .at(locate(file))
-                    .label("read from this file")
-                    .related(locate(env), "or from this environment variable")
-                    .help("a secret's value comes from one place: keep `env:` or `file:`"),
+                Diagnostic::new(
+                    Code::CatalogSecretWithEnvAndFile,
+                    format!("secret `{id}` has both `env` and `file`"),
+                )
+                .at(locate(file))
+                .label("read from this file")
+                .related(locate(env), "or from this environment variable")
+                .help("a secret's value comes from one place: keep `env:` or `file:`"),
             );
             None
         }
         (None, None) => {
             refuse(
-                Diagnostic::error(format!("secret `{id}` has neither `env` nor `file`"))
+                Diagnostic::new(Code::CatalogSecretWithoutSource, format!("secret `{id}` has neither `env` nor `file`"))
                     .at(catalog.locate(catalog.span_of(&key.0)))
                     .help("add `env: <VARIABLE>` to read the value from an environment variable of baseimg, or `file: <path>` to read it from a file on the build machine"),
             );
@@ -130,7 +133,7 @@ fn source(
         (Some(env), None) => {
             if env.value.is_empty() {
                 refuse(
-                    Diagnostic::error(format!("`env` of secret `{id}` is empty"))
+                    Diagnostic::new(Code::CatalogSecretEnvEmpty, format!("`env` of secret `{id}` is empty"))
                         .at(locate(env))
                         .help("name the environment variable that holds the value, such as `env: PIP_TOKEN`"),
                 );
@@ -138,7 +141,7 @@ fn source(
             }
             if let Err(error) = check_env_name(&env.value) {
                 refuse(
-                    Diagnostic::error(error.to_string())
+                    Diagnostic::new(error.code(), error.to_string())
                         .at(locate(env))
                         .help("`env` names the environment variable of baseimg that holds the secret's value, not the value itself"),
                 );
@@ -150,9 +153,12 @@ fn source(
             Ok(path) => Some(SecretSource::File(path)),
             Err(error) => {
                 refuse(
-                    Diagnostic::error(format!("`file` of secret `{id}`: {error}"))
-                        .at(locate(file))
-                        .help(error.help()),
+                    Diagnostic::new(
+                        Code::CatalogUnusableSecretFile,
+                        format!("`file` of secret `{id}`: {error}"),
+                    )
+                    .at(locate(file))
+                    .help(error.help()),
                 );
                 None
             }
@@ -234,7 +240,7 @@ pub(super) fn credential_build_args(
             at.source = None;
         }
         diagnostics.push(about(
-            Diagnostic::warning(format!(
+            Diagnostic::new(Code::CatalogCredentialInBuildArg, format!(
                 "build argument `{}` looks like a credential: {why}",
                 key.name()
             ))

@@ -14,7 +14,7 @@ use serde_saphyr::Spanned;
 
 use super::file::{Key, Scalar};
 use super::model::Catalog;
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 
 /// `run:` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -144,6 +144,20 @@ pub(super) enum ServiceError {
     Timeout(String),
     #[error("a check needs a command: `run:` is empty")]
     EmptyCommand,
+}
+
+impl ServiceError {
+    /// The code of the problem, whichever check met it.
+    pub(super) fn code(&self) -> Code {
+        match self {
+            ServiceError::Port(_) => Code::CatalogInvalidPort,
+            ServiceError::Volume(_) => Code::CatalogInvalidVolume,
+            ServiceError::EnvName(_) => Code::CatalogInvalidEnvName,
+            ServiceError::ContainerName(_) => Code::CatalogInvalidContainerName,
+            ServiceError::Timeout(_) => Code::CatalogInvalidCheckTimeout,
+            ServiceError::EmptyCommand => Code::CatalogEmptyCheckCommand,
+        }
+    }
 }
 
 pub(super) fn parse_port(text: &str) -> Result<Port, ServiceError> {
@@ -291,7 +305,11 @@ pub(super) fn convert_run(
     let file = &run.value;
     let before = diagnostics.error_count();
     let mut refuse = |at: Option<crate::diagnostic::SourceLocation>, error: ServiceError| {
-        diagnostics.push(Diagnostic::error(error.to_string()).at(at).image(image));
+        diagnostics.push(
+            Diagnostic::new(error.code(), error.to_string())
+                .at(at)
+                .image(image),
+        );
     };
     let locate = |span| catalog.locate(span);
     let name = match &file.name {
@@ -331,7 +349,7 @@ pub(super) fn convert_run(
                 .iter()
                 .find(|v| v.value.starts_with(&volume.source));
             diagnostics.push(
-                Diagnostic::error(format!(
+                Diagnostic::new(Code::CatalogMissingVolumeDirectory, format!(
                     "`{}` of `{image}` does not exist (directories are relative to the catalog)",
                     volume.source
                 ))
@@ -345,12 +363,13 @@ pub(super) fn convert_run(
         && ready.value.trim().is_empty()
     {
         diagnostics.push(
-            Diagnostic::error(format!("`run.ready` of `{image}` is empty"))
-                .at(locate(catalog.span_of(ready)))
-                .image(image)
-                .help(
-                    "give a command that succeeds once the service answers, or leave `ready` out",
-                ),
+            Diagnostic::new(
+                Code::CatalogEmptyReadyCommand,
+                format!("`run.ready` of `{image}` is empty"),
+            )
+            .at(locate(catalog.span_of(ready)))
+            .image(image)
+            .help("give a command that succeeds once the service answers, or leave `ready` out"),
         );
     }
     let spec = RunSpec {
@@ -366,7 +385,7 @@ pub(super) fn convert_run(
         && let Err(error) = spec.render_url(&spec.ports)
     {
         diagnostics.push(
-            Diagnostic::error(format!(
+            Diagnostic::new(Code::CatalogInvalidRunUrl, format!(
                 "`run.url` of `{image}` does not render: {}",
                 error.detail().map_or_else(|| error.to_string(), str::to_string)
             ))
@@ -397,7 +416,7 @@ pub(super) fn convert_checks(
                     _ => catalog.span_of(&file.run),
                 };
                 diagnostics.push(
-                    Diagnostic::error(error.to_string())
+                    Diagnostic::new(error.code(), error.to_string())
                         .at(catalog.locate(span))
                         .image(image),
                 );

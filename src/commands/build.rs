@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::failure::{Advice, diagnose, explain};
 use super::{Finished, Outcome, Selection, Settings, Workspace, io_error};
 use crate::catalog::{BuilderHost, Catalog};
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::docker::Daemon;
 use crate::executor::journal::Journal;
 use crate::executor::pool::{Member, Pool};
@@ -339,7 +339,7 @@ async fn connect_builders(
     } else {
         if listed.len() > 1 && !push {
             return Err(Diagnostics(vec![
-                Diagnostic::error(format!(
+                Diagnostic::new(Code::BuildSeveralBuildersNeedPush, format!(
                     "{} builders need `--push`: one daemon hands an image to the next through the private registry",
                     listed.len()
                 ))
@@ -353,9 +353,12 @@ async fn connect_builders(
                 Err(error) => {
                     // With one builder the error below says it; with several, the run goes on.
                     if listed.len() > 1 {
-                        settings.events.note(format!(
-                            "builder {} is left out: {error}",
-                            crate::docker::shown_address(&builder.host)
+                        settings.events.note(Diagnostic::new(
+                            Code::BuildBuilderLeftOut,
+                            format!(
+                                "builder {} is left out: {error}",
+                                crate::docker::shown_address(&builder.host)
+                            ),
                         ));
                     }
                     unreachable.push(error.to_string());
@@ -369,13 +372,19 @@ async fn connect_builders(
         }
         if members.is_empty() {
             let error = match listed.as_slice() {
-                [only] => Diagnostic::error(format!(
-                    "the builder {} does not answer",
-                    crate::docker::shown_address(&only.host)
-                ))
+                [only] => Diagnostic::new(
+                    Code::BuildBuilderUnreachable,
+                    format!(
+                        "the builder {} does not answer",
+                        crate::docker::shown_address(&only.host)
+                    ),
+                )
                 .note(unreachable.join("\n")),
                 // Each one's reason is in the notes just above.
-                _ => Diagnostic::error(format!("none of the {} builders answers", listed.len())),
+                _ => Diagnostic::new(
+                    Code::BuildNoBuilderAnswers,
+                    format!("none of the {} builders answers", listed.len()),
+                ),
             };
             return Err(Diagnostics(vec![error.help(
                 "start a daemon on one of them, or name others with `--builder-host` or `builders:`",
@@ -390,8 +399,11 @@ async fn connect_builders(
         classic_can_build(catalog, pins, why)?;
     }
     for (address, why) in fallbacks {
-        settings.events.note(format!(
-            "building with the classic builder on {address}: BuildKit is not available ({why})"
+        settings.events.note(Diagnostic::new(
+            Code::BuildClassicFallback,
+            format!(
+                "building with the classic builder on {address}: BuildKit is not available ({why})"
+            ),
         ));
     }
     Ok(Pool::new(members))
@@ -419,7 +431,7 @@ fn classic_can_build(
         if !build.secrets.is_empty() {
             let ids: Vec<String> = build.secrets.keys().map(|id| format!("`{id}`")).collect();
             errors.push(
-                Diagnostic::error(format!(
+                Diagnostic::new(Code::BuildSecretsNeedBuildkit, format!(
                     "`{name}` uses build secrets ({}), which the classic builder cannot pass without writing them into the image{why}",
                     ids.join(", ")
                 ))
@@ -429,7 +441,7 @@ fn classic_can_build(
         let platforms = &catalog.images[name].platforms;
         if platforms.len() > 1 {
             errors.push(
-                Diagnostic::error(format!(
+                Diagnostic::new(Code::BuildPlatformsNeedBuildkit, format!(
                     "`{name}` needs BuildKit: it is built for several platforms ({}), and the classic builder builds one{why}",
                     platforms.join(", ")
                 ))
@@ -439,7 +451,7 @@ fn classic_can_build(
         let instructions = crate::dockerfile::instructions(&built.dockerfile);
         if let Some((line, flag)) = crate::dockerfile::buildkit_only(&instructions) {
             errors.push(
-                Diagnostic::error(format!(
+                Diagnostic::new(Code::BuildRunFlagsNeedBuildkit, format!(
                     "`{name}` needs BuildKit: line {line} of its Dockerfile uses `{flag}`, which the classic builder cannot run{why}"
                 ))
                 .help(help),
@@ -463,7 +475,7 @@ async fn resume_promotion(
     let journal = match Journal::find(&state) {
         Ok(Some(journal)) => journal,
         Ok(None) => return Ok(None),
-        Err(problem) => return Err(Diagnostic::error(problem).into()),
+        Err(problem) => return Err(super::unreadable_journal(problem).into()),
     };
     let moved = journal
         .complete(clients)
@@ -481,13 +493,9 @@ fn check_pinned(catalog: &Catalog, pins: &IndexMap<String, Pin>) -> Result<(), D
     let mut unpinned = Diagnostics::default();
     for (name, pin) in pins {
         if let (Pin::Unpinned { why, fix }, Some(_)) = (pin, catalog.images[name].as_mirror()) {
-            unpinned.push(
-                Diagnostic::error(format!("`{name}` is not pinned: {why}"))
-                    .image(name)
-                    .help(format!(
-                        "run `{fix}` first; a build reads every base from the lock file"
-                    )),
-            );
+            unpinned.push(crate::plan::unpinned_mirror(name, why).help(format!(
+                "run `{fix}` first; a build reads every base from the lock file"
+            )));
         }
     }
     unpinned.into_result().map(drop)
@@ -510,7 +518,7 @@ async fn check_mirrors(
         match clients.get(&host).head_manifest(&repository, digest.as_str()).await {
             Ok(Some(_)) => {}
             Ok(None) => diagnostics.push(
-                Diagnostic::error(format!("`{name}` ({digest}) is not in the private registry yet"))
+                Diagnostic::new(Code::BuildMirrorNotCopied, format!("`{name}` ({digest}) is not in the private registry yet"))
                     .image(name)
                     .help("run `baseimg mirror` first: builds read their bases only from the private registry"),
             ),

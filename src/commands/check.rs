@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::failure::{Advice, explain};
 use super::{Finished, Outcome, Settings, Workspace};
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::docker::Daemon;
 use crate::smoke::{Checked, Smoke};
 
@@ -75,7 +75,11 @@ pub async fn run(
     };
     let _ = smoke.clean_up().await;
     if interrupted {
-        return Err(Diagnostic::error("interrupted: the checks' containers were removed").into());
+        return Err(Diagnostic::new(
+            Code::SmokeInterrupted,
+            "interrupted: the checks' containers were removed",
+        )
+        .into());
     }
     let failed = results.iter().any(|r| r.status == CheckedStatus::Failed);
     Ok(Finished::new(
@@ -123,13 +127,11 @@ fn checked_images(workspace: &Workspace, names: &[String]) -> Result<Vec<String>
     };
     let mut problems = Diagnostics::default();
     for name in names {
-        if !workspace.catalog.images.contains_key(name) {
-            problems.push(Diagnostic::error(format!(
-                "no image named `{name}` in the catalog"
-            )));
+        if let Err(unknown) = workspace.catalog.image(name) {
+            problems.extend(unknown);
         } else if !has_checks(name) {
             problems.push(
-                Diagnostic::error(format!("`{name}` has no `checks:`"))
+                Diagnostic::new(Code::SmokeNoChecks, format!("`{name}` has no `checks:`"))
                     .image(name)
                     .help("add `checks:` to the built image: commands whose exit status and output prove it works"),
             );

@@ -7,7 +7,7 @@
 
 use std::fmt::Display;
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::docker::DaemonError;
 use crate::executor::BuildError;
 use crate::mirror::MirrorError;
@@ -16,14 +16,15 @@ use crate::service::ServiceError;
 use crate::smoke::SmokeError;
 use crate::upstream::ResolveError;
 
-/// Advice for an error, where its kind says what a user can do.
+/// The code of an error's problem, and advice where its kind says what a user can do.
 pub trait Advice: Display {
+    fn code(&self) -> Code;
     fn advice(&self) -> Option<String>;
 }
 
 /// The error as it is (its message says what was being done), with its advice as help.
 pub fn explain(error: &impl Advice) -> Diagnostic {
-    let diagnostic = Diagnostic::error(error.to_string());
+    let diagnostic = Diagnostic::new(error.code(), error.to_string());
     match error.advice() {
         Some(advice) => diagnostic.help(advice),
         None => diagnostic,
@@ -32,7 +33,7 @@ pub fn explain(error: &impl Advice) -> Diagnostic {
 
 /// `cannot <what>: <error>`, with the error's advice as help.
 pub fn diagnose(what: impl Display, error: &impl Advice) -> Diagnostic {
-    let diagnostic = Diagnostic::error(format!("cannot {what}: {error}"));
+    let diagnostic = Diagnostic::new(error.code(), format!("cannot {what}: {error}"));
     match error.advice() {
         Some(advice) => diagnostic.help(advice),
         None => diagnostic,
@@ -40,6 +41,23 @@ pub fn diagnose(what: impl Display, error: &impl Advice) -> Diagnostic {
 }
 
 impl Advice for RegistryError {
+    fn code(&self) -> Code {
+        match &self.failure {
+            Failure::Unreachable(_) => Code::RegistryUnreachable,
+            Failure::Transport(_) | Failure::Short { .. } => Code::RegistryTransport,
+            Failure::Status { .. } => Code::RegistryRefused,
+            Failure::Unauthorized(_) => Code::RegistryUnauthorized,
+            Failure::NoDigestHeader
+            | Failure::BadDigestHeader(_)
+            | Failure::NoUploadLocation
+            | Failure::InvalidMediaType
+            | Failure::UnreadableToken(_) => Code::RegistryBadAnswer,
+            Failure::ContentMismatch { .. } | Failure::StoredAs { .. } => {
+                Code::RegistryContentMismatch
+            }
+        }
+    }
+
     fn advice(&self) -> Option<String> {
         match &self.failure {
             Failure::Transport(_) => Some(format!(
@@ -71,6 +89,14 @@ impl Advice for RegistryError {
 }
 
 impl Advice for ResolveError {
+    fn code(&self) -> Code {
+        match self {
+            ResolveError::Registry(error) => error.code(),
+            ResolveError::NotFound { .. } => Code::UpstreamNotFound,
+            _ => Code::UpstreamUnusable,
+        }
+    }
+
     fn advice(&self) -> Option<String> {
         match self {
             ResolveError::Registry(error) => error.advice(),
@@ -84,6 +110,15 @@ impl Advice for ResolveError {
 }
 
 impl Advice for MirrorError {
+    fn code(&self) -> Code {
+        match self {
+            MirrorError::Registry(error) => error.code(),
+            MirrorError::Corrupt { .. } => Code::MirrorCorruptBlob,
+            MirrorError::Short { .. } => Code::MirrorShortBlob,
+            _ => Code::MirrorFailed,
+        }
+    }
+
     fn advice(&self) -> Option<String> {
         match self {
             MirrorError::Registry(error) => error.advice(),
@@ -101,6 +136,14 @@ impl Advice for MirrorError {
 }
 
 impl Advice for DaemonError {
+    fn code(&self) -> Code {
+        match self {
+            DaemonError::Unreachable { .. } => Code::DockerUnreachable,
+            DaemonError::Push { .. } => Code::DockerPushFailed,
+            _ => Code::DockerFailed,
+        }
+    }
+
     fn advice(&self) -> Option<String> {
         match self {
             DaemonError::Push { .. } => Some(
@@ -114,6 +157,15 @@ impl Advice for DaemonError {
 }
 
 impl Advice for BuildError {
+    fn code(&self) -> Code {
+        match self {
+            BuildError::Daemon(error) => error.code(),
+            BuildError::Registry(error) => error.code(),
+            BuildError::Check(_) => Code::BuildCheckFailed,
+            _ => Code::BuildFailed,
+        }
+    }
+
     fn advice(&self) -> Option<String> {
         match self {
             BuildError::Daemon(error) => error.advice(),
@@ -128,6 +180,14 @@ impl Advice for BuildError {
 }
 
 impl Advice for SmokeError {
+    fn code(&self) -> Code {
+        match self {
+            SmokeError::Failed { .. } => Code::SmokeFailed,
+            SmokeError::Service(error) => error.code(),
+            SmokeError::Daemon(error) => error.code(),
+        }
+    }
+
     fn advice(&self) -> Option<String> {
         match self {
             SmokeError::Failed { .. } => None,
@@ -138,6 +198,17 @@ impl Advice for SmokeError {
 }
 
 impl Advice for ServiceError {
+    fn code(&self) -> Code {
+        match self {
+            ServiceError::Foreign { .. } => Code::ServiceForeignContainer,
+            ServiceError::ForeignVolume { .. } => Code::ServiceForeignVolume,
+            ServiceError::PortTaken { .. } => Code::ServicePortTaken,
+            ServiceError::NotReady { .. } => Code::ServiceNotReady,
+            ServiceError::Exited { .. } => Code::ServiceExited,
+            ServiceError::Daemon(error) => error.code(),
+        }
+    }
+
     fn advice(&self) -> Option<String> {
         match self {
             ServiceError::Foreign { .. } => Some(

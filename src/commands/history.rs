@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::failure::diagnose;
 use super::{Finished, Outcome, Settings, Workspace};
 use crate::catalog::Image;
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::history::{self, Release};
 
 #[derive(Debug, Serialize)]
@@ -38,16 +38,16 @@ pub(super) fn built_image<'a>(
     workspace: &'a Workspace,
     name: &str,
 ) -> Result<&'a Image, Diagnostics> {
-    match workspace.catalog.images.get(name) {
-        Some(image) if image.as_build().is_some() => Ok(image),
-        Some(image) => Err(Diagnostic::error(format!(
-            "`{name}` is mirrored, not built: it has no releases of its own"
-        ))
+    match workspace.catalog.image(name)? {
+        image if image.as_build().is_some() => Ok(image),
+        image => Err(Diagnostic::new(
+            Code::HistoryNotBuilt,
+            format!("`{name}` is mirrored, not built: it has no releases of its own"),
+        )
         .at(workspace.catalog.locate(image.span))
         .image(name)
         .help("a mirror follows its lock file: `baseimg update` and `baseimg mirror` move it")
         .into()),
-        None => Err(Diagnostic::error(format!("no image named `{name}` in the catalog")).into()),
     }
 }
 

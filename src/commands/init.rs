@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::{Finished, Outcome, io_error};
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::fsutil::write_atomic;
 
 /// `(path, content, executable)`.
@@ -120,7 +120,7 @@ pub fn run(directory: &Path) -> Result<Finished<InitReport>, Diagnostics> {
         .filter(|path| directory.join(path).symlink_metadata().is_ok())
         .collect();
     if !existing.is_empty() {
-        return Err(Diagnostic::error(format!(
+        return Err(Diagnostic::new(Code::InitFilesExist, format!(
             "`{}` already has {}; nothing was written",
             directory.display(),
             existing.join(", ")

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::failure::diagnose;
 use super::{Budget, Finished, Outcome, Settings, Workspace, io_error};
 use crate::catalog::Image;
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::events::Events;
 use crate::lock::{LockEntry, LockFile, LockStatus};
 use crate::reference::Digest;
@@ -130,17 +130,16 @@ pub async fn run(settings: &Settings, scope: Scope) -> Result<Finished<LockRepor
 fn check_names(workspace: &Workspace, names: &[String]) -> Result<(), Diagnostics> {
     let mut unknown = Diagnostics::default();
     for name in names {
-        match workspace.catalog.images.get(name) {
-            Some(image) if image.as_mirror().is_some() => {}
-            Some(_) => unknown.push(
-                Diagnostic::error(format!(
-                    "`{name}` is built, not mirrored; only mirrors have lock entries"
-                ))
+        match workspace.catalog.image(name) {
+            Ok(image) if image.as_mirror().is_some() => {}
+            Ok(_) => unknown.push(
+                Diagnostic::new(
+                    Code::LockNotAMirror,
+                    format!("`{name}` is built, not mirrored; only mirrors have lock entries"),
+                )
                 .help("`baseimg update` takes the names of mirrored images"),
             ),
-            None => unknown.push(Diagnostic::error(format!(
-                "no image named `{name}` in the catalog"
-            ))),
+            Err(error) => unknown.extend(error),
         }
     }
     unknown.into_result().map(drop)

@@ -5,7 +5,7 @@
 
 use super::failure::explain;
 use super::{Settings, Workspace};
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::docker::Daemon;
 use crate::service::Existing;
 
@@ -33,10 +33,10 @@ pub async fn run(
             .logs(&info.id, None, follow, sink)
             .await
             .map_err(|e| explain(&e).into()),
-        Existing::Foreign(_) | Existing::Nothing => Err(Diagnostic::error(format!(
-            "`{}` has no container of this catalog",
-            image.name
-        ))
+        Existing::Foreign(_) | Existing::Nothing => Err(Diagnostic::new(
+            Code::ServiceNoContainer,
+            format!("`{}` has no container of this catalog", image.name),
+        )
         .image(&image.name)
         .help(format!("start it with `baseimg run {}`", image.name))
         .into()),

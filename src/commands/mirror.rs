@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::failure::{Advice, diagnose};
 use super::{Budget, Finished, Outcome, Selection, Settings, Workspace};
 use crate::catalog::{Catalog, Image};
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::events::Events;
 use crate::lock::{LockEntry, LockFile, LockStatus};
 use crate::mirror::{self, Copied, KnownBlobs, Mirror};
@@ -174,21 +174,12 @@ fn pinned_mirrors<'a>(
         match lock.status(image) {
             LockStatus::Fresh(entry) => work.push((image, entry)),
             LockStatus::Missing => unpinned.push(
-                Diagnostic::error(format!(
-                    "`{}` is not pinned in `{}`",
-                    image.name,
-                    workspace.lock_path.display()
-                ))
-                .image(&image.name)
-                .help("run `baseimg lock` first"),
+                crate::lock::not_pinned(&image.name, &workspace.lock_path)
+                    .help("run `baseimg lock` first"),
             ),
             LockStatus::Stale { why } => unpinned.push(
-                Diagnostic::error(format!(
-                    "the lock entry of `{}` is out of date: {why}",
-                    image.name
-                ))
-                .image(&image.name)
-                .help(format!("run `baseimg update {}` first", image.name)),
+                crate::lock::out_of_date(&image.name, &why)
+                    .help(format!("run `baseimg update {}` first", image.name)),
             ),
         }
     }
@@ -247,7 +238,7 @@ async fn check_budget(clients: &Clients, to_copy: &[&LockEntry]) -> Result<(), D
             .sum();
         if budget.remaining < needed {
             errors.push(
-                Diagnostic::error(format!(
+                Diagnostic::new(Code::MirrorPullBudget, format!(
                     "{} allows {} more pulls now; mirroring needs up to {needed} manifest requests there",
                     budget.registry, budget.remaining
                 ))

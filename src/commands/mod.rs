@@ -33,7 +33,7 @@ pub mod validate;
 use std::path::PathBuf;
 
 use crate::catalog::{Catalog, LoadOptions};
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::events::Events;
 use crate::graph::Graph;
 use crate::lock::LockFile;
@@ -147,12 +147,18 @@ impl Workspace {
         let state = crate::fsutil::state_dir(root)
             .map_err(|e| io_error("create", &root.join(".baseimg"), e))?;
         crate::run_lock::acquire(&state, command, settings.wait, |holder| {
-            settings.events.note(format!(
+            settings.events.note(Diagnostic::new(
+                        Code::RunLockWaiting,
+                        format!(
                 "waiting for another baseimg run on this catalog: {holder} (--no-wait stops instead)"
-            ))
+            )))
         })
         .map_err(|error| {
-            Diagnostic::error(error.to_string())
+            let code = match error {
+                crate::run_lock::RunLockError::Busy { .. } => Code::RunLockBusy,
+                crate::run_lock::RunLockError::Io { .. } => Code::RunLockUnusable,
+            };
+            Diagnostic::new(code, error.to_string())
                 .help("wait for it to finish, or run again without --no-wait to wait for it")
                 .into()
         })
@@ -171,7 +177,7 @@ impl Workspace {
                 "cannot reach the private registry `{host}`: {}",
                 error.failure
             );
-            let diagnostic = Diagnostic::error(message);
+            let diagnostic = Diagnostic::new(failure::Advice::code(&error), message);
             match failure::Advice::advice(&error) {
                 Some(help) => diagnostic.help(help).into(),
                 None => diagnostic.into(),
@@ -203,17 +209,13 @@ impl Workspace {
         let mut found = Vec::new();
         let mut problems = Diagnostics::default();
         for name in names {
-            match self.catalog.images.get(name) {
-                Some(image) if image.run.is_some() => {}
-                Some(image) => problems.push(
-                    Diagnostic::error(format!("`{name}` has no `run:` settings"))
-                        .at(self.catalog.locate(image.span))
-                        .image(name)
+            match self.catalog.image(name) {
+                Ok(image) if image.run.is_some() => {}
+                Ok(image) => problems.push(
+                    not_a_service(&self.catalog, image)
                         .help("add `run:` to the image to make it a service"),
                 ),
-                None => problems.push(Diagnostic::error(format!(
-                    "no image named `{name}` in the catalog"
-                ))),
+                Err(unknown) => problems.extend(unknown),
             }
         }
         problems.into_result()?;
@@ -226,6 +228,16 @@ impl Workspace {
         }
         Ok(found)
     }
+}
+
+/// An image without `run:` named where a service is needed.
+fn not_a_service(catalog: &Catalog, image: &crate::catalog::Image) -> Diagnostic {
+    Diagnostic::new(
+        Code::ServiceNoRunSettings,
+        format!("`{}` has no `run:` settings", image.name),
+    )
+    .at(catalog.locate(image.span))
+    .image(&image.name)
 }
 
 /// A service of the catalog and what stands under its container name now.
@@ -267,16 +279,22 @@ fn unfinished_promotion(catalog: &Catalog) -> Option<Diagnostic> {
     match crate::executor::journal::Journal::find(&state) {
         Ok(None) => None,
         Ok(Some(journal)) => Some(
-            Diagnostic::warning(format!(
+            Diagnostic::new(Code::BuildUnfinishedPromotion, format!(
                 "run {} stopped while moving tags (started {}): moving tags may point at a mix of old and new releases",
                 journal.run, journal.started
             ))
             .help("the next `baseimg build --push` or `baseimg refresh` completes that promotion first"),
         ),
-        Err(problem) => Some(Diagnostic::warning(problem).help(
+        Err(problem) => Some(unreadable_journal(problem).as_warning().help(
             "remove it if no promotion was cut off; otherwise run `baseimg build --push` to set the tags",
         )),
     }
+}
+
+/// The journal of a promotion cannot be read (see [`crate::executor::journal`]): a warning while
+/// nothing moves tags, an error before a build would.
+fn unreadable_journal(problem: impl std::fmt::Display) -> Diagnostic {
+    Diagnostic::new(Code::BuildUnreadableJournal, problem.to_string())
 }
 
 /// Which images a command works on: none named means the whole catalog.
@@ -294,7 +312,11 @@ fn path_text<S: serde::Serializer>(path: &std::path::Path, out: S) -> Result<S::
 
 /// An error about the machine rather than the input: a directory that cannot be created, say.
 fn io_error(what: &str, path: &std::path::Path, error: std::io::Error) -> Diagnostics {
-    Diagnostic::error(format!("cannot {what} `{}`: {error}", path.display())).into()
+    Diagnostic::new(
+        Code::FsIoError,
+        format!("cannot {what} `{}`: {error}", path.display()),
+    )
+    .into()
 }
 
 /// A registry's pull budget as it last reported it (Docker Hub: `RateLimit-Remaining`).

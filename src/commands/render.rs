@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 use super::{Finished, Outcome, Selection, Settings, Workspace, io_error};
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::Diagnostics;
 use crate::fsutil::write_atomic;
 use crate::plan::{self, Pin, Unlocked};
 
@@ -89,9 +89,8 @@ fn unpinned_mirrors(
             .into_iter()
             .filter(|d| selected.contains(d))
             .collect();
-        let mut diagnostic = Diagnostic::error(format!("`{name}` is not pinned: {why}"))
+        let mut diagnostic = crate::plan::unpinned_mirror(name, why)
             .at(workspace.catalog.locate(mirror.span))
-            .image(name)
             .help(format!("run `{fix}` first"));
         if !blocked.is_empty() {
             diagnostic =

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::failure::diagnose;
 use super::history::{built_image, releases};
 use super::{Finished, Outcome, Settings, Workspace};
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::history;
 
 #[derive(Debug, Serialize)]
@@ -37,22 +37,28 @@ pub async fn run(
         Some(tag) => releases.iter().find(|r| r.tag == tag).ok_or_else(|| {
             let known: Vec<&str> = releases.iter().map(|r| r.tag.as_str()).collect();
             Diagnostics::from(
-                Diagnostic::error(format!("`{tag}` is not a release of `{}`", image.name))
-                    .image(&image.name)
-                    .help(if known.is_empty() {
-                        "the image has no releases in the private registry yet".to_string()
-                    } else {
-                        format!("its releases, newest first: {}", known.join(", "))
-                    }),
+                Diagnostic::new(
+                    Code::HistoryUnknownRelease,
+                    format!("`{tag}` is not a release of `{}`", image.name),
+                )
+                .image(&image.name)
+                .help(if known.is_empty() {
+                    "the image has no releases in the private registry yet".to_string()
+                } else {
+                    format!("its releases, newest first: {}", known.join(", "))
+                }),
             )
         })?,
         // Newest first: the previous release is the one after the current.
         None => current.and_then(|i| releases.get(i + 1)).ok_or_else(|| {
             Diagnostics::from(
-                Diagnostic::error(format!(
-                    "`{}` has no release before the one its moving tags point at",
-                    image.name
-                ))
+                Diagnostic::new(
+                    Code::HistoryNoEarlierRelease,
+                    format!(
+                        "`{}` has no release before the one its moving tags point at",
+                        image.name
+                    ),
+                )
                 .image(&image.name)
                 .help(format!("see `baseimg history {}`", image.name)),
             )

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::failure::{Advice, explain};
 use super::{Finished, Outcome, Settings, Workspace};
 use crate::catalog::{Image, ImageKind};
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::docker::{ContainerInfo, Daemon};
 use crate::lock::LockStatus;
 use crate::registry::Clients;
@@ -128,10 +128,13 @@ fn shared_host_ports(prepared: &[Prepared]) -> Diagnostics {
                 *p == port.host && (*i == ip || *i == "0.0.0.0" || ip == "0.0.0.0")
             }) {
                 problems.push(
-                    Diagnostic::error(format!(
-                        "`{other}` and `{name}` both publish host port {}; nothing was started",
-                        port.host
-                    ))
+                    Diagnostic::new(
+                        Code::ServiceSharedHostPort,
+                        format!(
+                            "`{other}` and `{name}` both publish host port {}; nothing was started",
+                            port.host
+                        ),
+                    )
                     .image(name)
                     .help("give one of them another host port in `run.ports`"),
                 );
@@ -151,16 +154,10 @@ async fn prepare<'a>(
     options: &RunOptions,
     name: &str,
 ) -> Result<Prepared<'a>, Diagnostics> {
-    let image = workspace.catalog.images.get(name).ok_or_else(|| {
-        Diagnostics::from(Diagnostic::error(format!(
-            "no image named `{name}` in the catalog"
-        )))
-    })?;
+    let image = workspace.catalog.image(name)?;
     let spec = image.run.as_ref().ok_or_else(|| {
         Diagnostics::from(
-            Diagnostic::error(format!("`{name}` has no `run:` settings"))
-                .at(workspace.catalog.locate(image.span))
-                .image(name)
+            super::not_a_service(&workspace.catalog, image)
                 .help("add `run:` to the image (ports, env, volumes) to make it a service `baseimg run` can start"),
         )
     })?;
@@ -201,15 +198,19 @@ pub(super) async fn resolve(
 ) -> Result<String, Diagnostics> {
     let catalog = &workspace.catalog;
     let (host, repository) = catalog.private_location(image);
-    let fail = |message: String, help: &str| {
-        Diagnostics::from(Diagnostic::error(message).image(&image.name).help(help))
+    let fail = |diagnostic: Diagnostic, help: &str| {
+        Diagnostics::from(diagnostic.image(&image.name).help(help))
     };
     let digest = match &image.kind {
         ImageKind::Mirror(_) => match workspace.lock.status(image) {
             LockStatus::Fresh(entry) => entry.mirror_digest().clone(),
-            _ => {
+            unpinned => {
+                let diagnostic = match unpinned {
+                    LockStatus::Stale { why } => crate::lock::out_of_date(&image.name, &why),
+                    _ => crate::lock::not_pinned(&image.name, &workspace.lock_path),
+                };
                 return Err(fail(
-                    format!("`{}` is not pinned in the lock file", image.name),
+                    diagnostic,
                     "run `baseimg lock` and `baseimg mirror` first",
                 ));
             }
@@ -225,7 +226,10 @@ pub(super) async fn resolve(
                 return match daemon.inspect(&reference).await {
                     Ok(Some(_)) => Ok(reference),
                     Ok(None) => Err(fail(
-                        format!("the local daemon has no `{reference}`"),
+                        Diagnostic::new(
+                            Code::ServiceNotInDaemon,
+                            format!("the local daemon has no `{reference}`"),
+                        ),
                         "build it first: `baseimg build IMAGE`",
                     )),
                     Err(error) => Err(explain(&error).into()),
@@ -240,7 +244,10 @@ pub(super) async fn resolve(
                 Some((digest, _, _)) => digest,
                 None => {
                     return Err(fail(
-                        format!("`{host}/{repository}:{tag}` is not in the private registry"),
+                        Diagnostic::new(
+                            Code::ServiceNotInRegistry,
+                            format!("`{host}/{repository}:{tag}` is not in the private registry"),
+                        ),
                         "build and push it first: `baseimg build --push`, or run what you built here with `--local`",
                     ));
                 }

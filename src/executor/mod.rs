@@ -22,7 +22,7 @@ use indexmap::IndexMap;
 
 use crate::catalog::{Catalog, Image, Recipe};
 use crate::context::{DOCKERFILE_IN_CONTEXT, write_tar};
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::docker::{BuildRequest, DaemonError};
 use crate::dockerfile;
 use crate::events::{Events, Task};
@@ -306,10 +306,12 @@ impl Builder<'_> {
                         "# {} stopped answering ({error}); building on another daemon",
                         member.name
                     ));
-                    self.events.note(format!(
+                    self.events.note(Diagnostic::new(
+                        Code::BuildBuilderLost,
+                        format!(
                         "builder {} stopped answering while building {what}; it is left out and the image built on another",
                         member.name
-                    ));
+                    )));
                     retried = true;
                     job.task.step("building again on another daemon");
                     drop(lease);
@@ -907,7 +909,7 @@ impl Revision {
     /// The warning of a run that labelled images from a dirty tree; `built` is how many it built.
     pub fn warning(&self, built: usize) -> Option<Diagnostic> {
         (self.dirty && built > 0).then(|| {
-            Diagnostic::warning(format!(
+            Diagnostic::new(Code::BuildDirtyTree, format!(
                 "the working tree has uncommitted changes; images are labelled {}",
                 self.label()
             ))

@@ -15,7 +15,7 @@ use indexmap::IndexMap;
 
 use crate::catalog::{Catalog, Image, ImageKind};
 use crate::context::{self, ContextError, Entry};
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::fingerprint::{self, Fingerprint};
 use crate::lock::{LockFile, LockStatus};
 use crate::reference::Digest;
@@ -72,6 +72,16 @@ impl Pin {
             Pin::Unpinned { .. } => None,
         }
     }
+}
+
+/// A mirror the selection needs that is [`Pin::Unpinned`] (`why` says how), for the commands that stop
+/// on it; the caller says what to run.
+pub fn unpinned_mirror(image: &str, why: &str) -> Diagnostic {
+    Diagnostic::new(
+        Code::PlanUnpinnedMirror,
+        format!("`{image}` is not pinned: {why}"),
+    )
+    .image(image)
 }
 
 /// How to treat a mirror the lock file does not cover.
@@ -201,7 +211,16 @@ fn resolve_build(
         // An image without files of its own needs no context directory unless one was named.
         Err(ContextError::Missing(_)) if build.context_span.is_none() => Some(Vec::new()),
         Err(error) => {
-            let mut diagnostic = Diagnostic::error(format!("{error} (image `{}`)", image.name))
+            let code = match error {
+                ContextError::Missing(_) => Code::ContextMissing,
+                ContextError::NotADirectory(_) => Code::ContextNotADirectory,
+                ContextError::OutsideRoot { .. } => Code::ContextOutsideRepository,
+                ContextError::EscapingLink { .. } => Code::ContextEscapingLink,
+                ContextError::Special { .. } => Code::ContextSpecialFile,
+                ContextError::BadIgnorePattern { .. } => Code::ContextInvalidIgnorePattern,
+                ContextError::Io { .. } => Code::ContextUnreadable,
+            };
+            let mut diagnostic = Diagnostic::new(code, format!("{error} (image `{}`)", image.name))
                 .at(catalog.locate(build.context_span.unwrap_or(image.span)))
                 .image(&image.name);
             diagnostic = match error {

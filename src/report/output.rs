@@ -106,4 +106,3 @@ fn pretty(json: &serde_json::Value) -> String {
     text.push('\n');
     text
 }
-

@@ -22,7 +22,7 @@ use super::mirror::MirrorResult;
 use super::{Finished, Outcome, Settings, Workspace, io_error};
 use crate::catalog::Image;
 use crate::cooldown::Why;
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::fsutil::write_atomic;
 use crate::lock::{LockEntry, LockStatus};
 use crate::reference::Digest;
@@ -387,18 +387,19 @@ async fn work(
 fn check_adopt(workspace: &Workspace, names: &[String]) -> Result<(), Diagnostics> {
     let mut wrong = Diagnostics::default();
     for name in names {
-        match workspace.catalog.images.get(name) {
-            Some(image) if image.as_mirror().is_some() => {}
-            Some(_) => wrong.push(
-                Diagnostic::error(format!(
-                    "`{name}` is built, not mirrored; only a mirror adopts upstream digests"
-                ))
+        match workspace.catalog.image(name) {
+            Ok(image) if image.as_mirror().is_some() => {}
+            Ok(_) => wrong.push(
+                Diagnostic::new(
+                    Code::RefreshNotAMirror,
+                    format!(
+                        "`{name}` is built, not mirrored; only a mirror adopts upstream digests"
+                    ),
+                )
                 .image(name)
                 .help("`--adopt` takes the name of a mirrored image"),
             ),
-            None => wrong.push(Diagnostic::error(format!(
-                "no image named `{name}` in the catalog"
-            ))),
+            Err(unknown) => wrong.extend(unknown),
         }
     }
     wrong.into_result().map(drop)
