@@ -18,6 +18,7 @@ pub mod credentials;
 pub mod diagnostic;
 pub mod docker;
 pub mod dockerfile;
+pub mod failure;
 pub mod fingerprint;
 pub mod fsutil;
 pub mod graph;

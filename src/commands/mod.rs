@@ -12,7 +12,6 @@
 pub mod build;
 pub mod check;
 pub mod down;
-mod failure;
 pub mod graph;
 pub mod history;
 pub mod init;
@@ -34,6 +33,7 @@ use std::path::PathBuf;
 
 use crate::catalog::{Catalog, LoadOptions};
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::failure;
 use crate::graph::Graph;
 use crate::lock::LockFile;
 use crate::progress::Mode;
