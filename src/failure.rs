@@ -7,9 +7,9 @@
 
 use std::fmt::Display;
 
-use crate::executor::BuildError;
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::docker::DaemonError;
+use crate::executor::BuildError;
 use crate::mirror::MirrorError;
 use crate::registry::{Failure, RegistryError};
 use crate::service::ServiceError;
@@ -37,6 +37,11 @@ pub fn diagnose(what: impl Display, error: &impl Advice) -> Diagnostic {
         Some(advice) => diagnostic.help(advice),
         None => diagnostic,
     }
+}
+
+/// An error about the machine rather than the input: a directory that cannot be created, say.
+pub fn io_error(what: &str, path: &std::path::Path, error: std::io::Error) -> Diagnostics {
+    Diagnostic::error(format!("cannot {what} `{}`: {error}", path.display())).into()
 }
 
 impl Advice for RegistryError {

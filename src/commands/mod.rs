@@ -33,10 +33,12 @@ use std::path::PathBuf;
 
 use crate::catalog::{Catalog, LoadOptions};
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::failure;
+use crate::failure::{self, io_error};
+use crate::fsutil::path_text;
 use crate::graph::Graph;
 use crate::lock::LockFile;
 use crate::progress::Mode;
+use crate::registry::Budget;
 
 /// What every command may need to know about how it was asked to run, whatever the command line
 /// looked like. Built once, by `cli`.
@@ -280,42 +282,4 @@ fn unfinished_promotion(catalog: &Catalog) -> Option<Diagnostic> {
 pub struct Selection {
     pub images: Vec<String>,
     pub with_dependents: bool,
-}
-
-/// Paths in reports are written as text, as `display()` shows them: serde refuses a path that is not
-/// UTF-8, and a report must always be writable.
-fn path_text<S: serde::Serializer>(path: &std::path::Path, out: S) -> Result<S::Ok, S::Error> {
-    out.collect_str(&path.display())
-}
-
-/// An error about the machine rather than the input: a directory that cannot be created, say.
-fn io_error(what: &str, path: &std::path::Path, error: std::io::Error) -> Diagnostics {
-    Diagnostic::error(format!("cannot {what} `{}`: {error}", path.display())).into()
-}
-
-/// A registry's pull budget as it last reported it (Docker Hub: `RateLimit-Remaining`).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Budget {
-    pub registry: String,
-    pub remaining: u64,
-    pub limit: Option<u64>,
-}
-
-impl Budget {
-    /// Every registry of this run that reported a budget, by name.
-    fn of(clients: &crate::registry::Clients) -> Vec<Budget> {
-        let mut budgets: Vec<Budget> = clients
-            .all()
-            .iter()
-            .filter_map(|client| {
-                client.rate_limit().map(|limit| Budget {
-                    registry: client.registry().to_string(),
-                    remaining: limit.remaining,
-                    limit: limit.limit,
-                })
-            })
-            .collect();
-        budgets.sort_by(|a, b| a.registry.cmp(&b.registry));
-        budgets
-    }
 }

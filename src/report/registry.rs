@@ -1,12 +1,12 @@
 //! Text for the commands that talk to registries: `lock` / `update`, `mirror` and `outdated`.
 
 use super::{Text, count, table, table_with_notes, word};
-use crate::commands::Budget;
 use crate::commands::lock::LockReport;
 use crate::commands::mirror::{MirrorReport, MirroredStatus};
 use crate::commands::outdated::OutdatedReport;
 use crate::mirror::Copied;
 use crate::progress::human_bytes;
+use crate::registry::Budget;
 
 /// `registry-1.docker.io: 76 of 100 pulls left in the current window`
 fn budget_lines(budgets: &[Budget]) -> String {
