@@ -37,4 +37,5 @@ pub mod service;
 pub mod smoke;
 pub mod timeline;
 pub mod upstream;
+pub mod workspace;
 pub mod yaml;

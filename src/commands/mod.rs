@@ -29,51 +29,12 @@ pub mod run;
 pub mod stop;
 pub mod validate;
 
-use std::path::PathBuf;
-
-use crate::catalog::{Catalog, LoadOptions};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::failure::{self, io_error};
 use crate::fsutil::path_text;
-use crate::graph::Graph;
-use crate::lock::LockFile;
-use crate::progress::Mode;
 use crate::registry::Budget;
-
-/// What every command may need to know about how it was asked to run, whatever the command line
-/// looked like. Built once, by `cli`.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// The catalog file.
-    pub catalog: PathBuf,
-    /// The lock file, when not the default beside the catalog.
-    pub lock: Option<PathBuf>,
-    /// The private registry and namespace, replacing the catalog's.
-    pub registry: Option<String>,
-    /// How many images to work on at the same time (at least 1).
-    pub jobs: usize,
-    pub progress: Mode,
-    /// The builder asked for on the command line; the catalog's otherwise.
-    pub builder: Option<crate::catalog::BuilderKind>,
-    /// The daemons to build on (`--builder-host`); none: the one `DOCKER_HOST` names.
-    pub builder_hosts: Vec<String>,
-    /// Whether a run that changes the registry or the lock file waits for another one on the catalog.
-    pub wait: crate::run_lock::Wait,
-}
-
-impl Settings {
-    fn load_options(&self) -> LoadOptions {
-        LoadOptions {
-            registry: self.registry.clone(),
-        }
-    }
-
-    fn lock_path(&self, catalog: &Catalog) -> PathBuf {
-        self.lock
-            .clone()
-            .unwrap_or_else(|| LockFile::default_path(catalog))
-    }
-}
+use crate::workspace::unfinished_promotion;
+pub use crate::workspace::{Settings, Workspace};
 
 /// How a command ended, apart from bad input (which is an `Err(Diagnostics)`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -105,35 +66,7 @@ impl<R> Finished<R> {
     }
 }
 
-/// What most commands start from: the checked catalog, its graph and its lock file.
-pub struct Workspace {
-    pub catalog: Catalog,
-    pub graph: Graph,
-    pub lock: LockFile,
-    pub lock_path: PathBuf,
-    /// Warnings from loading (unknown lock entries, say), passed on with the command's report.
-    pub warnings: Diagnostics,
-}
-
 impl Workspace {
-    pub fn open(settings: &Settings) -> Result<Workspace, Diagnostics> {
-        let (catalog, warnings) = Catalog::load(&settings.catalog, &settings.load_options())?;
-        let graph = Graph::build(&catalog)?;
-        let lock_path = settings.lock_path(&catalog);
-        let lock = LockFile::load(&lock_path)?;
-        let mut warnings = warnings;
-        if let Some(warning) = unfinished_promotion(&catalog) {
-            warnings.push(warning);
-        }
-        Ok(Workspace {
-            catalog,
-            graph,
-            lock,
-            lock_path,
-            warnings,
-        })
-    }
-
     /// The catalog's run lock, for commands that change a registry or the lock file (see
     /// [`crate::run_lock`]); held until the returned guard is dropped.
     pub fn exclusive(
@@ -154,33 +87,6 @@ impl Workspace {
                 .help("wait for it to finish, or run again without --no-wait to wait for it")
                 .into()
         })
-    }
-
-    /// One request to the private registry before a command's work: a registry that is down or
-    /// misnamed is one clear error within seconds, not a retried error per image.
-    pub async fn reach_private(
-        &self,
-        clients: &crate::registry::Clients,
-    ) -> Result<(), Diagnostics> {
-        let host = self.catalog.private_host();
-        clients.get(host).probe().await.map_err(|error| {
-            // The request itself (`GET /v2/`) says nothing to a user; what failed does.
-            let message = format!(
-                "cannot reach the private registry `{host}`: {}",
-                error.failure
-            );
-            let diagnostic = Diagnostic::error(message);
-            match failure::Advice::advice(&error) {
-                Some(help) => diagnostic.help(help).into(),
-                None => diagnostic.into(),
-            }
-        })
-    }
-
-    /// Registry clients for this catalog, with its manifest cache.
-    pub fn clients(&self) -> crate::registry::Clients {
-        crate::registry::Clients::new(&self.catalog.insecure_registries)
-            .with_cache(self.catalog.root_dir().to_path_buf())
     }
 
     /// The named images with everything they are built from (and, if asked, everything built on
@@ -256,24 +162,6 @@ impl Workspace {
             });
         }
         Ok(present)
-    }
-}
-
-/// A warning when an earlier run stopped while moving tags (see [`crate::executor::journal`]).
-fn unfinished_promotion(catalog: &Catalog) -> Option<Diagnostic> {
-    let state = catalog.root_dir().join(".baseimg");
-    match crate::executor::journal::Journal::find(&state) {
-        Ok(None) => None,
-        Ok(Some(journal)) => Some(
-            Diagnostic::warning(format!(
-                "run {} stopped while moving tags (started {}): moving tags may point at a mix of old and new releases",
-                journal.run, journal.started
-            ))
-            .help("the next `baseimg build --push` or `baseimg refresh` completes that promotion first"),
-        ),
-        Err(problem) => Some(Diagnostic::warning(problem).help(
-            "remove it if no promotion was cut off; otherwise run `baseimg build --push` to set the tags",
-        )),
     }
 }
 
