@@ -8,6 +8,7 @@
 
 pub mod journal;
 mod log;
+pub mod pipeline;
 mod platforms;
 pub mod pool;
 mod promote;

@@ -1,5 +1,7 @@
-//! `baseimg build [IMAGE…] [--push]`: the selected images and what they need, built in DAG order on
-//! the plan's pinned parents; then, only when every image succeeded, the moving tags are promoted.
+//! The build pipeline: the selected images and what they need, built in DAG order on the plan's
+//! pinned parents over the daemons of the run's pool, each checked before it is pushed; then, only
+//! when every image succeeded, the moving tags are promoted. What `baseimg build` runs, and the
+//! night's build step ([`crate::night`]).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -7,20 +9,20 @@ use std::time::Instant;
 use indexmap::IndexMap;
 use serde::Serialize;
 
-use super::failure::{Advice, diagnose, explain};
-use super::{Finished, Outcome, Selection, Settings, Workspace, io_error};
-use crate::executor::journal::Journal;
-use crate::executor::pool::{Member, Pool};
-use crate::executor::{self, BuildError, Builder, Node, NodeResult, Promoted};
 use crate::catalog::{BuilderHost, Catalog};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::docker::Daemon;
+use crate::executor::journal::Journal;
+use crate::executor::pool::{Member, Pool};
+use crate::executor::{self, BuildError, Builder, Node, NodeResult, Promoted};
+use crate::failure::{Advice, diagnose, explain, io_error};
 use crate::plan::{self, Pin, Unlocked};
 use crate::progress::Progress;
 use crate::reference::Digest;
 use crate::registry::Clients;
 use crate::schedule;
 use crate::smoke::{Checked, Smoke};
+use crate::workspace::{Settings, Workspace};
 
 #[derive(Debug, Serialize)]
 pub struct BuildReport {
@@ -39,7 +41,7 @@ pub struct BuildReport {
     /// The daemon's builder the run used.
     pub builder: crate::docker::Builder,
     /// Where this run's build logs are.
-    #[serde(serialize_with = "super::path_text")]
+    #[serde(serialize_with = "crate::fsutil::path_text")]
     pub logs: PathBuf,
     pub seconds: f64,
 }
@@ -174,14 +176,14 @@ impl BuildReport {
     }
 }
 
+/// A build run of its own (`baseimg build`): a new run identity with its logs under
+/// `.baseimg/logs/<run>/`, then [`build`]. Returns the report and the run's warnings.
 pub async fn run(
     settings: &Settings,
-    selection: &Selection,
+    workspace: &Workspace,
+    selected: &[String],
     push: bool,
-) -> Result<Finished<BuildReport>, Diagnostics> {
-    let workspace = Workspace::open(settings)?;
-    let _running = workspace.exclusive(settings, if push { "build --push" } else { "build" })?;
-    let selected = workspace.select(selection)?;
+) -> Result<(BuildReport, Diagnostics), Diagnostics> {
     let run_id = crate::clock::run_id();
     let logs = crate::fsutil::state_dir(workspace.catalog.root_dir())
         .map_err(|e| io_error("create", &workspace.catalog.root_dir().join(".baseimg"), e))?
@@ -198,15 +200,9 @@ pub async fn run(
         push,
         revision: revision.clone(),
     };
-    let report = build(settings, &workspace, &selected, run).await?;
-    let outcome = if report.ok {
-        Outcome::Success
-    } else {
-        Outcome::Failed
-    };
-    let mut warnings = workspace.warnings;
-    warnings.extend(dirty_tree(revision.as_ref(), &report));
-    Ok(Finished::new(report, warnings, outcome))
+    let report = build(settings, workspace, selected, run).await?;
+    let warnings = dirty_tree(revision.as_ref(), &report);
+    Ok((report, warnings))
 }
 
 /// What one build run is, besides the catalog: its identity, where its logs go, its timeline, and

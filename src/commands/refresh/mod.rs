@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::build::{BuildStatus, ImageResult, Promotion};
+use crate::executor::pipeline::{BuildStatus, ImageResult, Promotion};
 use super::mirror::MirrorResult;
 use super::{Finished, Outcome, Settings, Workspace, io_error};
 use crate::catalog::Image;
@@ -363,7 +363,7 @@ async fn work(
     }
     let selected = summary.buildable(workspace);
     let revision = crate::executor::git_revision(workspace.catalog.root_dir());
-    let run = super::build::Run {
+    let run = crate::executor::pipeline::Run {
         clients,
         id: run_id,
         logs: dir.join("logs"),
@@ -371,9 +371,9 @@ async fn work(
         push: true,
         revision: revision.clone(),
     };
-    match super::build::build(settings, workspace, &selected, run).await {
+    match crate::executor::pipeline::build(settings, workspace, &selected, run).await {
         Ok(built) => {
-            let warnings = super::build::dirty_tree(revision.as_ref(), &built);
+            let warnings = crate::executor::pipeline::dirty_tree(revision.as_ref(), &built);
             summary.built(workspace, built, clients).await;
             warnings
         }

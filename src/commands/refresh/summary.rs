@@ -10,7 +10,7 @@ use super::{
     Failure, Moved, Rebuilt, RefreshReport, RequestCounts, Requests, Step, Upstream, UpstreamStatus,
 };
 use crate::commands::Workspace;
-use crate::commands::build::{BuildReport, BuildStatus, ImageResult, Promotion};
+use crate::executor::pipeline::{BuildReport, BuildStatus, ImageResult, Promotion};
 use crate::commands::mirror::{MirrorResult, MirroredStatus};
 use crate::diagnostic::Diagnostics;
 use crate::lock::LockStatus;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::commands::build::{BuildStatus, ImageResult, Promotion};
+use crate::executor::pipeline::{BuildStatus, ImageResult, Promotion};
 use crate::commands::refresh::{
     Failure, Moved, Rebuilt, RefreshReport, RequestCounts, Requests, Step, Upstream, UpstreamStatus,
 };
