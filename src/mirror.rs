@@ -10,6 +10,8 @@
 //! only after every blob they need is in place, so a failed copy never leaves a visible broken image.
 //! When the private registry already has the locked digest, nothing is asked of upstream.
 
+pub mod pipeline;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

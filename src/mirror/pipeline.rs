@@ -1,5 +1,6 @@
-//! `baseimg mirror [IMAGE…]`: the locked upstream digests copied into the private registry, byte for
-//! byte (see [`crate::mirror`]).
+//! The mirror pipeline: the locked upstream digests copied into the private registry, byte for byte
+//! (one image's copy is [`super::Mirror`]). What `baseimg mirror` runs, and the night's mirror step
+//! ([`crate::night`]).
 //!
 //! Three phases, each over every image before the next: ask the private registry what it lacks (so
 //! nothing is asked of upstream for what it has), check upstream's pull budget covers the copy (so a
@@ -12,14 +13,14 @@ use std::time::Instant;
 use futures_util::{StreamExt, stream};
 use serde::Serialize;
 
-use super::failure::{Advice, diagnose};
-use super::{Budget, Finished, Outcome, Selection, Settings, Workspace};
 use crate::catalog::{Catalog, Image};
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::failure::{Advice, diagnose};
 use crate::lock::{LockEntry, LockFile, LockStatus};
 use crate::mirror::{self, Copied, KnownBlobs, Mirror};
 use crate::progress::Progress;
-use crate::registry::Clients;
+use crate::registry::{Budget, Clients};
+use crate::workspace::{Settings, Workspace};
 
 #[derive(Debug, Serialize)]
 pub struct MirrorReport {
@@ -71,23 +72,16 @@ impl MirrorReport {
     }
 }
 
+/// A mirror run of its own (`baseimg mirror`): the selected mirrors, each pinned, copied.
 pub async fn run(
     settings: &Settings,
-    selection: &Selection,
-) -> Result<Finished<MirrorReport>, Diagnostics> {
-    let workspace = Workspace::open(settings)?;
-    let _running = workspace.exclusive(settings, "mirror")?;
-    let selected = workspace.select(selection)?;
-    let work = pinned_mirrors(&workspace, &selected)?;
+    workspace: &Workspace,
+    selected: &[String],
+) -> Result<MirrorReport, Diagnostics> {
+    let work = pinned_mirrors(workspace, selected)?;
     let timeline = crate::timeline::Timeline::default();
     let clients = workspace.clients();
-    let report = copy(settings, &workspace, &clients, &work, &timeline).await?;
-    let outcome = if report.failed() > 0 {
-        Outcome::Failed
-    } else {
-        Outcome::Success
-    };
-    Ok(Finished::new(report, workspace.warnings, outcome))
+    copy(settings, workspace, &clients, &work, &timeline).await
 }
 
 /// Copies the locked digests of `work` that the private registry lacks. Shared by `mirror` and
@@ -301,7 +295,7 @@ async fn copy_one(
             mirrored.retagged = Some(retagged);
         }
         Ok(mirror::Mirrored::Copied(copied)) => {
-            task.finish(&crate::report::copied_line(&copied));
+            task.finish(&copied_line(&copied));
             mirrored.status = MirroredStatus::Copied;
             mirrored.copied = Some(copied);
         }
@@ -312,4 +306,15 @@ async fn copy_one(
         }
     }
     mirrored
+}
+
+/// The progress line of a mirror copied: `copied 1 blob (4.2 MiB), mounted 0, present 2`.
+pub fn copied_line(copied: &Copied) -> String {
+    format!(
+        "copied {} ({}), mounted {}, present {}",
+        crate::report::count(copied.blobs_copied, "blob", "blobs"),
+        crate::progress::human_bytes(copied.bytes),
+        copied.blobs_mounted,
+        copied.blobs_present
+    )
 }

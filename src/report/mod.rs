@@ -21,7 +21,6 @@ mod service;
 
 pub use refresh::refresh_markdown;
 pub use refresh_html::refresh_html;
-pub use registry::copied_line;
 
 use std::io::{IsTerminal, Write};
 

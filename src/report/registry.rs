@@ -2,9 +2,8 @@
 
 use super::{Text, count, table, table_with_notes, word};
 use crate::commands::lock::LockReport;
-use crate::commands::mirror::{MirrorReport, MirroredStatus};
 use crate::commands::outdated::OutdatedReport;
-use crate::mirror::Copied;
+use crate::mirror::pipeline::{MirrorReport, MirroredStatus};
 use crate::progress::human_bytes;
 use crate::registry::Budget;
 
@@ -26,17 +25,6 @@ fn budget_lines(budgets: &[Budget]) -> String {
             ),
         })
         .collect()
-}
-
-/// The progress line of a mirror copied: `copied 1 blob (4.2 MiB), mounted 0, present 2`.
-pub fn copied_line(copied: &Copied) -> String {
-    format!(
-        "copied {} ({}), mounted {}, present {}",
-        count(copied.blobs_copied, "blob", "blobs"),
-        human_bytes(copied.bytes),
-        copied.blobs_mounted,
-        copied.blobs_present
-    )
 }
 
 impl Text for LockReport {
@@ -223,7 +211,8 @@ mod tests {
 
     #[test]
     fn a_copy_of_one_blob_says_blob() {
-        use crate::commands::mirror::{MirrorReport, MirrorResult, MirroredStatus};
+        use crate::mirror::Copied;
+        use crate::mirror::pipeline::{MirrorReport, MirrorResult, MirroredStatus, copied_line};
         let copied = Copied {
             manifests: 1,
             blobs_copied: 1,

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::executor::pipeline::{BuildStatus, ImageResult, Promotion};
-use super::mirror::MirrorResult;
+use crate::mirror::pipeline::MirrorResult;
 use super::{Finished, Outcome, Settings, Workspace, io_error};
 use crate::catalog::Image;
 use crate::cooldown::Why;
@@ -353,7 +353,7 @@ async fn work(
             _ => None,
         })
         .collect();
-    match super::mirror::copy(settings, workspace, clients, &work, timeline).await {
+    match crate::mirror::pipeline::copy(settings, workspace, clients, &work, timeline).await {
         Ok(mirrored) => summary.mirrored(mirrored.images),
         Err(diagnostics) => summary.fail_diagnostics(Step::Mirror, &diagnostics),
     }

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::commands::Workspace;
 use crate::executor::pipeline::{BuildReport, BuildStatus, ImageResult, Promotion};
-use crate::commands::mirror::{MirrorResult, MirroredStatus};
+use crate::mirror::pipeline::{MirrorResult, MirroredStatus};
 use crate::diagnostic::Diagnostics;
 use crate::lock::LockStatus;
 use crate::plan::{self, Pin, Unlocked};
