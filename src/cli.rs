@@ -450,10 +450,7 @@ fn dispatch(cli: &Cli) -> Result<Outcome, Diagnostics> {
             format,
         ),
         Command::Outdated => emit(block_on(commands::outdated::run(settings))??, format),
-        Command::Refresh(args) => emit(
-            block_on(commands::refresh::run(settings, &args.options()))??,
-            format,
-        ),
+        Command::Refresh(args) => refresh(settings, &args.options(), format),
         Command::Build { selection, push } => emit(
             block_on(commands::build::run(
                 settings,
@@ -509,6 +506,20 @@ fn run_services(
     if env && format == Format::Text {
         report::emit_env(&finished);
         return Ok(finished.outcome);
+    }
+    emit(finished, format)
+}
+
+/// `refresh`'s report, once the report layer has written its files to the run's report directory
+/// (a dry run has none).
+fn refresh(
+    settings: &Settings,
+    options: &commands::refresh::Options,
+    format: Format,
+) -> Result<Outcome, Diagnostics> {
+    let finished = block_on(commands::refresh::run(settings, options))??;
+    if let Some(dir) = &finished.report.report_dir {
+        report::refresh::write_files(&finished.report, dir)?;
     }
     emit(finished, format)
 }

@@ -25,6 +25,7 @@ pub mod graph;
 pub mod history;
 pub mod lock;
 pub mod mirror;
+pub mod night;
 pub mod plan;
 pub mod progress;
 pub mod reference;

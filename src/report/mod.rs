@@ -14,7 +14,7 @@ mod build;
 mod catalog;
 mod graph;
 mod history;
-mod refresh;
+pub mod refresh;
 mod refresh_html;
 mod registry;
 mod service;
