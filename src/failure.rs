@@ -1,9 +1,10 @@
 //! The one place where the domains' typed errors become diagnostics: what went wrong (the error's own
 //! message), what the command was doing, and — where the kind of error tells — what to do about it.
 //!
-//! Domain modules know nothing of diagnostics or of the command that called them; a command knows
-//! which image and which step an error belongs to. This file joins the two, so a new error variant
-//! gets its advice here and every command that meets it says the same thing.
+//! Domain modules know nothing of diagnostics or of the command that called them; a command or a
+//! pipeline (build, mirror, the night) knows which image and which step an error belongs to. This file
+//! joins the two, so a new error variant gets its advice here and every command that meets it says
+//! the same thing.
 
 use std::fmt::Display;
 

@@ -8,7 +8,9 @@
 //! off or arrives short (fewer bytes than its size) is a broken transfer and copied again; one whose
 //! bytes all came and hash wrong is asked for once more, then refused. Manifests are pushed
 //! only after every blob they need is in place, so a failed copy never leaves a visible broken image.
-//! When the private registry already has the locked digest, nothing is asked of upstream.
+//! When the private registry already has the locked digest, nothing is asked of upstream. A whole
+//! run over the selected mirrors (what the private registry lacks, the pull budget, the report) is
+//! [`pipeline`].
 
 pub mod pipeline;
 

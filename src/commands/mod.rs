@@ -1,8 +1,9 @@
-//! One file per subcommand. Each command does its work and returns a [`Finished`]: a typed,
-//! serializable report of what happened and an [`Outcome`]. Commands never print (progress aside) and
-//! never choose exit codes: [`crate::report`] turns the report into text or JSON, and `cli` maps the
-//! outcome to an exit code. That keeps every command's result testable and reusable (a nightly report
-//! can embed a build report) without capturing standard output.
+//! One file per subcommand. Each command is a thin adapter: its options in, a domain pipeline run on
+//! the [`Workspace`] (the build executor's, the mirror's, the night's…), and a [`Finished`] out: a
+//! typed, serializable report of what happened and an [`Outcome`]. Commands never print (progress
+//! aside) and never choose exit codes: [`crate::report`] turns the report into text or JSON, and
+//! `cli` maps the outcome to an exit code. That keeps every command's result testable and reusable
+//! (the night's report embeds the build pipeline's results) without capturing standard output.
 //!
 //! A new command is: a file here (and its `pub mod` line below) with a `run` function returning
 //! `Result<Finished<ItsReport>, Diagnostics>` (an `async fn` when it talks to a registry or the

@@ -1,6 +1,7 @@
 //! Building one image: the Dockerfile the plan rendered, built through the daemon on its
 //! digest-pinned parent, labelled, tagged with its immutable tag and (when pushing) pushed. Promotion
-//! of the moving tags, once every image of a run succeeded, is in [`promote`].
+//! of the moving tags, once every image of a run succeeded, is in [`promote`]; a whole run (its
+//! daemons, the images in DAG order, their checks, the promotion and the report) is [`pipeline`].
 //!
 //! An image whose fingerprint already exists (in the private registry when pushing, in the local
 //! daemon otherwise) is not built again. Build output goes to one log file per image per run (see
