@@ -8,7 +8,6 @@
 //! runs a pipeline and returns a typed report; [`report`] draws it as text, JSON, Markdown or HTML;
 //! [`cli`] parses arguments and maps outcomes to exit codes.
 
-pub mod executor;
 pub mod catalog;
 pub mod cli;
 pub mod clock;
@@ -19,6 +18,7 @@ pub mod credentials;
 pub mod diagnostic;
 pub mod docker;
 pub mod dockerfile;
+pub mod executor;
 pub mod failure;
 pub mod fingerprint;
 pub mod fsutil;
