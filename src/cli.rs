@@ -519,7 +519,7 @@ fn refresh(
 ) -> Result<Outcome, Diagnostics> {
     let finished = block_on(commands::refresh::run(settings, options))??;
     if let Some(dir) = &finished.report.report_dir {
-        report::refresh::write_files(&finished.report, dir)?;
+        report::write_refresh_files(&finished.report, dir)?;
     }
     emit(finished, format)
 }

@@ -1,5 +1,5 @@
 //! `baseimg refresh`: the nightly job as one command (the pipeline is [`crate::night`]). The run's
-//! report files are written by the report layer (`report::refresh::write_files`, called by `cli`)
+//! report files are written by the report layer (`report::write_refresh_files`, called by `cli`)
 //! once this returns.
 
 use super::{Finished, Outcome, Settings, Workspace};

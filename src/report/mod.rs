@@ -14,7 +14,7 @@ mod build;
 mod catalog;
 mod graph;
 mod history;
-pub mod refresh;
+mod refresh;
 mod refresh_html;
 mod registry;
 mod service;
@@ -23,11 +23,15 @@ pub use refresh::refresh_markdown;
 pub use refresh_html::refresh_html;
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 
 use serde::Serialize;
 
 use crate::commands::Finished;
 use crate::diagnostic::Diagnostics;
+use crate::failure::io_error;
+use crate::fsutil::write_atomic;
+use crate::night::RefreshReport;
 
 /// How results are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -73,6 +77,22 @@ pub fn emit_env(finished: &Finished<crate::commands::run::RunReport>) {
     if !failed.is_empty() {
         let _ = std::io::stderr().lock().write_all(failed.as_bytes());
     }
+}
+
+/// `refresh`'s three report files (JSON, Markdown, HTML) in the run's report directory, each
+/// replaced atomically.
+pub fn write_refresh_files(report: &RefreshReport, dir: &Path) -> Result<(), Diagnostics> {
+    let json = serde_json::to_string_pretty(report).expect("reports serialize");
+    let files = [
+        ("report.json", json + "\n"),
+        ("report.md", crate::report::refresh_markdown(report)),
+        ("report.html", crate::report::refresh_html(report)),
+    ];
+    for (name, text) in files {
+        let path = dir.join(name);
+        write_atomic(&path, text.as_bytes()).map_err(|e| io_error("write", &path, e))?;
+    }
+    Ok(())
 }
 
 /// Writes the diagnostics of a command that stopped on bad input or an environment error.

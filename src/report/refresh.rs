@@ -1,17 +1,13 @@
 //! `baseimg refresh` for people: a short summary on the terminal (ending with the report's
 //! directory), and `report.md`, written to be pasted as a commit message or a merge request's body.
-//! `report.html` is drawn in [`super::refresh_html`]; [`write_files`] writes the three report files.
+//! `report.html` is drawn in [`super::refresh_html`].
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use serde::Serialize;
 
 use super::{Text, count, table, word};
 use crate::cooldown::Why;
-use crate::diagnostic::Diagnostics;
-use crate::failure::io_error;
-use crate::fsutil::write_atomic;
 use crate::night::{RefreshReport, RequestCounts, Step, Upstream, UpstreamStatus};
 
 impl Text for RefreshReport {
@@ -179,22 +175,6 @@ pub(super) fn why_text(why: &Why) -> String {
         Why::CooledDown => "cool-down passed".into(),
         Why::Asked => "--adopt".into(),
     }
-}
-
-/// The three report files of a run (JSON, Markdown, HTML) in its report directory, each replaced
-/// atomically.
-pub fn write_files(report: &RefreshReport, dir: &Path) -> Result<(), Diagnostics> {
-    let json = serde_json::to_string_pretty(report).expect("reports serialize");
-    let files = [
-        ("report.json", json + "\n"),
-        ("report.md", crate::report::refresh_markdown(report)),
-        ("report.html", crate::report::refresh_html(report)),
-    ];
-    for (name, text) in files {
-        let path = dir.join(name);
-        write_atomic(&path, text.as_bytes()).map_err(|e| io_error("write", &path, e))?;
-    }
-    Ok(())
 }
 
 /// `report.md`: what moved upstream, what was rebuilt and why, which tags moved (and how to move
