@@ -1,5 +1,6 @@
-//! What a run starts from: the checked catalog, its graph and its lock file, opened as the run's
-//! [`Settings`] say. A command opens one; the build, mirror and night pipelines work on it.
+//! What a run starts from: the [`Settings`] it was asked to run with, and the checked catalog, its
+//! graph and its lock file. A command opens the [`Workspace`]; the build, mirror and night pipelines
+//! work on it.
 
 use std::path::PathBuf;
 
@@ -57,24 +58,6 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    pub fn open(settings: &Settings) -> Result<Workspace, Diagnostics> {
-        let (catalog, warnings) = Catalog::load(&settings.catalog, &settings.load_options())?;
-        let graph = Graph::build(&catalog)?;
-        let lock_path = settings.lock_path(&catalog);
-        let lock = LockFile::load(&lock_path)?;
-        let mut warnings = warnings;
-        if let Some(warning) = unfinished_promotion(&catalog) {
-            warnings.push(warning);
-        }
-        Ok(Workspace {
-            catalog,
-            graph,
-            lock,
-            lock_path,
-            warnings,
-        })
-    }
-
     /// One request to the private registry before a command's work: a registry that is down or
     /// misnamed is one clear error within seconds, not a retried error per image.
     pub async fn reach_private(
@@ -100,23 +83,5 @@ impl Workspace {
     pub fn clients(&self) -> crate::registry::Clients {
         crate::registry::Clients::new(&self.catalog.insecure_registries)
             .with_cache(self.catalog.root_dir().to_path_buf())
-    }
-}
-
-/// A warning when an earlier run stopped while moving tags (see [`crate::executor::journal`]).
-pub(crate) fn unfinished_promotion(catalog: &Catalog) -> Option<Diagnostic> {
-    let state = catalog.root_dir().join(".baseimg");
-    match crate::executor::journal::Journal::find(&state) {
-        Ok(None) => None,
-        Ok(Some(journal)) => Some(
-            Diagnostic::warning(format!(
-                "run {} stopped while moving tags (started {}): moving tags may point at a mix of old and new releases",
-                journal.run, journal.started
-            ))
-            .help("the next `baseimg build --push` or `baseimg refresh` completes that promotion first"),
-        ),
-        Err(problem) => Some(Diagnostic::warning(problem).help(
-            "remove it if no promotion was cut off; otherwise run `baseimg build --push` to set the tags",
-        )),
     }
 }

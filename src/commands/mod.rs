@@ -30,11 +30,13 @@ pub mod run;
 pub mod stop;
 pub mod validate;
 
+use crate::catalog::Catalog;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::failure::{self, io_error};
 use crate::fsutil::path_text;
+use crate::graph::Graph;
+use crate::lock::LockFile;
 use crate::registry::Budget;
-use crate::workspace::unfinished_promotion;
 pub use crate::workspace::{Settings, Workspace};
 
 /// How a command ended, apart from bad input (which is an `Err(Diagnostics)`).
@@ -68,6 +70,24 @@ impl<R> Finished<R> {
 }
 
 impl Workspace {
+    pub fn open(settings: &Settings) -> Result<Workspace, Diagnostics> {
+        let (catalog, warnings) = Catalog::load(&settings.catalog, &settings.load_options())?;
+        let graph = Graph::build(&catalog)?;
+        let lock_path = settings.lock_path(&catalog);
+        let lock = LockFile::load(&lock_path)?;
+        let mut warnings = warnings;
+        if let Some(warning) = unfinished_promotion(&catalog) {
+            warnings.push(warning);
+        }
+        Ok(Workspace {
+            catalog,
+            graph,
+            lock,
+            lock_path,
+            warnings,
+        })
+    }
+
     /// The catalog's run lock, for commands that change a registry or the lock file (see
     /// [`crate::run_lock`]); held until the returned guard is dropped.
     pub fn exclusive(
@@ -163,6 +183,24 @@ impl Workspace {
             });
         }
         Ok(present)
+    }
+}
+
+/// A warning when an earlier run stopped while moving tags (see [`crate::executor::journal`]).
+fn unfinished_promotion(catalog: &Catalog) -> Option<Diagnostic> {
+    let state = catalog.root_dir().join(".baseimg");
+    match crate::executor::journal::Journal::find(&state) {
+        Ok(None) => None,
+        Ok(Some(journal)) => Some(
+            Diagnostic::warning(format!(
+                "run {} stopped while moving tags (started {}): moving tags may point at a mix of old and new releases",
+                journal.run, journal.started
+            ))
+            .help("the next `baseimg build --push` or `baseimg refresh` completes that promotion first"),
+        ),
+        Err(problem) => Some(Diagnostic::warning(problem).help(
+            "remove it if no promotion was cut off; otherwise run `baseimg build --push` to set the tags",
+        )),
     }
 }
 
