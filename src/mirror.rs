@@ -25,6 +25,7 @@ use sha2::{Digest as _, Sha256};
 use tokio::sync::Mutex;
 
 use crate::catalog::{Catalog, Image};
+use crate::failure::Advice;
 use crate::lock::LockEntry;
 use crate::progress::Task;
 use crate::reference::{Digest, ReferenceError};
@@ -135,6 +136,23 @@ fn attempts_text(n: u64) -> String {
 
 fn bytes(n: u64) -> String {
     crate::report::count(n as usize, "byte", "bytes")
+}
+
+impl Advice for MirrorError {
+    fn advice(&self) -> Option<String> {
+        match self {
+            MirrorError::Registry(error) => error.advice(),
+            MirrorError::Corrupt { .. } => Some(
+                "upstream served the same wrong bytes on every attempt; if `baseimg mirror` meets them again later, the blob is damaged upstream"
+                    .into(),
+            ),
+            MirrorError::Short { .. } => Some(
+                "the download kept breaking off: run `baseimg mirror` again later (blobs already copied are kept)"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
 }
 
 impl MirrorError {
@@ -623,6 +641,7 @@ enum BlobResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::failure::Advice;
 
     #[test]
     fn blob_errors_say_whether_bytes_were_missing_or_wrong_and_the_sizes() {
@@ -672,5 +691,25 @@ mod tests {
             long.to_string(),
             "blob sha256:aa hashes to sha256:bb (4194305 bytes arrived, more than its 4194304); refused it after 2 attempts, and nothing of this image was published"
         );
+    }
+
+    #[test]
+    fn a_corrupt_blob_says_to_try_again() {
+        let error = MirrorError::Corrupt {
+            digest: "sha256:a".into(),
+            actual: "sha256:b".into(),
+            received: 4,
+            size: 4,
+            attempts: 2,
+        };
+        assert!(error.advice().unwrap().contains("baseimg mirror"));
+        let error = MirrorError::Short {
+            digest: "sha256:a".into(),
+            received: 2,
+            size: 4,
+            cause: None,
+            attempts: 7,
+        };
+        assert!(error.advice().unwrap().contains("baseimg mirror"));
     }
 }

@@ -27,6 +27,7 @@ use crate::context::{DOCKERFILE_IN_CONTEXT, write_tar};
 use crate::diagnostic::Diagnostic;
 use crate::docker::{BuildRequest, DaemonError};
 use crate::dockerfile;
+use crate::failure::Advice;
 use crate::fingerprint;
 use crate::graph::Graph;
 use crate::plan::{BuiltPin, Pin};
@@ -111,6 +112,20 @@ pub enum BuildError {
     /// Boxed: a registry error carries the request it was about, and would make every result large.
     #[error("{0}")]
     Registry(Box<RegistryError>),
+}
+
+impl Advice for BuildError {
+    fn advice(&self) -> Option<String> {
+        match self {
+            BuildError::Daemon(error) => error.advice(),
+            BuildError::Registry(error) => error.advice(),
+            BuildError::Check(_) => Some(
+                "the image was not pushed and no tag moved; fix the image or its check, and build again"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
 }
 
 impl From<RegistryError> for BuildError {
