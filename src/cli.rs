@@ -450,10 +450,7 @@ fn dispatch(cli: &Cli, settings: &Settings) -> Result<Outcome, Diagnostics> {
             &selection.selection(),
         ))??),
         Command::Outdated => output.emit(block_on(commands::outdated::run(settings))??),
-        Command::Refresh(args) => output.emit(block_on(commands::refresh::run(
-            settings,
-            &args.options(),
-        ))??),
+        Command::Refresh(args) => refresh(settings, &args.options(), output),
         Command::Build { selection, push } => output.emit(block_on(commands::build::run(
             settings,
             &selection.selection(),
@@ -506,6 +503,20 @@ fn run_services(
         return Ok(finished.outcome);
     }
     out.emit(finished)
+}
+
+/// `refresh`'s report, once the report layer has written its files to the run's report directory
+/// (a dry run has none).
+fn refresh(
+    settings: &Settings,
+    options: &commands::refresh::Options,
+    output: Output,
+) -> Result<Outcome, Diagnostics> {
+    let finished = block_on(commands::refresh::run(settings, options))??;
+    if let Some(dir) = &finished.report.report_dir {
+        report::write_refresh_files(&finished.report, dir)?;
+    }
+    output.emit(finished)
 }
 
 /// Generated into memory first: written straight to a closed pipe, clap_complete panics.

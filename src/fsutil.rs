@@ -252,6 +252,12 @@ pub fn state_dir(root: &Path) -> std::io::Result<std::path::PathBuf> {
     Ok(dir)
 }
 
+/// Paths in reports are written as text, as `display()` shows them: serde refuses a path that is not
+/// UTF-8, and a report must always be writable.
+pub fn path_text<S: serde::Serializer>(path: &std::path::Path, out: S) -> Result<S::Ok, S::Error> {
+    out.collect_str(&path.display())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

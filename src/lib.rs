@@ -3,9 +3,10 @@
 //!
 //! Data flows one way: [`catalog`] (+ [`lock`]) → [`graph`] → [`plan`] (using [`render`],
 //! [`context`] and [`fingerprint`]) → execution ([`mirror`], [`executor`], through [`registry`] and
-//! [`docker`], scheduled by [`schedule`]) → a report. Each subcommand is one file of [`commands`] and
-//! returns a typed report; [`report`] draws it as text or JSON; [`cli`] parses arguments and maps
-//! outcomes to exit codes.
+//! [`docker`], scheduled by [`schedule`]) → a report. The nightly job, [`night`], runs the mirror and
+//! build pipelines in turn. Each subcommand is one file of [`commands`]: it opens the [`workspace`],
+//! runs a pipeline and returns a typed report; [`report`] draws it as text, JSON, Markdown or HTML;
+//! [`cli`] parses arguments and maps outcomes to exit codes.
 
 pub mod catalog;
 pub mod cli;
@@ -19,12 +20,14 @@ pub mod docker;
 pub mod dockerfile;
 pub mod events;
 pub mod executor;
+pub mod failure;
 pub mod fingerprint;
 pub mod fsutil;
 pub mod graph;
 pub mod history;
 pub mod lock;
 pub mod mirror;
+pub mod night;
 pub mod plan;
 pub mod platform;
 pub mod progress;
@@ -39,4 +42,5 @@ pub mod smoke;
 pub mod text;
 pub mod timeline;
 pub mod upstream;
+pub mod workspace;
 pub mod yaml;

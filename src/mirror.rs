@@ -8,7 +8,11 @@
 //! off or arrives short (fewer bytes than its size) is a broken transfer and copied again; one whose
 //! bytes all came and hash wrong is asked for once more, then refused. Manifests are pushed
 //! only after every blob they need is in place, so a failed copy never leaves a visible broken image.
-//! When the private registry already has the locked digest, nothing is asked of upstream.
+//! When the private registry already has the locked digest, nothing is asked of upstream. A whole
+//! run over the selected mirrors (what the private registry lacks, the pull budget, the report) is
+//! [`pipeline`].
+
+pub mod pipeline;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,7 +25,9 @@ use sha2::{Digest as _, Sha256};
 use tokio::sync::Mutex;
 
 use crate::catalog::{Catalog, Image};
+use crate::diagnostic::Code;
 use crate::events::Task;
+use crate::failure::Advice;
 use crate::lock::LockEntry;
 use crate::reference::{Digest, ReferenceError};
 use crate::registry::{
@@ -130,6 +136,32 @@ fn attempts_text(n: u64) -> String {
 
 fn bytes(n: u64) -> String {
     crate::text::count(n as usize, "byte", "bytes")
+}
+
+impl Advice for MirrorError {
+    fn code(&self) -> Code {
+        match self {
+            MirrorError::Registry(error) => error.code(),
+            MirrorError::Corrupt { .. } => Code::MirrorCorruptBlob,
+            MirrorError::Short { .. } => Code::MirrorShortBlob,
+            _ => Code::MirrorFailed,
+        }
+    }
+
+    fn advice(&self) -> Option<String> {
+        match self {
+            MirrorError::Registry(error) => error.advice(),
+            MirrorError::Corrupt { .. } => Some(
+                "upstream served the same wrong bytes on every attempt; if `baseimg mirror` meets them again later, the blob is damaged upstream"
+                    .into(),
+            ),
+            MirrorError::Short { .. } => Some(
+                "the download kept breaking off: run `baseimg mirror` again later (blobs already copied are kept)"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
 }
 
 impl MirrorError {
@@ -618,6 +650,7 @@ enum BlobResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::failure::Advice;
 
     #[test]
     fn blob_errors_say_whether_bytes_were_missing_or_wrong_and_the_sizes() {
@@ -667,5 +700,25 @@ mod tests {
             long.to_string(),
             "blob sha256:aa hashes to sha256:bb (4194305 bytes arrived, more than its 4194304); refused it after 2 attempts, and nothing of this image was published"
         );
+    }
+
+    #[test]
+    fn a_corrupt_blob_says_to_try_again() {
+        let error = MirrorError::Corrupt {
+            digest: "sha256:a".into(),
+            actual: "sha256:b".into(),
+            received: 4,
+            size: 4,
+            attempts: 2,
+        };
+        assert!(error.advice().unwrap().contains("baseimg mirror"));
+        let error = MirrorError::Short {
+            digest: "sha256:a".into(),
+            received: 2,
+            size: 4,
+            cause: None,
+            attempts: 7,
+        };
+        assert!(error.advice().unwrap().contains("baseimg mirror"));
     }
 }

@@ -1,8 +1,9 @@
-//! One file per subcommand. Each command does its work and returns a [`Finished`]: a typed,
-//! serializable report of what happened and an [`Outcome`]. Commands never print (progress aside) and
-//! never choose exit codes: [`crate::report`] turns the report into text or JSON, and `cli` maps the
-//! outcome to an exit code. That keeps every command's result testable and reusable (a nightly report
-//! can embed a build report) without capturing standard output.
+//! One file per subcommand. Each command is a thin adapter: its options in, a domain pipeline run on
+//! the [`Workspace`] (the build executor's, the mirror's, the night's…), and a [`Finished`] out: a
+//! typed, serializable report of what happened and an [`Outcome`]. Commands never print (progress
+//! aside) and never choose exit codes: [`crate::report`] turns the report into text or JSON, and
+//! `cli` maps the outcome to an exit code. That keeps every command's result testable and reusable
+//! (the night's report embeds the build pipeline's results) without capturing standard output.
 //!
 //! A new command is: a file here (and its `pub mod` line below) with a `run` function returning
 //! `Result<Finished<ItsReport>, Diagnostics>` (an `async fn` when it talks to a registry or the
@@ -12,7 +13,6 @@
 pub mod build;
 pub mod check;
 pub mod down;
-mod failure;
 pub mod graph;
 pub mod history;
 pub mod init;
@@ -30,49 +30,14 @@ pub mod run;
 pub mod stop;
 pub mod validate;
 
-use std::path::PathBuf;
-
-use crate::catalog::{Catalog, LoadOptions};
+use crate::catalog::Catalog;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
-use crate::events::Events;
+use crate::failure::{self, io_error};
+use crate::fsutil::path_text;
 use crate::graph::Graph;
 use crate::lock::LockFile;
-
-/// What every command may need to know about how it was asked to run, whatever the command line
-/// looked like. Built once, by `cli`.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// The catalog file.
-    pub catalog: PathBuf,
-    /// The lock file, when not the default beside the catalog.
-    pub lock: Option<PathBuf>,
-    /// The private registry and namespace, replacing the catalog's.
-    pub registry: Option<String>,
-    /// How many images to work on at the same time (at least 1).
-    pub jobs: usize,
-    /// Where progress, notes and warnings go (see [`crate::events`]).
-    pub events: Events,
-    /// The builder asked for on the command line; the catalog's otherwise.
-    pub builder: Option<crate::catalog::BuilderKind>,
-    /// The daemons to build on (`--builder-host`); none: the one `DOCKER_HOST` names.
-    pub builder_hosts: Vec<String>,
-    /// Whether a run that changes the registry or the lock file waits for another one on the catalog.
-    pub wait: crate::run_lock::Wait,
-}
-
-impl Settings {
-    fn load_options(&self) -> LoadOptions {
-        LoadOptions {
-            registry: self.registry.clone(),
-        }
-    }
-
-    fn lock_path(&self, catalog: &Catalog) -> PathBuf {
-        self.lock
-            .clone()
-            .unwrap_or_else(|| LockFile::default_path(catalog))
-    }
-}
+use crate::registry::Budget;
+pub use crate::workspace::{Settings, Workspace};
 
 /// How a command ended, apart from bad input (which is an `Err(Diagnostics)`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -102,18 +67,6 @@ impl<R> Finished<R> {
             outcome,
         }
     }
-}
-
-/// What most commands start from: the checked catalog, its graph and its lock file.
-pub struct Workspace {
-    pub catalog: Catalog,
-    pub graph: Graph,
-    pub lock: LockFile,
-    pub lock_path: PathBuf,
-    /// Warnings from loading (unknown lock entries, say), passed on with the command's report.
-    pub warnings: Diagnostics,
-    /// The run's output channel, for what the command's pipelines meet on the way.
-    pub events: Events,
 }
 
 impl Workspace {
@@ -162,33 +115,6 @@ impl Workspace {
                 .help("wait for it to finish, or run again without --no-wait to wait for it")
                 .into()
         })
-    }
-
-    /// One request to the private registry before a command's work: a registry that is down or
-    /// misnamed is one clear error within seconds, not a retried error per image.
-    pub async fn reach_private(
-        &self,
-        clients: &crate::registry::Clients,
-    ) -> Result<(), Diagnostics> {
-        let host = self.catalog.private_host();
-        clients.get(host).probe().await.map_err(|error| {
-            // The request itself (`GET /v2/`) says nothing to a user; what failed does.
-            let message = format!(
-                "cannot reach the private registry `{host}`: {}",
-                error.failure
-            );
-            let diagnostic = Diagnostic::new(failure::Advice::code(&error), message);
-            match failure::Advice::advice(&error) {
-                Some(help) => diagnostic.help(help).into(),
-                None => diagnostic.into(),
-            }
-        })
-    }
-
-    /// Registry clients for this catalog, with its manifest cache.
-    pub fn clients(&self) -> crate::registry::Clients {
-        crate::registry::Clients::new(&self.catalog.insecure_registries, &self.events)
-            .with_cache(self.catalog.root_dir().to_path_buf())
     }
 
     /// The named images with everything they are built from (and, if asked, everything built on
@@ -285,16 +211,10 @@ fn unfinished_promotion(catalog: &Catalog) -> Option<Diagnostic> {
             ))
             .help("the next `baseimg build --push` or `baseimg refresh` completes that promotion first"),
         ),
-        Err(problem) => Some(unreadable_journal(problem).as_warning().help(
+        Err(problem) => Some(crate::executor::journal::unreadable(problem).as_warning().help(
             "remove it if no promotion was cut off; otherwise run `baseimg build --push` to set the tags",
         )),
     }
-}
-
-/// The journal of a promotion cannot be read (see [`crate::executor::journal`]): a warning while
-/// nothing moves tags, an error before a build would.
-fn unreadable_journal(problem: impl std::fmt::Display) -> Diagnostic {
-    Diagnostic::new(Code::BuildUnreadableJournal, problem.to_string())
 }
 
 /// Which images a command works on: none named means the whole catalog.
@@ -302,46 +222,4 @@ fn unreadable_journal(problem: impl std::fmt::Display) -> Diagnostic {
 pub struct Selection {
     pub images: Vec<String>,
     pub with_dependents: bool,
-}
-
-/// Paths in reports are written as text, as `display()` shows them: serde refuses a path that is not
-/// UTF-8, and a report must always be writable.
-fn path_text<S: serde::Serializer>(path: &std::path::Path, out: S) -> Result<S::Ok, S::Error> {
-    out.collect_str(&path.display())
-}
-
-/// An error about the machine rather than the input: a directory that cannot be created, say.
-fn io_error(what: &str, path: &std::path::Path, error: std::io::Error) -> Diagnostics {
-    Diagnostic::new(
-        Code::FsIoError,
-        format!("cannot {what} `{}`: {error}", path.display()),
-    )
-    .into()
-}
-
-/// A registry's pull budget as it last reported it (Docker Hub: `RateLimit-Remaining`).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Budget {
-    pub registry: String,
-    pub remaining: u64,
-    pub limit: Option<u64>,
-}
-
-impl Budget {
-    /// Every registry of this run that reported a budget, by name.
-    fn of(clients: &crate::registry::Clients) -> Vec<Budget> {
-        let mut budgets: Vec<Budget> = clients
-            .all()
-            .iter()
-            .filter_map(|client| {
-                client.rate_limit().map(|limit| Budget {
-                    registry: client.registry().to_string(),
-                    remaining: limit.remaining,
-                    limit: limit.limit,
-                })
-            })
-            .collect();
-        budgets.sort_by(|a, b| a.registry.cmp(&b.registry));
-        budgets
-    }
 }

@@ -97,6 +97,15 @@ pub fn intent(registry: &str, repository: &str, tag: &str, digest: &Digest) -> I
     }
 }
 
+/// The journal of a promotion cannot be read: a warning while nothing moves tags, an error before
+/// a build would.
+pub fn unreadable(problem: impl std::fmt::Display) -> crate::diagnostic::Diagnostic {
+    crate::diagnostic::Diagnostic::new(
+        crate::diagnostic::Code::BuildUnreadableJournal,
+        problem.to_string(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! Building one image: the Dockerfile the plan rendered, built through the daemon on its
 //! digest-pinned parent, labelled, tagged with its immutable tag and (when pushing) pushed. Promotion
-//! of the moving tags, once every image of a run succeeded, is in [`promote`].
+//! of the moving tags, once every image of a run succeeded, is in [`promote`]; a whole run (its
+//! daemons, the images in DAG order, their checks, the promotion and the report) is [`pipeline`].
 //!
 //! An image whose fingerprint already exists (in the private registry when pushing, in the local
 //! daemon otherwise) is not built again. Build output goes to one log file per image per run (see
@@ -8,6 +9,7 @@
 
 pub mod journal;
 mod log;
+pub mod pipeline;
 mod platforms;
 pub mod pool;
 mod promote;
@@ -26,6 +28,7 @@ use crate::diagnostic::{Code, Diagnostic};
 use crate::docker::{BuildRequest, DaemonError};
 use crate::dockerfile;
 use crate::events::{Events, Task};
+use crate::failure::Advice;
 use crate::fingerprint;
 use crate::graph::Graph;
 use crate::plan::{BuiltPin, Pin};
@@ -109,6 +112,29 @@ pub enum BuildError {
     /// Boxed: a registry error carries the request it was about, and would make every result large.
     #[error("{0}")]
     Registry(Box<RegistryError>),
+}
+
+impl Advice for BuildError {
+    fn code(&self) -> Code {
+        match self {
+            BuildError::Daemon(error) => error.code(),
+            BuildError::Registry(error) => error.code(),
+            BuildError::Check(_) => Code::BuildCheckFailed,
+            _ => Code::BuildFailed,
+        }
+    }
+
+    fn advice(&self) -> Option<String> {
+        match self {
+            BuildError::Daemon(error) => error.advice(),
+            BuildError::Registry(error) => error.advice(),
+            BuildError::Check(_) => Some(
+                "the image was not pushed and no tag moved; fix the image or its check, and build again"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
 }
 
 impl From<RegistryError> for BuildError {

@@ -111,3 +111,30 @@ impl Clients {
             .collect()
     }
 }
+
+/// A registry's pull budget as it last reported it (Docker Hub: `RateLimit-Remaining`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Budget {
+    pub registry: String,
+    pub remaining: u64,
+    pub limit: Option<u64>,
+}
+
+impl Budget {
+    /// Every registry of this run that reported a budget, by name.
+    pub fn of(clients: &crate::registry::Clients) -> Vec<Budget> {
+        let mut budgets: Vec<Budget> = clients
+            .all()
+            .iter()
+            .filter_map(|client| {
+                client.rate_limit().map(|limit| Budget {
+                    registry: client.registry().to_string(),
+                    remaining: limit.remaining,
+                    limit: limit.limit,
+                })
+            })
+            .collect();
+        budgets.sort_by(|a, b| a.registry.cmp(&b.registry));
+        budgets
+    }
+}

@@ -2,7 +2,7 @@
 //! the moving tags, and one line that sums the run up.
 
 use super::{Text, word};
-use crate::commands::build::{BuildReport, BuildStatus, ImageResult, Promotion};
+use crate::executor::pipeline::{BuildReport, BuildStatus, ImageResult, Promotion};
 
 impl Text for BuildReport {
     fn text(&self) -> String {
@@ -119,8 +119,8 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::commands::build::Counts;
     use crate::executor::Promoted;
+    use crate::executor::pipeline::Counts;
 
     fn image(name: &str, status: BuildStatus) -> ImageResult {
         ImageResult::new(name, status)

@@ -22,9 +22,8 @@ mod service;
 
 pub use refresh::refresh_markdown;
 pub use refresh_html::refresh_html;
-pub use registry::copied_line;
 
-pub use output::{color_on_stderr, emit, emit_env, failure, raw};
+pub use output::{color_on_stderr, emit, emit_env, failure, raw, write_refresh_files};
 // The words every report file uses, from the leaf that the domain shares.
 use crate::text::{count, word};
 

@@ -2,12 +2,16 @@
 //! one JSON document on standard output with everything in it.
 
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 
 use serde::Serialize;
 
-use super::{Format, Text, service};
+use super::{Format, Text, refresh, refresh_html, service};
 use crate::commands::Finished;
 use crate::diagnostic::Diagnostics;
+use crate::failure::io_error;
+use crate::fsutil::write_atomic;
+use crate::night::RefreshReport;
 
 /// Writes a finished command's report and warnings.
 pub fn emit<R: Serialize + Text>(finished: &Finished<R>, format: Format) {
@@ -38,6 +42,22 @@ pub fn emit_env(finished: &Finished<crate::commands::run::RunReport>) {
     if !failed.is_empty() {
         let _ = std::io::stderr().lock().write_all(failed.as_bytes());
     }
+}
+
+/// `refresh`'s three report files (JSON, Markdown, HTML) in the run's report directory, each
+/// replaced atomically.
+pub fn write_refresh_files(report: &RefreshReport, dir: &Path) -> Result<(), Diagnostics> {
+    let json = serde_json::to_string_pretty(report).expect("reports serialize");
+    let files = [
+        ("report.json", json + "\n"),
+        ("report.md", refresh::refresh_markdown(report)),
+        ("report.html", refresh_html::refresh_html(report)),
+    ];
+    for (name, text) in files {
+        let path = dir.join(name);
+        write_atomic(&path, text.as_bytes()).map_err(|e| io_error("write", &path, e))?;
+    }
+    Ok(())
 }
 
 /// Writes the diagnostics of a command that stopped on bad input or an environment error.

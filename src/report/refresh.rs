@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::{Text, count, table, word};
-use crate::commands::refresh::{RefreshReport, RequestCounts, Step, Upstream, UpstreamStatus};
 use crate::cooldown::Why;
+use crate::night::{RefreshReport, RequestCounts, Step, Upstream, UpstreamStatus};
 
 impl Text for RefreshReport {
     fn text(&self) -> String {

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::refresh::{Tally, headline, lock_line, request_kinds, tally, title, why_text};
 use super::word;
-use crate::commands::refresh::{Moved, Rebuilt, RefreshReport, Step, Upstream};
+use crate::night::{Moved, Rebuilt, RefreshReport, Step, Upstream};
 use crate::reference::Digest;
 use crate::timeline::{Bar, Phase};
 

@@ -1,11 +1,10 @@
 //! Text for the commands that talk to registries: `lock` / `update`, `mirror` and `outdated`.
 
 use super::{Text, count, table, table_with_notes, word};
-use crate::commands::Budget;
 use crate::commands::lock::LockReport;
-use crate::commands::mirror::{MirrorReport, MirroredStatus};
 use crate::commands::outdated::OutdatedReport;
-use crate::mirror::Copied;
+use crate::mirror::pipeline::{MirrorReport, MirroredStatus};
+use crate::registry::Budget;
 use crate::text::human_bytes;
 
 /// `registry-1.docker.io: 76 of 100 pulls left in the current window`
@@ -26,17 +25,6 @@ fn budget_lines(budgets: &[Budget]) -> String {
             ),
         })
         .collect()
-}
-
-/// The progress line of a mirror copied: `copied 1 blob (4.2 MiB), mounted 0, present 2`.
-pub fn copied_line(copied: &Copied) -> String {
-    format!(
-        "copied {} ({}), mounted {}, present {}",
-        count(copied.blobs_copied, "blob", "blobs"),
-        human_bytes(copied.bytes),
-        copied.blobs_mounted,
-        copied.blobs_present
-    )
 }
 
 impl Text for LockReport {
@@ -223,7 +211,8 @@ mod tests {
 
     #[test]
     fn a_copy_of_one_blob_says_blob() {
-        use crate::commands::mirror::{MirrorReport, MirrorResult, MirroredStatus};
+        use crate::mirror::Copied;
+        use crate::mirror::pipeline::{MirrorReport, MirrorResult, MirroredStatus, copied_line};
         let copied = Copied {
             manifests: 1,
             blobs_copied: 1,

@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::commands::build::{BuildStatus, ImageResult, Promotion};
-use crate::commands::refresh::{
+use crate::cooldown::Why;
+use crate::executor::pipeline::{BuildStatus, ImageResult, Promotion};
+use crate::night::{
     Failure, Moved, Rebuilt, RefreshReport, RequestCounts, Requests, Step, Upstream, UpstreamStatus,
 };
-use crate::cooldown::Why;
 use crate::reference::Digest;
 use crate::timeline::{Bar, Phase};
 

@@ -1,8 +1,12 @@
-//! `baseimg refresh`: the nightly job as one command. Every mirror's upstream tag is asked where it
-//! points (HEAD requests); new digests are adopted under the catalog's cool-down; what is adopted is
-//! mirrored; everything whose fingerprint changed is built, checked and pushed; the moving tags are
-//! promoted; and only then is the lock file written. A report of the run is always written to
-//! `.baseimg/reports/<run>/` (JSON, Markdown and one self-contained HTML file).
+//! The night: the nightly job as one pipeline, what `baseimg refresh` runs. Every mirror's upstream
+//! tag is asked where it points (HEAD requests); new digests are adopted under the catalog's
+//! cool-down; what is adopted is mirrored; everything whose fingerprint changed is built, checked and
+//! pushed; the moving tags are promoted; and only then is the lock file written. The result is a
+//! [`RefreshReport`]; the run's report directory `.baseimg/reports/<run>/` is made here (build logs go
+//! to its `logs/`), and the report layer writes the report files into it.
+//!
+//! The steps are the calls of [`run`], in order: a new step of the night is one call there, taking
+//! the `Summary` the steps fill in (see `summary.rs`).
 //!
 //! The rule for the lock file: it is rewritten only by a run whose mirroring, builds, checks and
 //! promotion all succeeded. A failed run leaves it (and every moving tag) as it was; immutable tags
@@ -17,17 +21,17 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::build::{BuildStatus, ImageResult, Promotion};
-use super::mirror::MirrorResult;
-use super::{Finished, Outcome, Settings, Workspace, io_error};
 use crate::catalog::Image;
 use crate::cooldown::Why;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
-use crate::fsutil::write_atomic;
+use crate::executor::pipeline::{BuildStatus, ImageResult, Promotion};
+use crate::failure::io_error;
 use crate::lock::{LockEntry, LockStatus};
+use crate::mirror::pipeline::MirrorResult;
 use crate::reference::Digest;
 use crate::registry::Clients;
 use crate::timeline::{Bar, Timeline};
+use crate::workspace::{Settings, Workspace};
 
 pub use resolve::UpstreamStatus;
 
@@ -42,9 +46,9 @@ pub struct RefreshReport {
     pub dry_run: bool,
     /// Nothing failed and every upstream answered.
     pub ok: bool,
-    #[serde(serialize_with = "super::path_text")]
+    #[serde(serialize_with = "crate::fsutil::path_text")]
     pub catalog: PathBuf,
-    #[serde(serialize_with = "super::path_text")]
+    #[serde(serialize_with = "crate::fsutil::path_text")]
     pub lock_file: PathBuf,
     /// Whether this run rewrote the lock file.
     pub lock_written: bool,
@@ -223,30 +227,28 @@ pub struct Options {
     pub dry_run: bool,
 }
 
+/// One night, step by step; `workspace` ends with the next lock file and the run's warnings. Each
+/// step is one call, in the order the steps run; the summary takes in what each step did.
 pub async fn run(
     settings: &Settings,
+    workspace: &mut Workspace,
     options: &Options,
-) -> Result<Finished<RefreshReport>, Diagnostics> {
-    let mut workspace = Workspace::open(settings)?;
-    // A dry run changes nothing, so it does not wait for (or block) a real one.
-    let _running = match options.dry_run {
-        true => None,
-        false => Some(workspace.exclusive(settings, "refresh")?),
-    };
-    check_adopt(&workspace, &options.adopt)?;
+) -> Result<RefreshReport, Diagnostics> {
+    check_adopt(workspace, &options.adopt)?;
     let run_id = crate::clock::run_id();
     let report_dir = if options.dry_run {
         None
     } else {
-        Some(report_dir(&workspace, &run_id)?)
+        Some(report_dir(workspace, &run_id)?)
     };
     let started = crate::clock::now_rfc3339();
     let timeline = Timeline::default();
     let clients = workspace.clients();
     let progress = settings.events.clone();
 
+    // Resolve and cool-down: where each upstream points, and what the next lock file pins.
     let resolved = resolve::resolve(
-        &workspace,
+        workspace,
         &clients,
         &progress,
         &timeline,
@@ -259,14 +261,18 @@ pub async fn run(
     let before = std::mem::replace(&mut workspace.lock, next);
 
     if options.dry_run {
-        summary.would_build(&workspace, &clients).await;
+        summary.would_build(workspace, &clients).await;
     } else {
         let dir = report_dir
             .as_ref()
             .expect("a report directory outside dry runs");
-        let warnings = work(
+        // Mirror what the next lock file pins.
+        mirror(settings, workspace, &clients, &timeline, &mut summary).await;
+        // Build, check and push on it, and promote: one pipeline, since an image's checks run
+        // between its build and its push, and promotion waits for every image.
+        let warnings = build(
             settings,
-            &workspace,
+            workspace,
             &clients,
             &timeline,
             &run_id,
@@ -277,13 +283,14 @@ pub async fn run(
         workspace.warnings.extend(warnings);
     }
 
+    // The lock file, written only when the run's own work succeeded.
     let (lock_written, lock_kept_because) =
-        settle_lock(&workspace, &before, options.dry_run, &mut summary);
+        settle_lock(workspace, &before, options.dry_run, &mut summary);
     // A dry run mirrored nothing: the private registry has no config to read a date from.
     if !options.dry_run {
-        summary.created_dates(&workspace, &clients).await;
+        summary.created_dates(workspace, &clients).await;
     }
-    let report = summary.into_report(summary::Ending {
+    Ok(summary.into_report(summary::Ending {
         run: run_id,
         started,
         seconds: timeline.elapsed(),
@@ -293,18 +300,9 @@ pub async fn run(
         lock_written,
         lock_kept_because,
         timeline: timeline.bars(),
-        requests: summary::requests(&workspace, &clients),
+        requests: summary::requests(workspace, &clients),
         report_dir,
-    });
-    if let Some(dir) = &report.report_dir {
-        write_report(&report, dir)?;
-    }
-    let outcome = if report.ok {
-        Outcome::Success
-    } else {
-        Outcome::Failed
-    };
-    Ok(Finished::new(report, workspace.warnings, outcome))
+    }))
 }
 
 /// Writes the next lock file when it differs and the run's own work succeeded (see the module's
@@ -332,17 +330,14 @@ fn settle_lock(
     }
 }
 
-/// Mirrors, builds, checks, pushes and promotes on the lock file the run is about to adopt;
-/// returns the warnings of the build.
-async fn work(
+/// Mirrors what the lock file the run is about to adopt pins.
+async fn mirror(
     settings: &Settings,
     workspace: &Workspace,
     clients: &Clients,
     timeline: &Timeline,
-    run_id: &str,
-    dir: &Path,
     summary: &mut summary::Summary,
-) -> Diagnostics {
+) {
     let work: Vec<(&Image, &LockEntry)> = workspace
         .catalog
         .images
@@ -352,17 +347,30 @@ async fn work(
             _ => None,
         })
         .collect();
-    match super::mirror::copy(settings, workspace, clients, &work, timeline).await {
+    match crate::mirror::pipeline::copy(settings, workspace, clients, &work, timeline).await {
         Ok(mirrored) => summary.mirrored(mirrored.images),
         Err(diagnostics) => summary.fail_diagnostics(Step::Mirror, &diagnostics),
     }
+}
+
+/// Builds, checks, pushes and promotes on the lock file the run is about to adopt, once everything
+/// is mirrored; returns the warnings of the build.
+async fn build(
+    settings: &Settings,
+    workspace: &Workspace,
+    clients: &Clients,
+    timeline: &Timeline,
+    run_id: &str,
+    dir: &Path,
+    summary: &mut summary::Summary,
+) -> Diagnostics {
     if !summary.succeeded() {
         // Nothing is built on a half-mirrored set: the next run starts from the same lock file.
         return Diagnostics::default();
     }
     let selected = summary.buildable(workspace);
     let revision = crate::executor::git_revision(workspace.catalog.root_dir());
-    let run = super::build::Run {
+    let run = crate::executor::pipeline::Run {
         clients,
         id: run_id,
         logs: dir.join("logs"),
@@ -370,9 +378,9 @@ async fn work(
         push: true,
         revision: revision.clone(),
     };
-    match super::build::build(settings, workspace, &selected, run).await {
+    match crate::executor::pipeline::build(settings, workspace, &selected, run).await {
         Ok(built) => {
-            let warnings = super::build::dirty_tree(revision.as_ref(), &built);
+            let warnings = crate::executor::pipeline::dirty_tree(revision.as_ref(), &built);
             summary.built(workspace, built, clients).await;
             warnings
         }
@@ -425,19 +433,4 @@ fn report_dir(workspace: &Workspace, run_id: &str) -> Result<PathBuf, Diagnostic
         }
     }
     unreachable!("the attempts never end")
-}
-
-/// The three report files, each replaced atomically.
-fn write_report(report: &RefreshReport, dir: &Path) -> Result<(), Diagnostics> {
-    let json = serde_json::to_string_pretty(report).expect("reports serialize");
-    let files = [
-        ("report.json", json + "\n"),
-        ("report.md", crate::report::refresh_markdown(report)),
-        ("report.html", crate::report::refresh_html(report)),
-    ];
-    for (name, text) in files {
-        let path = dir.join(name);
-        write_atomic(&path, text.as_bytes()).map_err(|e| io_error("write", &path, e))?;
-    }
-    Ok(())
 }

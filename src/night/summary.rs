@@ -1,4 +1,4 @@
-//! Refresh, after the work: what the run's steps produced, gathered into the report — why each
+//! The night, after the work: what the run's steps produced, gathered into the report — why each
 //! image was rebuilt, which tags moved and how to put them back, what failed where, the adopted
 //! images' `created` dates, and the requests made, by kind.
 
@@ -9,15 +9,15 @@ use std::sync::atomic::Ordering;
 use super::{
     Failure, Moved, Rebuilt, RefreshReport, RequestCounts, Requests, Step, Upstream, UpstreamStatus,
 };
-use crate::commands::Workspace;
-use crate::commands::build::{BuildReport, BuildStatus, ImageResult, Promotion};
-use crate::commands::mirror::{MirrorResult, MirroredStatus};
 use crate::diagnostic::Diagnostics;
+use crate::executor::pipeline::{BuildReport, BuildStatus, ImageResult, Promotion};
 use crate::lock::LockStatus;
+use crate::mirror::pipeline::{MirrorResult, MirroredStatus};
 use crate::plan::{self, Pin, Unlocked};
 use crate::reference::Digest;
 use crate::registry::{Client, Clients, RegistryError, Stats};
 use crate::timeline::Bar;
+use crate::workspace::Workspace;
 
 /// The report as the run fills it in, step by step.
 pub struct Summary {

@@ -1,16 +1,17 @@
 //! The one place where the domains' typed errors become diagnostics: what went wrong (the error's own
 //! message), what the command was doing, and — where the kind of error tells — what to do about it.
 //!
-//! Domain modules know nothing of diagnostics or of the command that called them; a command knows
-//! which image and which step an error belongs to. This file joins the two, so a new error variant
-//! gets its advice here and every command that meets it says the same thing.
+//! Domain modules know nothing of diagnostics or of the command that called them; a command or a
+//! pipeline (build, mirror, the night) knows which image and which step an error belongs to. This file
+//! joins the two, so a new error variant gets its advice here and every command that meets it says
+//! the same thing. The build executor's and the mirror's own errors have theirs beside them
+//! ([`crate::executor::BuildError`], [`crate::mirror::MirrorError`]): their pipelines use this file,
+//! which therefore knows nothing of them.
 
 use std::fmt::Display;
 
-use crate::diagnostic::{Code, Diagnostic};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::docker::DaemonError;
-use crate::executor::BuildError;
-use crate::mirror::MirrorError;
 use crate::registry::{Failure, RegistryError};
 use crate::service::ServiceError;
 use crate::smoke::SmokeError;
@@ -38,6 +39,15 @@ pub fn diagnose(what: impl Display, error: &impl Advice) -> Diagnostic {
         Some(advice) => diagnostic.help(advice),
         None => diagnostic,
     }
+}
+
+/// An error about the machine rather than the input: a directory that cannot be created, say.
+pub fn io_error(what: &str, path: &std::path::Path, error: std::io::Error) -> Diagnostics {
+    Diagnostic::new(
+        Code::FsIoError,
+        format!("cannot {what} `{}`: {error}", path.display()),
+    )
+    .into()
 }
 
 impl Advice for RegistryError {
@@ -109,32 +119,6 @@ impl Advice for ResolveError {
     }
 }
 
-impl Advice for MirrorError {
-    fn code(&self) -> Code {
-        match self {
-            MirrorError::Registry(error) => error.code(),
-            MirrorError::Corrupt { .. } => Code::MirrorCorruptBlob,
-            MirrorError::Short { .. } => Code::MirrorShortBlob,
-            _ => Code::MirrorFailed,
-        }
-    }
-
-    fn advice(&self) -> Option<String> {
-        match self {
-            MirrorError::Registry(error) => error.advice(),
-            MirrorError::Corrupt { .. } => Some(
-                "upstream served the same wrong bytes on every attempt; if `baseimg mirror` meets them again later, the blob is damaged upstream"
-                    .into(),
-            ),
-            MirrorError::Short { .. } => Some(
-                "the download kept breaking off: run `baseimg mirror` again later (blobs already copied are kept)"
-                    .into(),
-            ),
-            _ => None,
-        }
-    }
-}
-
 impl Advice for DaemonError {
     fn code(&self) -> Code {
         match self {
@@ -151,29 +135,6 @@ impl Advice for DaemonError {
                     .into(),
             ),
             // Unreachable already says how to start the daemon; the others carry the daemon's words.
-            _ => None,
-        }
-    }
-}
-
-impl Advice for BuildError {
-    fn code(&self) -> Code {
-        match self {
-            BuildError::Daemon(error) => error.code(),
-            BuildError::Registry(error) => error.code(),
-            BuildError::Check(_) => Code::BuildCheckFailed,
-            _ => Code::BuildFailed,
-        }
-    }
-
-    fn advice(&self) -> Option<String> {
-        match self {
-            BuildError::Daemon(error) => error.advice(),
-            BuildError::Registry(error) => error.advice(),
-            BuildError::Check(_) => Some(
-                "the image was not pushed and no tag moved; fix the image or its check, and build again"
-                    .into(),
-            ),
             _ => None,
         }
     }
@@ -248,25 +209,5 @@ mod tests {
             "cannot resolve `redis`: `docker.io/library/redis:7.2.99` does not exist upstream"
         );
         assert!(diagnostic.help.unwrap().contains("removed upstream"));
-    }
-
-    #[test]
-    fn a_corrupt_blob_says_to_try_again() {
-        let error = MirrorError::Corrupt {
-            digest: "sha256:a".into(),
-            actual: "sha256:b".into(),
-            received: 4,
-            size: 4,
-            attempts: 2,
-        };
-        assert!(error.advice().unwrap().contains("baseimg mirror"));
-        let error = MirrorError::Short {
-            digest: "sha256:a".into(),
-            received: 2,
-            size: 4,
-            cause: None,
-            attempts: 7,
-        };
-        assert!(error.advice().unwrap().contains("baseimg mirror"));
     }
 }

@@ -1,4 +1,4 @@
-//! Refresh, step one and two: ask every mirror's upstream where its tag points (one HEAD each, all
+//! The night, step one and two: ask every mirror's upstream where its tag points (one HEAD each, all
 //! concurrently) and decide, under the cool-down policy, what the next lock file pins. An upstream
 //! that cannot be asked keeps its entry; it never stops the others.
 
@@ -8,14 +8,14 @@ use time::OffsetDateTime;
 
 use super::Upstream;
 use crate::catalog::Image;
-use crate::commands::Workspace;
-use crate::commands::failure::Advice;
 use crate::cooldown::{self, Decision};
 use crate::events::Events;
+use crate::failure::Advice;
 use crate::lock::{LockEntry, LockFile, LockStatus};
 use crate::registry::Clients;
 use crate::timeline::{Phase, Timeline};
 use crate::upstream::{self, ResolveError};
+use crate::workspace::Workspace;
 
 /// What became of one mirror's upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
