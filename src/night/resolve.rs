@@ -3,10 +3,9 @@
 //! that cannot be asked keeps its entry; it never stops the others.
 
 use futures_util::{StreamExt, stream};
-use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::Upstream;
+use super::report::{Upstream, UpstreamStatus};
 use crate::catalog::Image;
 use crate::cooldown::{self, Decision};
 use crate::events::Events;
@@ -16,51 +15,6 @@ use crate::registry::Clients;
 use crate::timeline::{Phase, Timeline};
 use crate::upstream::{self, ResolveError};
 use crate::workspace::Workspace;
-
-/// What became of one mirror's upstream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UpstreamStatus {
-    /// Upstream points where the pin does.
-    Unchanged,
-    /// A new digest, taken in this run (in a dry run: would be taken).
-    Adopted,
-    /// A new digest waiting out the image's cool-down.
-    Waiting,
-    /// The tag is gone upstream: the pin and the mirrored copy stay.
-    Vanished,
-    /// Upstream refused access.
-    Denied,
-    /// Upstream could not be reached, or kept failing after retries.
-    Unreachable,
-    /// The new digest could not be recorded (its index is malformed, say).
-    Failed,
-}
-
-impl UpstreamStatus {
-    /// Whether the run could not learn or record where upstream points.
-    pub fn is_problem(self) -> bool {
-        matches!(
-            self,
-            UpstreamStatus::Vanished
-                | UpstreamStatus::Denied
-                | UpstreamStatus::Unreachable
-                | UpstreamStatus::Failed
-        )
-    }
-
-    fn of(error: &ResolveError) -> UpstreamStatus {
-        match error {
-            ResolveError::NotFound { .. } => UpstreamStatus::Vanished,
-            ResolveError::Registry(error) => match error.status() {
-                Some(404) => UpstreamStatus::Vanished,
-                Some(401 | 403) => UpstreamStatus::Denied,
-                _ => UpstreamStatus::Unreachable,
-            },
-            _ => UpstreamStatus::Failed,
-        }
-    }
-}
 
 /// The decisions of step one and two: a line per mirror, and the lock file they add up to.
 pub struct Resolved {

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
-use super::{
+use super::report::{
     Failure, Moved, Rebuilt, RefreshReport, RequestCounts, Requests, Step, Upstream, UpstreamStatus,
 };
 use crate::diagnostic::Diagnostics;
