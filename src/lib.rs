@@ -7,7 +7,6 @@
 //! returns a typed report; [`report`] draws it as text or JSON; [`cli`] parses arguments and maps
 //! outcomes to exit codes.
 
-pub mod executor;
 pub mod catalog;
 pub mod cli;
 pub mod clock;
@@ -18,6 +17,7 @@ pub mod credentials;
 pub mod diagnostic;
 pub mod docker;
 pub mod dockerfile;
+pub mod executor;
 pub mod fingerprint;
 pub mod fsutil;
 pub mod graph;

@@ -215,7 +215,12 @@ impl Renderer {
         }
     }
 
-    fn template_error(&self, image: &Image, build: &Recipe, error: &minijinja::Error) -> Diagnostic {
+    fn template_error(
+        &self,
+        image: &Image,
+        build: &Recipe,
+        error: &minijinja::Error,
+    ) -> Diagnostic {
         // An error inside an included template comes wrapped in one about the `{% include %}`:
         // report the innermost one that still knows its template and line.
         let error = innermost(error);

@@ -13,7 +13,7 @@ use serde_saphyr::Spanned;
 
 use super::checks::PATH_RULES;
 use super::file::{CatalogFile, ImageFile, Key, scalars, spanned_scalars};
-use super::model::{Recipe, Catalog, Image, ImageKind, Mirror, SecretSource, Span};
+use super::model::{Catalog, Image, ImageKind, Mirror, Recipe, SecretSource, Span};
 use super::{checks, secrets, service};
 use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 use crate::reference::{

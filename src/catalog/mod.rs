@@ -19,7 +19,7 @@ mod service;
 pub use file::Scalar;
 pub use load::LoadOptions;
 pub use model::{
-    Recipe, BuilderHost, BuilderKind, Catalog, Image, ImageKind, Mirror, SecretSource, Span,
+    BuilderHost, BuilderKind, Catalog, Image, ImageKind, Mirror, Recipe, SecretSource, Span,
 };
 pub use service::{Check, DEFAULT_CHECK_TIMEOUT, Port, RunSpec, Volume};
 

@@ -9,12 +9,12 @@ use serde::Serialize;
 
 use super::failure::{Advice, diagnose, explain};
 use super::{Finished, Outcome, Selection, Settings, Workspace, io_error};
-use crate::executor::journal::Journal;
-use crate::executor::pool::{Member, Pool};
-use crate::executor::{self, BuildError, Builder, Node, NodeResult, Promoted};
 use crate::catalog::{BuilderHost, Catalog};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::docker::Daemon;
+use crate::executor::journal::Journal;
+use crate::executor::pool::{Member, Pool};
+use crate::executor::{self, BuildError, Builder, Node, NodeResult, Promoted};
 use crate::plan::{self, Pin, Unlocked};
 use crate::progress::Progress;
 use crate::reference::Digest;

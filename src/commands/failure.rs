@@ -7,9 +7,9 @@
 
 use std::fmt::Display;
 
-use crate::executor::BuildError;
 use crate::diagnostic::Diagnostic;
 use crate::docker::DaemonError;
+use crate::executor::BuildError;
 use crate::mirror::MirrorError;
 use crate::registry::{Failure, RegistryError};
 use crate::service::ServiceError;

@@ -119,8 +119,8 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::executor::Promoted;
     use crate::commands::build::Counts;
+    use crate::executor::Promoted;
 
     fn image(name: &str, status: BuildStatus) -> ImageResult {
         ImageResult::new(name, status)
