@@ -37,7 +37,8 @@ use prost::Message as _;
 use tokio::io::AsyncWriteExt;
 use tonic::{Request, Response, Status};
 
-use super::endpoint::{Endpoint, read_response_head};
+use super::endpoint::Endpoint;
+use super::response_head;
 use crate::catalog::SecretSource;
 use crate::credentials::{self, Credential};
 
@@ -91,7 +92,7 @@ impl Session {
         conn.write_all(head.as_bytes())
             .await
             .map_err(|e| format!("cannot open a session: {e}"))?;
-        let answer = read_response_head(&mut conn)
+        let answer = response_head::read(&mut conn)
             .await
             .map_err(|e| format!("the daemon closed the session request: {e}"))?;
         let status = answer.lines().next().unwrap_or_default();

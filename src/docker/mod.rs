@@ -7,11 +7,13 @@
 mod buildkit;
 mod container;
 mod endpoint;
+mod response_head;
 mod ssh;
 
+pub use crate::daemon_address::shown as shown_address;
 pub use container::{ContainerInfo, ContainerSpec, Executed};
-pub use endpoint::{check_address, shown as shown_address};
-pub use ssh::SSH_COMMAND_VAR;
+pub use endpoint::EndpointError;
+pub use ssh::{SSH_COMMAND_VAR, SshError};
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -65,14 +67,19 @@ pub enum DaemonError {
     )]
     Unreachable { address: String, detail: String },
     /// An address that names no daemon baseimg can speak to, or ssh settings it cannot use.
-    #[error("cannot use the Docker daemon address {address}: {detail}")]
-    Address { address: String, detail: String },
+    #[error("cannot use the Docker daemon address {address}: {error}")]
+    Address {
+        address: String,
+        #[source]
+        error: EndpointError,
+    },
     #[error(
-        "cannot reach the Docker daemon at {address} over ssh: {detail}\n  each connection runs `{command}` (with BatchMode=yes: ssh cannot ask for anything); run it in a shell to see what ssh needs, such as a host key to accept or a key to add (BASEIMG_SSH_COMMAND replaces `ssh`, e.g. to add `-i KEY`)"
+        "cannot reach the Docker daemon at {address} over ssh: {error}\n  each connection runs `{command}` (with BatchMode=yes: ssh cannot ask for anything); run it in a shell to see what ssh needs, such as a host key to accept or a key to add (BASEIMG_SSH_COMMAND replaces `ssh`, e.g. to add `-i KEY`)"
     )]
     Ssh {
         address: String,
-        detail: String,
+        #[source]
+        error: SshError,
         command: String,
     },
     #[error("cannot inspect {reference}: {detail}")]
@@ -143,22 +150,22 @@ impl Daemon {
     pub async fn connect_to(address: &str) -> Result<Daemon, DaemonError> {
         let address = address.to_string();
         // Errors name the address without a password someone may have written into it.
-        let shown = endpoint::shown(&address);
+        let shown = shown_address(&address);
         let unreachable = |error: bollard::errors::Error| DaemonError::Unreachable {
             address: shown.clone(),
             detail: error.to_string(),
         };
         let endpoint =
-            endpoint::Endpoint::parse(&address).map_err(|detail| DaemonError::Address {
+            endpoint::Endpoint::parse(&address).map_err(|error| DaemonError::Address {
                 address: shown.clone(),
-                detail,
+                error,
             })?;
         if let endpoint::Endpoint::Ssh(ssh) = &endpoint {
             // One connection first, so a failure is told in ssh's words rather than as a closed
             // HTTP connection.
-            ssh.check().await.map_err(|detail| DaemonError::Ssh {
+            ssh.check().await.map_err(|error| DaemonError::Ssh {
                 address: shown.clone(),
-                detail,
+                error,
                 command: ssh.command_line(),
             })?;
         }
