@@ -463,7 +463,7 @@ async fn resume_promotion(
     let journal = match Journal::find(&state) {
         Ok(Some(journal)) => journal,
         Ok(None) => return Ok(None),
-        Err(problem) => return Err(Diagnostic::error(problem).into()),
+        Err(problem) => return Err(Diagnostic::error(problem.to_string()).into()),
     };
     let moved = journal
         .complete(clients)

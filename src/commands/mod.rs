@@ -269,7 +269,7 @@ fn unfinished_promotion(catalog: &Catalog) -> Option<Diagnostic> {
             ))
             .help("the next `baseimg build --push` or `baseimg refresh` completes that promotion first"),
         ),
-        Err(problem) => Some(Diagnostic::warning(problem).help(
+        Err(problem) => Some(Diagnostic::warning(problem.to_string()).help(
             "remove it if no promotion was cut off; otherwise run `baseimg build --push` to set the tags",
         )),
     }

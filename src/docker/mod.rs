@@ -11,6 +11,7 @@ mod response_head;
 mod ssh;
 
 pub use crate::daemon_address::shown as shown_address;
+pub use buildkit::BuildKitError;
 pub use container::{ContainerInfo, ContainerSpec, Executed};
 pub use endpoint::EndpointError;
 pub use ssh::{SSH_COMMAND_VAR, SshError};
@@ -86,13 +87,20 @@ pub enum DaemonError {
     Inspect { reference: String, detail: String },
     #[error("cannot read the build context: {0}")]
     Context(std::io::Error),
-    /// A build step failed, or the build's stream broke off.
+    /// A build step failed, or the classic builder's stream broke off.
     #[error("{0}")]
     Build(String),
+    /// A BuildKit build could not start, or its stream broke off.
+    #[error(transparent)]
+    BuildKit(#[from] BuildKitError),
     #[error(
-        "BuildKit is not available on the Docker daemon at {address}: {why}; build with `--builder classic`"
+        "BuildKit is not available on the Docker daemon at {address}: {error}; build with `--builder classic`"
     )]
-    NoBuildkit { address: String, why: String },
+    NoBuildkit {
+        address: String,
+        #[source]
+        error: BuildKitError,
+    },
     #[error("the build finished but {tag} does not exist")]
     BuildLost { tag: String },
     #[error("cannot tag {image} as {repository}:{tag}: {detail}")]
@@ -237,10 +245,10 @@ impl Daemon {
             .map(drop);
         match (works, kind) {
             (Ok(()), _) => Ok((Builder::Buildkit, None)),
-            (Err(why), BuilderKind::Auto) => Ok((Builder::Classic, Some(why))),
-            (Err(why), _) => Err(DaemonError::NoBuildkit {
+            (Err(why), BuilderKind::Auto) => Ok((Builder::Classic, Some(why.to_string()))),
+            (Err(error), _) => Err(DaemonError::NoBuildkit {
                 address: self.address.clone(),
-                why,
+                error,
             }),
         }
     }
@@ -274,9 +282,9 @@ impl Daemon {
         mut on_line: impl FnMut(&str),
         mut on_step: impl FnMut(&str),
     ) -> Result<(), DaemonError> {
-        let unavailable = |why: String| DaemonError::NoBuildkit {
+        let unavailable = |error| DaemonError::NoBuildkit {
             address: self.address.clone(),
-            why,
+            error,
         };
         let endpoint = &self.endpoint;
         let session = buildkit::Session::open(
@@ -310,13 +318,11 @@ impl Daemon {
         let body = file_stream(request.context_tar)
             .await
             .map_err(DaemonError::Context)?;
-        let messages = buildkit::start_build(endpoint, &self.api, &query, body)
-            .await
-            .map_err(DaemonError::Build)?;
+        let messages = buildkit::start_build(endpoint, &self.api, &query, body).await?;
         let mut messages = std::pin::pin!(messages);
         let mut trace = buildkit::Trace::default();
         while let Some(message) = messages.next().await {
-            let message = message.map_err(DaemonError::Build)?;
+            let message = message?;
             if message["id"] == "moby.buildkit.trace"
                 && let Some(traced) = message["aux"].as_str().and_then(|a| trace.read(a))
             {
