@@ -9,9 +9,11 @@
 //! which therefore knows nothing of them.
 
 use std::fmt::Display;
+use std::io::ErrorKind;
 
+use crate::daemon_address::DaemonAddress;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
-use crate::docker::DaemonError;
+use crate::docker::{DaemonError, SSH_COMMAND_VAR, SshError};
 use crate::registry::{Failure, RegistryError};
 use crate::service::ServiceError;
 use crate::smoke::SmokeError;
@@ -130,11 +132,29 @@ impl Advice for DaemonError {
 
     fn advice(&self) -> Option<String> {
         match self {
+            // Its message says to start the daemon; a socket that is there but closed to this user
+            // needs something else.
+            DaemonError::Unreachable { address, .. }
+                if matches!(DaemonAddress::parse(address), Ok(DaemonAddress::Unix(_)))
+                    && self.io_cause() == Some(ErrorKind::PermissionDenied) =>
+            {
+                Some(
+                    "the daemon's socket is there, but this user may not open it: add the user to the `docker` group (and log in again), or run baseimg as a user who may"
+                        .into(),
+                )
+            }
+            DaemonError::Ssh {
+                error: SshError::Run { source, .. },
+                ..
+            } if source.kind() == ErrorKind::NotFound => Some(format!(
+                "install an OpenSSH client, or name the ssh command to run in {SSH_COMMAND_VAR}"
+            )),
+            // The registry's refusal, relayed by the daemon: most often its credentials.
             DaemonError::Push { .. } => Some(
                 "check the credentials for the private registry in the Docker configuration (`docker login`)"
                     .into(),
             ),
-            // Unreachable already says how to start the daemon; the others carry the daemon's words.
+            // The others say what to do, or carry the daemon's words.
             _ => None,
         }
     }
@@ -209,5 +229,62 @@ mod tests {
             "cannot resolve `redis`: `docker.io/library/redis:7.2.99` does not exist upstream"
         );
         assert!(diagnostic.help.unwrap().contains("removed upstream"));
+    }
+
+    #[test]
+    fn a_daemon_socket_closed_to_this_user_says_so_rather_than_to_start_the_daemon() {
+        let closed = |address: &str, kind: ErrorKind| DaemonError::Unreachable {
+            address: address.into(),
+            source: bollard::errors::Error::IOError { err: kind.into() }.into(),
+        };
+        let advice = closed("unix:///var/run/docker.sock", ErrorKind::PermissionDenied).advice();
+        assert!(advice.unwrap().contains("`docker` group"));
+        assert_eq!(
+            closed("unix:///var/run/docker.sock", ErrorKind::NotFound).advice(),
+            None
+        );
+        assert_eq!(
+            closed("tcp://127.0.0.1:2376", ErrorKind::PermissionDenied).advice(),
+            None
+        );
+    }
+
+    #[test]
+    fn an_ssh_program_that_is_not_there_is_told_how_to_get_one() {
+        let missing = DaemonError::Ssh {
+            address: "ssh://builder@arm64.example".into(),
+            error: SshError::Run {
+                program: "ssh".into(),
+                source: ErrorKind::NotFound.into(),
+            },
+            command: "ssh -T -- arm64.example docker system dial-stdio".into(),
+        };
+        assert!(
+            missing
+                .to_string()
+                .contains(": cannot run `ssh`: entity not found")
+        );
+        assert!(missing.advice().unwrap().contains("BASEIMG_SSH_COMMAND"));
+    }
+
+    #[test]
+    fn only_a_push_the_registry_refused_points_at_its_credentials() {
+        let refused = DaemonError::Push {
+            repository: "localhost:5000/base/redis".into(),
+            tag: "7.2".into(),
+            detail: "denied: requested access to the resource is denied".into(),
+        };
+        assert!(refused.advice().unwrap().contains("docker login"));
+        let gone = DaemonError::PushRequest {
+            repository: "localhost:5000/base/redis".into(),
+            tag: "7.2".into(),
+            detail: "An image does not exist locally with the tag".into(),
+            source: bollard::errors::Error::DockerResponseServerError {
+                status_code: 404,
+                message: "An image does not exist locally with the tag".into(),
+            }
+            .into(),
+        };
+        assert_eq!(gone.advice(), None);
     }
 }

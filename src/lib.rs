@@ -15,6 +15,7 @@ pub mod commands;
 pub mod context;
 pub mod cooldown;
 pub mod credentials;
+pub mod daemon_address;
 pub mod diagnostic;
 pub mod docker;
 pub mod dockerfile;

@@ -247,6 +247,7 @@ impl Service<'_> {
                 action: "inspect".into(),
                 name: self.spec.name.clone(),
                 detail: "it vanished right after it started".into(),
+                source: None,
             })
         })
     }

@@ -93,7 +93,7 @@ pub(super) fn builders(
         let builder = &builder.value;
         let host = builder.host.value.trim();
         let at = catalog.locate(catalog.span_of(&builder.host));
-        if let Err(why) = crate::docker::check_address(host) {
+        if let Err(why) = crate::daemon_address::check(host) {
             diagnostics.push(
                 Diagnostic::new(Code::CatalogInvalidBuilderHost, format!("builder host {why}"))
                     .at(at)

@@ -37,7 +37,8 @@ use prost::Message as _;
 use tokio::io::AsyncWriteExt;
 use tonic::{Request, Response, Status};
 
-use super::endpoint::{Endpoint, read_response_head};
+use super::endpoint::Endpoint;
+use super::response_head;
 use crate::catalog::SecretSource;
 use crate::credentials::{self, Credential};
 use crate::events::Events;
@@ -52,6 +53,37 @@ const METHODS: [&str; 4] = [
     "/moby.filesync.v1.Auth/FetchToken",
     "/moby.buildkit.secrets.v1.Secrets/GetSecret",
 ];
+
+/// Why a BuildKit session or build could not start, or its stream broke off. The daemon's own words,
+/// where it answered, are kept for display.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildKitError {
+    #[error("cannot connect: {0}")]
+    Connect(#[source] std::io::Error),
+    #[error("cannot open a session: {0}")]
+    SessionRequest(#[source] std::io::Error),
+    #[error("the daemon closed the session request: {0}")]
+    SessionClosed(#[source] std::io::Error),
+    /// The daemon answered the session request with another status than `101 Switching Protocols`.
+    #[error("the daemon refused a build session ({status})")]
+    SessionRefused { status: String },
+    #[error("cannot speak HTTP to the daemon: {0}")]
+    Handshake(#[source] hyper::Error),
+    #[error("{0}")]
+    Request(#[source] hyper::http::Error),
+    #[error("the build request failed: {0}")]
+    Send(#[source] hyper::Error),
+    /// The daemon refused `POST /build`: its status and its message.
+    #[error("the daemon refused the build ({status}): {message}")]
+    BuildRefused {
+        status: hyper::StatusCode,
+        message: String,
+    },
+    #[error("the daemon sent something that is not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("the build's stream broke off: {0}")]
+    BrokeOff(#[source] hyper::Error),
+}
 
 /// A session open on the daemon for one build. Dropping it ends the session.
 pub struct Session {
@@ -73,11 +105,8 @@ impl Session {
         secrets: HashMap<String, SecretSource>,
         registries: Vec<String>,
         events: &Events,
-    ) -> Result<Session, String> {
-        let mut conn = endpoint
-            .dial()
-            .await
-            .map_err(|e| format!("cannot connect: {e}"))?;
+    ) -> Result<Session, BuildKitError> {
+        let mut conn = endpoint.dial().await.map_err(BuildKitError::Connect)?;
         let id = session_id();
         let mut head = format!(
             "POST {api}/session HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\
@@ -92,13 +121,15 @@ impl Session {
         head.push_str("\r\n");
         conn.write_all(head.as_bytes())
             .await
-            .map_err(|e| format!("cannot open a session: {e}"))?;
-        let answer = read_response_head(&mut conn)
+            .map_err(BuildKitError::SessionRequest)?;
+        let answer = response_head::read(&mut conn)
             .await
-            .map_err(|e| format!("the daemon closed the session request: {e}"))?;
+            .map_err(BuildKitError::SessionClosed)?;
         let status = answer.lines().next().unwrap_or_default();
         if !status.contains(" 101 ") {
-            return Err(format!("the daemon refused a build session ({status})"));
+            return Err(BuildKitError::SessionRefused {
+                status: status.to_string(),
+            });
         }
         let served: Served = Arc::default();
         let store = SecretStore {
@@ -292,15 +323,12 @@ pub async fn start_build(
     api: &str,
     query: &[(&str, String)],
     context: impl Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static,
-) -> Result<impl Stream<Item = Result<serde_json::Value, String>>, String> {
-    let conn = endpoint
-        .dial()
-        .await
-        .map_err(|e| format!("cannot connect: {e}"))?;
+) -> Result<impl Stream<Item = Result<serde_json::Value, BuildKitError>>, BuildKitError> {
+    let conn = endpoint.dial().await.map_err(BuildKitError::Connect)?;
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(conn))
             .await
-            .map_err(|e| format!("cannot speak HTTP to the daemon: {e}"))?;
+            .map_err(BuildKitError::Handshake)?;
     tokio::spawn(connection);
     let query = form_urlencoded::Serializer::new(String::new())
         .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())))
@@ -310,11 +338,11 @@ pub async fn start_build(
         .header(hyper::header::HOST, "docker")
         .header(hyper::header::CONTENT_TYPE, "application/x-tar")
         .body(body)
-        .map_err(|e| e.to_string())?;
+        .map_err(BuildKitError::Request)?;
     let response = sender
         .send_request(request)
         .await
-        .map_err(|e| format!("the build request failed: {e}"))?;
+        .map_err(BuildKitError::Send)?;
     let status = response.status();
     let body = response.into_body();
     if !status.is_success() {
@@ -327,9 +355,7 @@ pub async fn start_build(
             .ok()
             .and_then(|v| v["message"].as_str().map(str::to_string))
             .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_string());
-        return Err(format!(
-            "the daemon refused the build ({status}): {message}"
-        ));
+        return Err(BuildKitError::BuildRefused { status, message });
     }
     Ok(json_lines(body.into_data_stream()))
 }
@@ -337,7 +363,7 @@ pub async fn start_build(
 /// Splits a body into the JSON documents the daemon writes one per line.
 fn json_lines(
     body: impl Stream<Item = Result<Bytes, hyper::Error>> + Send + 'static,
-) -> impl Stream<Item = Result<serde_json::Value, String>> {
+) -> impl Stream<Item = Result<serde_json::Value, BuildKitError>> {
     futures_util::stream::unfold(
         (Box::pin(body), Vec::<u8>::new(), false),
         |(mut body, mut buffer, mut ended)| async move {
@@ -347,8 +373,7 @@ fn json_lines(
                     if line.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
-                    let parsed = serde_json::from_slice(&line)
-                        .map_err(|e| format!("the daemon sent something that is not JSON: {e}"));
+                    let parsed = serde_json::from_slice(&line).map_err(BuildKitError::NotJson);
                     return Some((parsed, (body, buffer, ended)));
                 }
                 if ended {
@@ -363,10 +388,7 @@ fn json_lines(
                     Some(Err(e)) => {
                         ended = true;
                         buffer.clear();
-                        return Some((
-                            Err(format!("the build's stream broke off: {e}")),
-                            (body, buffer, ended),
-                        ));
+                        return Some((Err(BuildKitError::BrokeOff(e)), (body, buffer, ended)));
                     }
                     None => ended = true,
                 }

@@ -76,7 +76,8 @@ impl Daemon {
         DaemonError::Container {
             action: action.to_string(),
             name: name.to_string(),
-            detail: describe(error),
+            detail: describe(&error),
+            source: Some(Box::new(error)),
         }
     }
 
@@ -98,6 +99,7 @@ impl Daemon {
                     action: "pull".into(),
                     name: reference.to_string(),
                     detail: message,
+                    source: None,
                 });
             }
         }
@@ -296,6 +298,7 @@ impl Daemon {
                 action: "exec in".into(),
                 name: container.to_string(),
                 detail: format!("`{}` did not finish within {timeout:?}", command.join(" ")),
+                source: None,
             }
         })??;
         let inspected = self

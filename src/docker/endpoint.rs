@@ -1,6 +1,7 @@
-//! Where a daemon listens and how baseimg reaches it, in the address forms DOCKER_HOST takes:
+//! How baseimg reaches a daemon at an address ([`crate::daemon_address`] reads its forms):
 //! `unix:///…`, `tcp://host:port` (over TLS when DOCKER_TLS_VERIFY asks, with the client certificate
-//! from DOCKER_CERT_PATH, as the Docker CLI does) and `ssh://[user@]host[:port][/socket]`.
+//! from DOCKER_CERT_PATH, as the Docker CLI does) and `ssh://[user@]host[:port][/socket]` (through
+//! [`super::ssh`]).
 //!
 //! bollard makes most requests; BuildKit's session and build need a raw connection of their own
 //! ([`Endpoint::dial`]), over the same transport, so every form builds with BuildKit alike.
@@ -11,10 +12,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bollard::Docker;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
-use super::ssh::Ssh;
+use super::ssh::{Ssh, SshError, SshStream};
+use crate::daemon_address::{AddressError, DaemonAddress};
 
 /// How long bollard waits for a response's head (a build's or push's stream may then run longer).
 const REQUEST_TIMEOUT_SECS: u64 = 120;
@@ -36,72 +38,25 @@ pub struct TlsFiles {
     pub ca: PathBuf,
 }
 
-/// Whether `address` is one baseimg can speak to; the catalog's `builders:` check asks this, so it
-/// reads nothing from the environment.
-pub fn check_address(address: &str) -> Result<(), String> {
-    if address.starts_with("ssh://") {
-        return Ssh::parse_address(address).map(drop).map_err(|why| {
-            // A password written into the address is not repeated in the message.
-            let shown = url::Url::parse(address)
-                .map(|mut url| {
-                    if url.password().is_some() {
-                        let _ = url.set_password(Some("***"));
-                    }
-                    url.to_string()
-                })
-                .unwrap_or_else(|_| address.to_string());
-            format!(
-                "`{}` is not a usable ssh address: {why}",
-                shown.escape_debug()
-            )
-        });
-    }
-    let rest = address
-        .strip_prefix("unix:///")
-        .or_else(|| address.strip_prefix("tcp://"));
-    match rest {
-        Some(rest) if !rest.is_empty() => Ok(()),
-        _ => Err(format!(
-            "`{}` is not a Docker endpoint baseimg speaks to",
-            address.escape_debug()
-        )),
-    }
-}
-
-/// The address as messages show it: a password written into it (which no address takes) as `***`.
-pub fn shown(address: &str) -> String {
-    match url::Url::parse(address) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("***"));
-            url.to_string()
-        }
-        _ => address.to_string(),
-    }
+/// Why an address cannot be dialled: it names no daemon, or its ssh command line is not one.
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    #[error(transparent)]
+    Address(#[from] AddressError),
+    #[error(transparent)]
+    Ssh(#[from] SshError),
 }
 
 impl Endpoint {
     /// Reads an address, with the TLS and ssh settings of the environment.
-    pub fn parse(address: &str) -> Result<Endpoint, String> {
-        if let Some(path) = address.strip_prefix("unix://") {
-            return Ok(Endpoint::Unix(PathBuf::from(path)));
-        }
-        if address.starts_with("ssh://") {
-            return Ssh::parse(address).map(Endpoint::Ssh);
-        }
-        let host = address
-            .strip_prefix("tcp://")
-            .or(address.strip_prefix("http://"))
-            .map(|h| h.trim_end_matches('/').to_string())
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| {
-                format!(
-                    "`{}` is not a Docker endpoint: write unix:///path/to/docker.sock, tcp://host:port or ssh://[user@]host",
-                    address.escape_debug()
-                )
-            })?;
-        Ok(match tls_files() {
-            Some(files) => Endpoint::Tls { host, files },
-            None => Endpoint::Tcp(host),
+    pub fn parse(address: &str) -> Result<Endpoint, EndpointError> {
+        Ok(match DaemonAddress::parse(address)? {
+            DaemonAddress::Unix(path) => Endpoint::Unix(path),
+            DaemonAddress::Ssh(ssh) => Endpoint::Ssh(Ssh::new(ssh)?),
+            DaemonAddress::Tcp(host) => match tls_files() {
+                Some(files) => Endpoint::Tls { host, files },
+                None => Endpoint::Tcp(host),
+            },
         })
     }
 
@@ -148,22 +103,6 @@ impl Endpoint {
             Endpoint::Ssh(ssh) => Conn::Ssh(Box::new(ssh.dial().await?)),
         })
     }
-}
-
-/// Reads an HTTP response head from a raw connection, byte by byte, so nothing after it (a
-/// session's HTTP/2 preface, say) is taken from the connection.
-pub async fn read_response_head(conn: &mut (impl AsyncRead + Unpin)) -> std::io::Result<String> {
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        if head.len() > 16 * 1024 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "the daemon's answer has no end",
-            ));
-        }
-        head.push(conn.read_u8().await?);
-    }
-    Ok(String::from_utf8_lossy(&head).into_owned())
 }
 
 /// The key, certificate and CA files when DOCKER_TLS_VERIFY asks for TLS, from DOCKER_CERT_PATH
@@ -237,7 +176,7 @@ pub enum Conn {
     Unix(UnixStream),
     Tcp(TcpStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-    Ssh(Box<super::ssh::SshStream>),
+    Ssh(Box<SshStream>),
 }
 
 /// Calls the same method on whichever stream the connection holds.
@@ -305,16 +244,18 @@ mod tests {
             Ok(Endpoint::Ssh(_))
         ));
         let error = Endpoint::parse("npipe:////./pipe/docker_engine").unwrap_err();
-        assert!(error.contains("not a Docker endpoint"), "{error}");
-        assert!(check_address("ssh://builder@arm64.example:2222").is_ok());
-        assert_eq!(
-            shown("ssh://a:hunter2@arm64.example/x.sock"),
-            "ssh://a:***@arm64.example/x.sock"
+        assert!(
+            matches!(error, EndpointError::Address(AddressError::Unknown { .. })),
+            "{error:?}"
         );
-        let error = check_address("ssh://a:hunter2@arm64.example").unwrap_err();
-        assert!(error.contains("takes no password"), "{error}");
-        assert!(!error.contains("hunter2"), "{error}");
-        assert!(check_address("tcp://").is_err());
-        assert!(check_address("unix:///").is_err());
+        assert!(
+            error.to_string().contains("not a Docker endpoint"),
+            "{error}"
+        );
+        let error = Endpoint::parse("ssh://a:hunter2@arm64.example").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "an ssh address takes no password: ssh reads keys from its agent or configuration"
+        );
     }
 }

@@ -7,11 +7,14 @@
 mod buildkit;
 mod container;
 mod endpoint;
+mod response_head;
 mod ssh;
 
+pub use crate::daemon_address::shown as shown_address;
+pub use buildkit::BuildKitError;
 pub use container::{ContainerInfo, ContainerSpec, Executed};
-pub use endpoint::{check_address, shown as shown_address};
-pub use ssh::SSH_COMMAND_VAR;
+pub use endpoint::EndpointError;
+pub use ssh::{SSH_COMMAND_VAR, SshError};
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -61,59 +64,132 @@ impl std::fmt::Display for Builder {
 }
 
 /// What the daemon refused or could not do. `detail` is the daemon's own message, without bollard's
-/// wrapping, because that is what tells a user what to fix.
+/// wrapping, because that is what tells a user what to fix; bollard's error, where there is one, is
+/// the source (boxed: it is large, and this error travels in every `Result` of a build).
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error(
-        "cannot reach the Docker daemon at {address}: {detail}; start it (`dockerd`, or `systemctl start docker`) or point DOCKER_HOST at a running one"
+        "cannot reach the Docker daemon at {address}: {source}; start it (`dockerd`, or `systemctl start docker`) or point DOCKER_HOST at a running one"
     )]
-    Unreachable { address: String, detail: String },
+    Unreachable {
+        address: String,
+        #[source]
+        source: Box<bollard::errors::Error>,
+    },
     /// An address that names no daemon baseimg can speak to, or ssh settings it cannot use.
-    #[error("cannot use the Docker daemon address {address}: {detail}")]
-    Address { address: String, detail: String },
+    #[error("cannot use the Docker daemon address {address}: {error}")]
+    Address {
+        address: String,
+        #[source]
+        error: EndpointError,
+    },
     #[error(
-        "cannot reach the Docker daemon at {address} over ssh: {detail}\n  each connection runs `{command}` (with BatchMode=yes: ssh cannot ask for anything); run it in a shell to see what ssh needs, such as a host key to accept or a key to add (BASEIMG_SSH_COMMAND replaces `ssh`, e.g. to add `-i KEY`)"
+        "cannot reach the Docker daemon at {address} over ssh: {error}\n  each connection runs `{command}` (with BatchMode=yes: ssh cannot ask for anything); run it in a shell to see what ssh needs, such as a host key to accept or a key to add (BASEIMG_SSH_COMMAND replaces `ssh`, e.g. to add `-i KEY`)"
     )]
     Ssh {
         address: String,
-        detail: String,
+        #[source]
+        error: SshError,
         command: String,
     },
-    #[error("cannot inspect {reference}: {detail}")]
-    Inspect { reference: String, detail: String },
+    #[error("cannot inspect {reference}: {source}")]
+    Inspect {
+        reference: String,
+        #[source]
+        source: Box<bollard::errors::Error>,
+    },
     #[error("cannot read the build context: {0}")]
-    Context(std::io::Error),
-    /// A build step failed, or the build's stream broke off.
+    Context(#[source] std::io::Error),
+    /// A build step failed: the daemon's (or BuildKit's) own message, or what the executor found it
+    /// means (a RUN step for a platform the daemon cannot run).
     #[error("{0}")]
     Build(String),
+    /// The classic builder's request failed, or its stream broke off: the daemon's message, if it
+    /// answered.
+    #[error("{detail}")]
+    BuildStream {
+        detail: String,
+        #[source]
+        source: Box<bollard::errors::Error>,
+    },
+    /// A BuildKit build could not start, or its stream broke off.
+    #[error(transparent)]
+    BuildKit(#[from] BuildKitError),
     #[error(
-        "BuildKit is not available on the Docker daemon at {address}: {why}; build with `--builder classic`"
+        "BuildKit is not available on the Docker daemon at {address}: {error}; build with `--builder classic`"
     )]
-    NoBuildkit { address: String, why: String },
+    NoBuildkit {
+        address: String,
+        #[source]
+        error: BuildKitError,
+    },
     #[error("the build finished but {tag} does not exist")]
     BuildLost { tag: String },
-    #[error("cannot tag {image} as {repository}:{tag}: {detail}")]
+    #[error("cannot tag {image} as {reference}: {detail}")]
     Tag {
         image: String,
-        repository: String,
-        tag: String,
+        /// `repository:tag`.
+        reference: String,
         detail: String,
+        #[source]
+        source: Box<bollard::errors::Error>,
     },
+    /// The registry refused a push: its words, as the daemon relayed them.
     #[error("push of {repository}:{tag} failed: {detail}")]
     Push {
         repository: String,
         tag: String,
         detail: String,
     },
+    /// The daemon refused a push itself (no such image, say), or stopped answering during one.
+    #[error("push of {repository}:{tag} failed: {detail}")]
+    PushRequest {
+        repository: String,
+        tag: String,
+        detail: String,
+        #[source]
+        source: Box<bollard::errors::Error>,
+    },
     #[error("cannot remove {image}: {detail}")]
-    Remove { image: String, detail: String },
-    /// A container, volume or pull request the daemon refused.
+    Remove {
+        image: String,
+        detail: String,
+        #[source]
+        source: Box<bollard::errors::Error>,
+    },
+    /// A container, volume or pull request the daemon refused (bollard's error the source), or
+    /// that failed in the daemon's stream or baseimg's own wait (no source).
     #[error("cannot {action} {name}: {detail}")]
     Container {
         action: String,
         name: String,
         detail: String,
+        #[source]
+        source: Option<Box<bollard::errors::Error>>,
     },
+}
+
+impl DaemonError {
+    /// The kind of the I/O failure that caused the error, found down its chain of causes (a socket
+    /// this user may not open, a refused connection); `None` when there is none (the daemon
+    /// answered, say).
+    pub fn io_cause(&self) -> Option<std::io::ErrorKind> {
+        let mut cause = std::error::Error::source(self);
+        while let Some(error) = cause {
+            if let Some(io) = error.downcast_ref::<std::io::Error>() {
+                return Some(io.kind());
+            }
+            // bollard's own I/O variant is transparent: its cause is not a link of the chain.
+            if let Some(bollard::errors::Error::IOError { err }) = error
+                .downcast_ref::<Box<bollard::errors::Error>>()
+                .map(|b| &**b)
+            {
+                return Some(err.kind());
+            }
+            cause = error.source();
+        }
+        None
+    }
 }
 
 /// What to build: the context tar (as a file, streamed), where the Dockerfile is inside it, and the
@@ -147,22 +223,22 @@ impl Daemon {
     pub async fn connect_to(address: &str, events: &Events) -> Result<Daemon, DaemonError> {
         let address = address.to_string();
         // Errors name the address without a password someone may have written into it.
-        let shown = endpoint::shown(&address);
-        let unreachable = |error: bollard::errors::Error| DaemonError::Unreachable {
+        let shown = shown_address(&address);
+        let unreachable = |source: bollard::errors::Error| DaemonError::Unreachable {
             address: shown.clone(),
-            detail: error.to_string(),
+            source: Box::new(source),
         };
         let endpoint =
-            endpoint::Endpoint::parse(&address).map_err(|detail| DaemonError::Address {
+            endpoint::Endpoint::parse(&address).map_err(|error| DaemonError::Address {
                 address: shown.clone(),
-                detail,
+                error,
             })?;
         if let endpoint::Endpoint::Ssh(ssh) = &endpoint {
             // One connection first, so a failure is told in ssh's words rather than as a closed
             // HTTP connection.
-            ssh.check().await.map_err(|detail| DaemonError::Ssh {
+            ssh.check().await.map_err(|error| DaemonError::Ssh {
                 address: shown.clone(),
-                detail,
+                error,
                 command: ssh.command_line(),
             })?;
         }
@@ -213,9 +289,9 @@ impl Daemon {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(None),
-            Err(error) => Err(DaemonError::Inspect {
+            Err(source) => Err(DaemonError::Inspect {
                 reference: reference.to_string(),
-                detail: error.to_string(),
+                source: Box::new(source),
             }),
         }
     }
@@ -241,10 +317,10 @@ impl Daemon {
         .map(drop);
         match (works, kind) {
             (Ok(()), _) => Ok((Builder::Buildkit, None)),
-            (Err(why), BuilderKind::Auto) => Ok((Builder::Classic, Some(why))),
-            (Err(why), _) => Err(DaemonError::NoBuildkit {
+            (Err(why), BuilderKind::Auto) => Ok((Builder::Classic, Some(why.to_string()))),
+            (Err(error), _) => Err(DaemonError::NoBuildkit {
                 address: self.address.clone(),
-                why,
+                error,
             }),
         }
     }
@@ -278,9 +354,9 @@ impl Daemon {
         mut on_line: impl FnMut(&str),
         mut on_step: impl FnMut(&str),
     ) -> Result<(), DaemonError> {
-        let unavailable = |why: String| DaemonError::NoBuildkit {
+        let unavailable = |error| DaemonError::NoBuildkit {
             address: self.address.clone(),
-            why,
+            error,
         };
         let endpoint = &self.endpoint;
         let session = buildkit::Session::open(
@@ -315,13 +391,11 @@ impl Daemon {
         let body = file_stream(request.context_tar)
             .await
             .map_err(DaemonError::Context)?;
-        let messages = buildkit::start_build(endpoint, &self.api, &query, body)
-            .await
-            .map_err(DaemonError::Build)?;
+        let messages = buildkit::start_build(endpoint, &self.api, &query, body).await?;
         let mut messages = std::pin::pin!(messages);
         let mut trace = buildkit::Trace::default();
         while let Some(message) = messages.next().await {
-            let message = message.map_err(DaemonError::Build)?;
+            let message = message?;
             if message["id"] == "moby.buildkit.trace"
                 && let Some(traced) = message["aux"].as_str().and_then(|a| trace.read(a))
             {
@@ -385,7 +459,14 @@ impl Daemon {
             Some(bollard::body_try_stream(body)),
         );
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| DaemonError::Build(describe(e)))?;
+            let info = item.map_err(|source| match source {
+                // A step that failed, in the daemon's words.
+                bollard::errors::Error::DockerStreamError { error } => DaemonError::Build(error),
+                source => DaemonError::BuildStream {
+                    detail: describe(&source),
+                    source: Box::new(source),
+                },
+            })?;
             if let Some(text) = info.stream.as_deref().or(info.status.as_deref()) {
                 for line in text.lines().filter(|l| !l.trim().is_empty()) {
                     on_line(line);
@@ -413,11 +494,11 @@ impl Daemon {
                 }),
             )
             .await
-            .map_err(|e| DaemonError::Tag {
+            .map_err(|source| DaemonError::Tag {
                 image: image.to_string(),
-                repository: repository.to_string(),
-                tag: tag.to_string(),
-                detail: describe(e),
+                reference: format!("{repository}:{tag}"),
+                detail: describe(&source),
+                source: Box::new(source),
             })
     }
 
@@ -430,7 +511,7 @@ impl Daemon {
         mut on_line: impl FnMut(&str),
     ) -> Result<(), DaemonError> {
         let credentials = daemon_credentials(registry, &self.events);
-        let failed = |detail: String| DaemonError::Push {
+        let refused = |detail: String| DaemonError::Push {
             repository: repository.to_string(),
             tag: tag.to_string(),
             detail,
@@ -444,7 +525,16 @@ impl Daemon {
             credentials,
         );
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| failed(describe(e)))?;
+            let info = item.map_err(|source| match source {
+                // What the registry answered the daemon.
+                bollard::errors::Error::DockerStreamError { error } => refused(error),
+                source => DaemonError::PushRequest {
+                    repository: repository.to_string(),
+                    tag: tag.to_string(),
+                    detail: describe(&source),
+                    source: Box::new(source),
+                },
+            })?;
             if let Some(status) = &info.status
                 && info
                     .progress_detail
@@ -455,7 +545,7 @@ impl Daemon {
                 on_line(status);
             }
             if let Some(message) = info.error_detail.and_then(|d| d.message) {
-                return Err(failed(message));
+                return Err(refused(message));
             }
         }
         Ok(())
@@ -480,9 +570,10 @@ impl Daemon {
             | Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(()),
-            Err(error) => Err(DaemonError::Remove {
+            Err(source) => Err(DaemonError::Remove {
                 image: image.to_string(),
-                detail: describe(error),
+                detail: describe(&source),
+                source: Box::new(source),
             }),
         }
     }
@@ -506,10 +597,10 @@ fn daemon_credentials(registry: &str, events: &Events) -> Option<DockerCredentia
 }
 
 /// The daemon's error message, without bollard's wrapping.
-fn describe(error: bollard::errors::Error) -> String {
+fn describe(error: &bollard::errors::Error) -> String {
     match error {
-        bollard::errors::Error::DockerResponseServerError { message, .. } => message,
-        bollard::errors::Error::DockerStreamError { error } => error,
+        bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
+        bollard::errors::Error::DockerStreamError { error } => error.clone(),
         other => other.to_string(),
     }
 }

@@ -31,6 +31,23 @@ pub struct Intent {
     pub digest: String,
 }
 
+/// A journal file that is there but cannot be read as one.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("cannot read `{}`: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{}` is not a promotion journal: {source}", path.display())]
+    Invalid {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
 impl Journal {
     pub fn path(state_dir: &Path) -> PathBuf {
         state_dir.join(FILE)
@@ -38,14 +55,14 @@ impl Journal {
 
     /// The unfinished promotion in `state_dir`, if there is one. A file that cannot be read as a
     /// journal is reported as what it is rather than ignored.
-    pub fn find(state_dir: &Path) -> Result<Option<Journal>, String> {
+    pub fn find(state_dir: &Path) -> Result<Option<Journal>, JournalError> {
         let path = Journal::path(state_dir);
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
-                .map_err(|e| format!("`{}` is not a promotion journal: {e}", path.display())),
+                .map_err(|source| JournalError::Invalid { path, source }),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(format!("cannot read `{}`: {error}", path.display())),
+            Err(source) => Err(JournalError::Read { path, source }),
         }
     }
 
@@ -113,7 +130,7 @@ mod tests {
     #[test]
     fn a_journal_is_found_until_its_promotion_ends() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(Journal::find(dir.path()), Ok(None));
+        assert_eq!(Journal::find(dir.path()).unwrap(), None);
         let digest = Digest::sha256_of(b"image");
         let journal = Journal {
             run: "20261128T012800.000Z".into(),
@@ -121,14 +138,15 @@ mod tests {
             tags: vec![intent("localhost:5000", "base/app", "1.0", &digest)],
         };
         journal.begin(dir.path()).unwrap();
-        assert_eq!(Journal::find(dir.path()), Ok(Some(journal)));
+        assert_eq!(Journal::find(dir.path()).unwrap(), Some(journal));
         Journal::end(dir.path()).unwrap();
-        assert_eq!(Journal::find(dir.path()), Ok(None));
+        assert_eq!(Journal::find(dir.path()).unwrap(), None);
         std::fs::write(Journal::path(dir.path()), "{").unwrap();
+        let error = Journal::find(dir.path()).unwrap_err();
+        assert!(matches!(error, JournalError::Invalid { .. }), "{error:?}");
         assert!(
-            Journal::find(dir.path())
-                .unwrap_err()
-                .contains("is not a promotion journal")
+            error.to_string().contains("is not a promotion journal"),
+            "{error}"
         );
     }
 }

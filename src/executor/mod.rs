@@ -94,7 +94,11 @@ pub enum BuildError {
         source: std::io::Error,
     },
     #[error("build failed: {error}\n{tail}")]
-    Failed { error: DaemonError, tail: String },
+    Failed {
+        #[source]
+        error: DaemonError,
+        tail: String,
+    },
     #[error("{0}")]
     Daemon(#[from] DaemonError),
     /// A smoke check failed: the image is not pushed and counts as failed.
