@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use indexmap::IndexMap;
 use serde_saphyr::Spanned;
 
-use super::file::{CatalogFile, Key, Scalar};
-use super::load::LoadOptions;
-use super::model::{BuilderKind, Catalog, Image, ImageKind, Span};
+use super::file::CatalogFile;
+use super::model::{BuilderKind, Catalog, Image, ImageKind, LoadOptions, Span};
+use super::scalar::{Key, Scalar};
 use super::{RESERVED_VARS, SCHEMA_VERSION};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, did_you_mean};
 use crate::reference::{NAME_TOTAL_LENGTH_MAX, Reference, ReferenceError};

@@ -12,9 +12,10 @@ use indexmap::IndexMap;
 use serde_saphyr::Spanned;
 
 use super::checks::PATH_RULES;
-use super::file::{CatalogFile, ImageFile, Key, scalars, spanned_scalars};
+use super::file::{CatalogFile, ImageFile};
 use super::model::{Catalog, Image, ImageKind, Mirror, Recipe, SecretSource, Span};
-use super::{checks, secrets, service};
+use super::scalar::{Key, scalars, spanned_scalars};
+use super::{checks, secrets, service_file};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, did_you_mean};
 use crate::reference::{
     NAME_TOTAL_LENGTH_MAX, Reference, ReferenceError, validate_component, validate_path,
@@ -158,7 +159,7 @@ struct Checker<'a> {
 /// A `cooldown:` value (`3d`, `12h`, `0`), or `None` after reporting why it is not one.
 fn cooldown(
     catalog: &Catalog,
-    written: &Spanned<super::file::Scalar>,
+    written: &Spanned<super::scalar::Scalar>,
     image: Option<&str>,
     diagnostics: &mut Diagnostics,
 ) -> Option<std::time::Duration> {
@@ -195,7 +196,9 @@ impl Checker<'_> {
         let repository = self.repository(entry, diagnostics);
         let platforms = self.platforms(entry, diagnostics);
         let run = match &entry.file.run {
-            Some(run) => service::convert_run(self.catalog, entry.name, run, diagnostics).map(Some),
+            Some(run) => {
+                service_file::convert_run(self.catalog, entry.name, run, diagnostics).map(Some)
+            }
             None => Some(None),
         };
         let kind = match (&entry.file.mirror, &entry.file.from) {
@@ -494,7 +497,8 @@ impl Checker<'_> {
             });
         let tags = self.tags(entry, diagnostics);
         let version = self.version(entry, tags.as_deref(), diagnostics);
-        let checks = service::convert_checks(self.catalog, entry.name, &file.checks, diagnostics);
+        let checks =
+            service_file::convert_checks(self.catalog, entry.name, &file.checks, diagnostics);
         secrets::credential_build_args(
             self.catalog,
             &file.build_args,

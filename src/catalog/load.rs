@@ -10,18 +10,12 @@ use std::path::Path;
 
 use indexmap::IndexMap;
 
-use super::file::{CatalogFile, spanned_scalars};
-use super::model::Catalog;
+use super::file::CatalogFile;
+use super::model::{Catalog, LoadOptions};
+use super::scalar::spanned_scalars;
 use super::{DEFAULT_TEMPLATES_DIR, checks, image};
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, SourceText};
 use crate::fsutil::{InputError, directory_of, read_input};
-
-/// Settings that come from outside the file (flags and environment).
-#[derive(Debug, Default, Clone)]
-pub struct LoadOptions {
-    /// `--registry` / `BASEIMG_REGISTRY`: replaces the catalog's `registry`.
-    pub registry: Option<String>,
-}
 
 impl Catalog {
     /// Reads and checks a catalog file. All problems found are returned together.

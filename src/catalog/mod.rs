@@ -13,15 +13,16 @@ mod file;
 mod image;
 mod load;
 mod model;
+mod scalar;
 mod secrets;
 mod service;
+mod service_file;
 
-pub use file::Scalar;
-pub use load::LoadOptions;
 pub use model::{
-    BuilderHost, BuilderKind, Catalog, Image, ImageKind, Mirror, Recipe, SecretSource, Span,
-    unknown_image,
+    BuilderHost, BuilderKind, Catalog, Image, ImageKind, LoadOptions, Mirror, Recipe, SecretSource,
+    Span, unknown_image,
 };
+pub use scalar::Scalar;
 pub use service::{Check, DEFAULT_CHECK_TIMEOUT, Port, RunSpec, Volume};
 
 pub const DEFAULT_CATALOG: &str = "base-images.yaml";

@@ -268,3 +268,10 @@ pub struct BuilderHost {
     /// The platforms it builds natively; empty: its own.
     pub platforms: Vec<String>,
 }
+
+/// Settings that come from outside the file (flags and environment).
+#[derive(Debug, Default, Clone)]
+pub struct LoadOptions {
+    /// `--registry` / `BASEIMG_REGISTRY`: replaces the catalog's `registry`.
+    pub registry: Option<String>,
+}

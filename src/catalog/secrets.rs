@@ -17,8 +17,9 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 use serde_saphyr::Spanned;
 
-use super::file::{Key, Scalar, SecretFile, Secrets};
+use super::file::{SecretFile, Secrets};
 use super::model::{Catalog, SecretSource};
+use super::scalar::{Key, Scalar};
 use super::service::check_env_name;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 
