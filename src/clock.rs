@@ -3,7 +3,7 @@
 
 /// A run's identity, used for its log and report directories: `20261127T184501.042Z`. To the
 /// millisecond: two runs one after the other within a second must not share a directory.
-pub fn run_id() -> String {
+pub(crate) fn run_id() -> String {
     let now = time::OffsetDateTime::now_utc();
     format!(
         "{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z",
@@ -19,7 +19,7 @@ pub fn run_id() -> String {
 
 /// The current UTC time in RFC 3339, to the second (what the lock file and the `created` label
 /// record).
-pub fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
@@ -28,18 +28,18 @@ pub fn now_rfc3339() -> String {
 }
 
 /// The current UTC time, to the second: what cool-down ages are measured against.
-pub fn now() -> time::OffsetDateTime {
+pub(crate) fn now() -> time::OffsetDateTime {
     let now = time::OffsetDateTime::now_utc();
     now.replace_nanosecond(0).unwrap_or(now)
 }
 
 /// An RFC 3339 time as baseimg writes it, for files it reads back (the lock file's `first_seen`).
-pub fn parse_rfc3339(text: &str) -> Option<time::OffsetDateTime> {
+pub(crate) fn parse_rfc3339(text: &str) -> Option<time::OffsetDateTime> {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
 }
 
 /// `time` in RFC 3339, as the lock file and reports write it.
-pub fn rfc3339(time: time::OffsetDateTime) -> String {
+pub(crate) fn rfc3339(time: time::OffsetDateTime) -> String {
     time.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
@@ -47,10 +47,10 @@ pub fn rfc3339(time: time::OffsetDateTime) -> String {
 /// Why an age (`--older-than`, `cooldown:`) was refused.
 #[derive(Debug, thiserror::Error)]
 #[error("expected a number and a unit: `30d`, `12h`, `90m` or `45s`")]
-pub struct AgeError;
+pub(crate) struct AgeError;
 
 /// `30d`, `12h`, `90m`, `45s` (and `0`, no time at all): an age as people write one.
-pub fn parse_age(text: &str) -> Result<std::time::Duration, AgeError> {
+pub(crate) fn parse_age(text: &str) -> Result<std::time::Duration, AgeError> {
     if text == "0" {
         return Ok(std::time::Duration::ZERO);
     }
@@ -71,7 +71,7 @@ pub fn parse_age(text: &str) -> Result<std::time::Duration, AgeError> {
 }
 
 /// An age as people read one: `3d`, `2d 4h`, `5h`, `12m`, `0s`.
-pub fn format_age(age: std::time::Duration) -> String {
+pub(crate) fn format_age(age: std::time::Duration) -> String {
     let seconds = age.as_secs();
     let (days, hours, minutes) = (
         seconds / 86_400,

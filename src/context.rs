@@ -39,7 +39,7 @@ pub enum EntryKind {
 /// Why a build context cannot be listed. The text of each is the first line a user reads; where it
 /// applies, the caller adds the catalog location and what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ContextError {
+pub(crate) enum ContextError {
     #[error("build context `{}` does not exist", .0.display())]
     Missing(PathBuf),
     #[error("build context `{}` is not a directory", .0.display())]
@@ -61,7 +61,7 @@ pub enum ContextError {
 
 /// Lists a context directory. `root` is the repository the context must stay inside. A missing
 /// directory is an error; callers decide whether an implicit context may be absent.
-pub fn scan(root: &Path, context: &Path) -> Result<Vec<Entry>, ContextError> {
+pub(crate) fn scan(root: &Path, context: &Path) -> Result<Vec<Entry>, ContextError> {
     let io = |path: &Path, error: std::io::Error| ContextError::Io {
         path: path.to_path_buf(),
         message: error.to_string(),
@@ -188,7 +188,7 @@ fn hash_file(path: &Path) -> std::io::Result<String> {
 }
 
 /// A parsed `.dockerignore`.
-pub struct DockerIgnore {
+pub(crate) struct DockerIgnore {
     rules: Vec<(GlobMatcher, bool)>,
 }
 
@@ -196,7 +196,7 @@ impl DockerIgnore {
     /// Reads the context's `.dockerignore`, if it has one. It is read before the context is
     /// walked (and its links checked), so it goes through the checked reader itself: a link out of
     /// the context, whose bad line would be quoted in an error, and a FIFO are refused unread.
-    pub fn load(context: &Path) -> Result<DockerIgnore, ContextError> {
+    pub(crate) fn load(context: &Path) -> Result<DockerIgnore, ContextError> {
         let path = context.join(".dockerignore");
         match crate::fsutil::read_input(&path, context) {
             Ok(text) => DockerIgnore::parse(&text),
@@ -219,7 +219,7 @@ impl DockerIgnore {
         }
     }
 
-    pub fn parse(text: &str) -> Result<DockerIgnore, ContextError> {
+    pub(crate) fn parse(text: &str) -> Result<DockerIgnore, ContextError> {
         let mut rules = Vec::new();
         for line in text.lines() {
             let line = line.trim();
@@ -249,7 +249,7 @@ impl DockerIgnore {
 
     /// Docker's rule: a path is excluded when the last pattern matching it, or matching one of its
     /// parent directories, is not negated.
-    pub fn excludes(&self, path: &str) -> bool {
+    pub(crate) fn excludes(&self, path: &str) -> bool {
         let mut excluded = false;
         for (matcher, negated) in &self.rules {
             let matches =
@@ -341,12 +341,12 @@ impl Read for Verified<'_> {
 }
 
 /// The name the rendered Dockerfile gets inside the context tar.
-pub const DOCKERFILE_IN_CONTEXT: &str = ".baseimg.Dockerfile";
+pub(crate) const DOCKERFILE_IN_CONTEXT: &str = ".baseimg.Dockerfile";
 
 /// Writes the build context the daemon receives: exactly `entries` (as listed by [`scan`], so what is
 /// fingerprinted is what is sent), then the rendered Dockerfile. Deterministic: sorted entries, mtime
 /// 0, owner root, modes 0644/0755 as the fingerprint has them.
-pub fn write_tar(
+pub(crate) fn write_tar(
     context: &Path,
     entries: &[Entry],
     dockerfile: &str,

@@ -15,7 +15,7 @@ use crate::reference::Digest;
 
 /// What to do with the digest upstream points at now.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Upstream still points where the pin does.
     Unchanged,
     /// Take the new digest in this run.
@@ -30,7 +30,7 @@ pub enum Decision {
 /// Why a new digest is adopted now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Why {
+pub(crate) enum Why {
     /// Nothing was pinned (or the catalog now names another reference): there is nothing to keep.
     FirstPin,
     /// The image has no cool-down.
@@ -43,7 +43,7 @@ pub enum Why {
 
 /// Decides for one mirror. `pinned` is its lock entry when that still matches the catalog;
 /// `asked` is whether `--adopt` named it.
-pub fn decide(
+pub(crate) fn decide(
     pinned: Option<&LockEntry>,
     current: &Digest,
     cooldown: Duration,

@@ -37,7 +37,7 @@ impl fmt::Debug for Credential {
 /// mean anonymous access: the registry then says whether that is enough. A configuration that is
 /// there but cannot be used means anonymous access too, and is a warning of the run (`events`
 /// keeps the same warning once, however many registries met it).
-pub fn for_registry(registry: &str, events: &Events) -> Option<Credential> {
+pub(crate) fn for_registry(registry: &str, events: &Events) -> Option<Credential> {
     let path = config_path()?;
     let config = match read_config(&path) {
         Ok(config) => config?,
@@ -70,13 +70,13 @@ fn config_path() -> Option<PathBuf> {
 /// its content is kept: only where the problem is and what kind it is (serde_json's own messages
 /// may quote the value they met, so they are not used).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigProblem {
+pub(crate) struct ConfigProblem {
     pub path: PathBuf,
     pub kind: ConfigProblemKind,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConfigProblemKind {
+pub(crate) enum ConfigProblemKind {
     /// Not JSON, or cut short: 1-based line and column of where parsing stopped.
     Syntax { line: usize, column: usize },
     /// JSON, but a value of the wrong type where Docker's keys are (`auths` a list, say).
@@ -103,7 +103,7 @@ impl fmt::Display for ConfigProblemKind {
 impl ConfigProblem {
     /// The warning a user reads: the file, the position, what it means for this run and what to
     /// do, and no part of the file.
-    pub fn warning(&self) -> Diagnostic {
+    pub(crate) fn warning(&self) -> Diagnostic {
         let location = match self.kind {
             ConfigProblemKind::Syntax { line, column }
             | ConfigProblemKind::Shape { line, column } => {

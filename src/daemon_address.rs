@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 /// A daemon's address, taken apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DaemonAddress {
+pub(crate) enum DaemonAddress {
     Unix(PathBuf),
     /// `host:port`, without the scheme or a trailing `/`; TLS or not is the environment's to say.
     Tcp(String),
@@ -18,7 +18,7 @@ pub enum DaemonAddress {
 
 /// `ssh://[user@]host[:port][/socket]`, with the user and socket path percent-decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SshAddress {
+pub(crate) struct SshAddress {
     pub user: Option<String>,
     /// Without the brackets of an IPv6 address.
     pub host: String,
@@ -29,7 +29,7 @@ pub struct SshAddress {
 
 /// Why an address names no daemon to dial.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AddressError {
+pub(crate) enum AddressError {
     #[error(
         "`{}` is not a Docker endpoint: write unix:///path/to/docker.sock, tcp://host:port or ssh://[user@]host",
         address.escape_debug()
@@ -43,7 +43,7 @@ pub enum AddressError {
 /// Why the catalog's `builders:` refuses a daemon address (said after "builder host"). The check
 /// is stricter than dialling: a unix socket's path is absolute, and tcp is written `tcp://`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum UnusableAddress {
+pub(crate) enum UnusableAddress {
     #[error("`{}` is not a Docker endpoint baseimg speaks to", address.escape_debug())]
     Unknown { address: String },
     #[error("`{}` is not a usable ssh address: {error}", shown.escape_debug())]
@@ -57,7 +57,7 @@ pub enum UnusableAddress {
 
 /// What is wrong with an `ssh://` address.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SshAddressError {
+pub(crate) enum SshAddressError {
     #[error("not an ssh address: {0}")]
     Url(#[source] url::ParseError),
     #[error("not an ssh:// address")]
@@ -72,7 +72,7 @@ pub enum SshAddressError {
 
 impl DaemonAddress {
     /// Reads an address to dial: `unix://…`, `tcp://…` (or `http://…`), or `ssh://…`.
-    pub fn parse(address: &str) -> Result<DaemonAddress, AddressError> {
+    pub(crate) fn parse(address: &str) -> Result<DaemonAddress, AddressError> {
         if let Some(path) = address.strip_prefix("unix://") {
             return Ok(DaemonAddress::Unix(PathBuf::from(path)));
         }
@@ -93,7 +93,7 @@ impl DaemonAddress {
 
 impl SshAddress {
     /// Parses `ssh://[user@]host[:port][/path/to/docker.sock]`.
-    pub fn parse(address: &str) -> Result<SshAddress, SshAddressError> {
+    pub(crate) fn parse(address: &str) -> Result<SshAddress, SshAddressError> {
         let url = url::Url::parse(address).map_err(SshAddressError::Url)?;
         if url.scheme() != "ssh" {
             return Err(SshAddressError::Scheme);
@@ -132,7 +132,7 @@ impl SshAddress {
 
 /// Whether `address` is one baseimg can speak to, as the catalog's `builders:` check asks: nothing
 /// is read from the environment.
-pub fn check(address: &str) -> Result<(), UnusableAddress> {
+pub(crate) fn check(address: &str) -> Result<(), UnusableAddress> {
     if address.starts_with("ssh://") {
         return SshAddress::parse(address)
             .map(drop)
@@ -153,7 +153,7 @@ pub fn check(address: &str) -> Result<(), UnusableAddress> {
 }
 
 /// The address as messages show it: a password written into it (which no address takes) as `***`.
-pub fn shown(address: &str) -> String {
+pub(crate) fn shown(address: &str) -> String {
     match url::Url::parse(address) {
         Ok(mut url) if url.password().is_some() => {
             let _ = url.set_password(Some("***"));

@@ -16,7 +16,7 @@
 
 mod code;
 
-pub use code::Code;
+pub(crate) use code::Code;
 
 use std::fmt;
 use std::ops::Range;
@@ -29,7 +29,7 @@ use annotate_snippets::{
 use serde::Serialize;
 
 /// The full text of a source file, shared by every location that points into it.
-pub type SourceText = Arc<str>;
+pub(crate) type SourceText = Arc<str>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -174,7 +174,7 @@ impl Diagnostic {
 
     /// Reported as a warning here though its problem is an error elsewhere: a mirror missing from
     /// the lock file stops `render` but only warns in `validate`.
-    pub fn as_warning(mut self) -> Self {
+    pub fn into_warning(mut self) -> Self {
         self.severity = Severity::Warning;
         self
     }
@@ -416,7 +416,10 @@ impl fmt::Display for Diagnostics {
 impl std::error::Error for Diagnostics {}
 
 /// "did you mean `x`?" for a misspelt name, when one known name is close enough to be a likely typo.
-pub fn did_you_mean<'a>(unknown: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub(crate) fn did_you_mean<'a>(
+    unknown: &str,
+    known: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     known
         .into_iter()
         .map(|candidate| (strsim::jaro_winkler(unknown, candidate), candidate))
@@ -524,7 +527,7 @@ mod tests {
         assert_eq!(json["severity"], "warning");
         let error = Diagnostic::new(Code::LockNotPinned, "`x` is not pinned");
         assert!(error.is_error());
-        let demoted = error.as_warning();
+        let demoted = error.into_warning();
         assert!(!demoted.is_error());
         assert!(
             demoted

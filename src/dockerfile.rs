@@ -5,13 +5,13 @@
 
 /// One instruction with its continuation lines joined, and the line it starts on (1-based).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Instruction {
+pub(crate) struct Instruction {
     pub line: usize,
     pub keyword: String,
     pub arguments: String,
 }
 
-pub fn instructions(text: &str) -> Vec<Instruction> {
+pub(crate) fn instructions(text: &str) -> Vec<Instruction> {
     let mut result = Vec::new();
     let mut current: Option<Instruction> = None;
     for (index, raw) in text.lines().enumerate() {
@@ -52,7 +52,7 @@ pub fn instructions(text: &str) -> Vec<Instruction> {
 
 /// The first instruction only BuildKit can run, with its line: a `RUN` with flags (`--mount=type=cache`,
 /// `--mount=type=secret`, `--network`, `--security`), which the classic builder refuses.
-pub fn buildkit_only(instructions: &[Instruction]) -> Option<(usize, String)> {
+pub(crate) fn buildkit_only(instructions: &[Instruction]) -> Option<(usize, String)> {
     instructions
         .iter()
         .filter(|i| i.keyword == "RUN")
@@ -65,13 +65,13 @@ pub fn buildkit_only(instructions: &[Instruction]) -> Option<(usize, String)> {
 
 /// A `FROM` line: the image it names and the stage name it defines, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct From {
+pub(crate) struct From {
     pub line: usize,
     pub image: String,
     pub stage: Option<String>,
 }
 
-pub fn froms(instructions: &[Instruction]) -> Vec<From> {
+pub(crate) fn froms(instructions: &[Instruction]) -> Vec<From> {
     instructions
         .iter()
         .filter(|i| i.keyword == "FROM")
@@ -95,7 +95,7 @@ pub fn froms(instructions: &[Instruction]) -> Vec<From> {
 }
 
 /// `COPY --from=<source>` lines: the stage, stage index or image each copies from.
-pub fn copy_froms(instructions: &[Instruction]) -> Vec<(usize, String)> {
+pub(crate) fn copy_froms(instructions: &[Instruction]) -> Vec<(usize, String)> {
     instructions
         .iter()
         .filter(|i| i.keyword == "COPY")
@@ -111,7 +111,7 @@ pub fn copy_froms(instructions: &[Instruction]) -> Vec<(usize, String)> {
 }
 
 /// Local sources of `COPY`/`ADD`: not those copied `--from` another stage or image, nor URLs.
-pub fn local_sources(instructions: &[Instruction]) -> Vec<(usize, String)> {
+pub(crate) fn local_sources(instructions: &[Instruction]) -> Vec<(usize, String)> {
     let mut sources = Vec::new();
     for instruction in instructions {
         if instruction.keyword != "COPY" && instruction.keyword != "ADD" {
@@ -158,7 +158,7 @@ pub fn local_sources(instructions: &[Instruction]) -> Vec<(usize, String)> {
 /// A built parent's digest exists only once it has been pushed, after the child was planned. The build
 /// adds it here instead of rendering the template again, so what is built is what the plan rendered,
 /// checked and fingerprinted, with the base made exact.
-pub fn pin_base(text: &str, reference: &str, digest: &str) -> Option<String> {
+pub(crate) fn pin_base(text: &str, reference: &str, digest: &str) -> Option<String> {
     let pinned = format!("{reference}@{digest}");
     let mut lines: Vec<String> = text.split_inclusive('\n').map(str::to_string).collect();
     for from in instructions(text).iter().filter(|i| i.keyword == "FROM") {
@@ -208,7 +208,7 @@ fn pin_words(line: &str, reference: &str, pinned: &str) -> String {
 /// `"app\u0027s"`, which Docker would store as `app\u0027s`). A line break or other control
 /// character has no way into a `LABEL`: Docker reads `\n` in a quoted word as `n`, and a real line
 /// break ends the instruction. It is refused, and returned.
-pub fn quote(text: &str) -> Result<String, char> {
+pub(crate) fn quote(text: &str) -> Result<String, char> {
     if let Some(control) = text.chars().find(|c| c.is_control()) {
         return Err(control);
     }
@@ -225,7 +225,7 @@ pub fn quote(text: &str) -> Result<String, char> {
 }
 
 /// What [`quote`] refused, in words: `a line break`, `the control character U+0007`.
-pub fn unquotable(control: char) -> String {
+pub(crate) fn unquotable(control: char) -> String {
     match control {
         '\n' | '\r' => "a line break".into(),
         c => format!("the control character U+{:04X}", u32::from(c)),

@@ -91,7 +91,7 @@ impl Events {
 
 /// Whether a kept diagnostic was shown already as it happened (and so is not shown again with the
 /// report's text).
-pub fn shown_live(diagnostic: &Diagnostic) -> bool {
+pub(crate) fn shown_live(diagnostic: &Diagnostic) -> bool {
     diagnostic.severity == Severity::Note
 }
 

@@ -20,13 +20,13 @@ use crate::smoke::SmokeError;
 use crate::upstream::ResolveError;
 
 /// The code of an error's problem, and advice where its kind says what a user can do.
-pub trait Advice: Display {
+pub(crate) trait Advice: Display {
     fn code(&self) -> Code;
     fn advice(&self) -> Option<String>;
 }
 
 /// The error as it is (its message says what was being done), with its advice as help.
-pub fn explain(error: &impl Advice) -> Diagnostic {
+pub(crate) fn explain(error: &impl Advice) -> Diagnostic {
     let diagnostic = Diagnostic::new(error.code(), error.to_string());
     match error.advice() {
         Some(advice) => diagnostic.help(advice),
@@ -35,7 +35,7 @@ pub fn explain(error: &impl Advice) -> Diagnostic {
 }
 
 /// `cannot <what>: <error>`, with the error's advice as help.
-pub fn diagnose(what: impl Display, error: &impl Advice) -> Diagnostic {
+pub(crate) fn diagnose(what: impl Display, error: &impl Advice) -> Diagnostic {
     let diagnostic = Diagnostic::new(error.code(), format!("cannot {what}: {error}"));
     match error.advice() {
         Some(advice) => diagnostic.help(advice),
@@ -44,7 +44,7 @@ pub fn diagnose(what: impl Display, error: &impl Advice) -> Diagnostic {
 }
 
 /// An error about the machine rather than the input: a directory that cannot be created, say.
-pub fn io_error(what: &str, path: &std::path::Path, error: std::io::Error) -> Diagnostics {
+pub(crate) fn io_error(what: &str, path: &std::path::Path, error: std::io::Error) -> Diagnostics {
     Diagnostic::new(
         Code::FsIoError,
         format!("cannot {what} `{}`: {error}", path.display()),

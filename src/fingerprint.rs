@@ -19,7 +19,7 @@ use crate::context::{Entry, EntryKind};
 
 /// The image label that carries a built image's fingerprint, so a registry or daemon can be asked
 /// whether an image is up to date without rebuilding it.
-pub const LABEL: &str = "io.baseimg.fingerprint";
+pub(crate) const LABEL: &str = "io.baseimg.fingerprint";
 
 /// Bump when the encoding changes: every image then rebuilds once, which is the safe direction.
 const SCHEME: &str = "baseimg-fingerprint-v1";
@@ -51,7 +51,7 @@ impl fmt::Display for Fingerprint {
     }
 }
 
-pub struct Inputs<'a> {
+pub(crate) struct Inputs<'a> {
     pub dockerfile: &'a str,
     pub context: &'a [Entry],
     pub build_args: &'a BTreeMap<String, String>,
@@ -64,7 +64,7 @@ pub struct Inputs<'a> {
     pub parent: (&'a str, &'a str),
 }
 
-pub fn compute(inputs: &Inputs<'_>) -> Fingerprint {
+pub(crate) fn compute(inputs: &Inputs<'_>) -> Fingerprint {
     let mut hasher = Sha256::new();
     let mut field = |tag: &str, value: &[u8]| {
         hasher.update(tag.as_bytes());

@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 
 /// The largest catalog, lock file or template baseimg reads: far above any real one, far below what
 /// would hurt to hold in memory.
-pub const MAX_INPUT_BYTES: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_INPUT_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Why an input file was not read. [`InputError::message`] words it for a diagnostic.
 #[derive(Debug, thiserror::Error)]
-pub enum InputError {
+pub(crate) enum InputError {
     #[error("`{}` does not exist", path.display())]
     NotFound { path: PathBuf },
     /// The file, or a directory on its way, is a symlink that resolves outside `root`.
@@ -41,7 +41,7 @@ impl InputError {
     /// What is wrong with the file, after its name: `points outside the repository (to `…`)`,
     /// `is a FIFO (named pipe), not a regular file`, … `scope` names the place the file had to stay
     /// in ("its directory", "the repository").
-    pub fn predicate(&self, scope: &str) -> String {
+    pub(crate) fn predicate(&self, scope: &str) -> String {
         match self {
             InputError::NotFound { .. } => "does not exist".to_string(),
             InputError::Outside { target, .. } => {
@@ -59,7 +59,7 @@ impl InputError {
 
     /// The headline of a diagnostic: `what` (`catalog`, `lock file`, `template`), the file, and
     /// what is wrong with it.
-    pub fn message(&self, what: &str, scope: &str) -> String {
+    pub(crate) fn message(&self, what: &str, scope: &str) -> String {
         match self {
             InputError::Io { path, source } => {
                 format!("cannot read {what} `{}`: {source}", path.display())
@@ -73,7 +73,7 @@ impl InputError {
     }
 
     /// What to do about a file too large to read, the same for every kind of input.
-    pub fn too_large_help() -> String {
+    pub(crate) fn too_large_help() -> String {
         format!(
             "catalogs, lock files and templates are read only up to {} MiB",
             MAX_INPUT_BYTES >> 20
@@ -81,7 +81,7 @@ impl InputError {
     }
 
     /// The file as it was named.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         match self {
             InputError::NotFound { path }
             | InputError::Outside { path, .. }
@@ -94,7 +94,7 @@ impl InputError {
 }
 
 /// The directory a file named on the command line must stay in: its own (`.` for a bare name).
-pub fn directory_of(path: &Path) -> &Path {
+pub(crate) fn directory_of(path: &Path) -> &Path {
     match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
@@ -104,7 +104,7 @@ pub fn directory_of(path: &Path) -> &Path {
 /// Checks that `path` may be read as input without reading it: it exists, it resolves (through
 /// every symlink on the way) to a place inside `root`, and it is a regular file of at most
 /// [`MAX_INPUT_BYTES`]. Returns the resolved path.
-pub fn check_input(path: &Path, root: &Path) -> Result<PathBuf, InputError> {
+pub(crate) fn check_input(path: &Path, root: &Path) -> Result<PathBuf, InputError> {
     let io = |source: std::io::Error| InputError::Io {
         path: path.to_path_buf(),
         source,
@@ -142,7 +142,7 @@ pub fn check_input(path: &Path, root: &Path) -> Result<PathBuf, InputError> {
 /// Reads an input file as text after [`check_input`]: a FIFO or device is refused before it is
 /// opened, and the reading itself is bounded, so a file that changes between the check and the read
 /// cannot make baseimg hang or fill its memory either.
-pub fn read_input(path: &Path, root: &Path) -> Result<String, InputError> {
+pub(crate) fn read_input(path: &Path, root: &Path) -> Result<String, InputError> {
     let io = |source: std::io::Error| InputError::Io {
         path: path.to_path_buf(),
         source,
@@ -210,7 +210,7 @@ fn regular(path: &Path, metadata: &fs::Metadata) -> Result<(), InputError> {
 ///
 /// The file gets the mode an editor would give it: a file replaced keeps its mode; a new one is
 /// created with 0666 less the umask (0644 under the usual 022), not the 0600 of temporary files.
-pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let directory = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
@@ -239,7 +239,7 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 
 /// The directory of baseimg's own files beside a catalog (build logs, reports): `.baseimg/`, made
 /// with a `.gitignore` of `*` so none of it ever shows up in `git status` of the catalog's repository.
-pub fn state_dir(root: &Path) -> std::io::Result<std::path::PathBuf> {
+pub(crate) fn state_dir(root: &Path) -> std::io::Result<std::path::PathBuf> {
     let dir = root.join(".baseimg");
     std::fs::create_dir_all(&dir)?;
     let ignore = dir.join(".gitignore");
@@ -254,7 +254,10 @@ pub fn state_dir(root: &Path) -> std::io::Result<std::path::PathBuf> {
 
 /// Paths in reports are written as text, as `display()` shows them: serde refuses a path that is not
 /// UTF-8, and a report must always be writable.
-pub fn path_text<S: serde::Serializer>(path: &std::path::Path, out: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn path_text<S: serde::Serializer>(
+    path: &std::path::Path,
+    out: S,
+) -> Result<S::Ok, S::Error> {
     out.collect_str(&path.display())
 }
 

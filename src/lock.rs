@@ -275,7 +275,7 @@ impl LockFile {
             if as_errors {
                 diagnostic
             } else {
-                diagnostic.as_warning()
+                diagnostic.into_warning()
             }
         };
         for image in catalog.images.values() {

@@ -12,7 +12,7 @@
 //! run over the selected mirrors (what the private registry lacks, the pull budget, the report) is
 //! [`pipeline`].
 
-pub mod pipeline;
+pub(crate) mod pipeline;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,7 +41,7 @@ const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 const BLOB_CONCURRENCY: usize = 4;
 
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Copied {
+pub(crate) struct Copied {
     pub manifests: usize,
     pub blobs_copied: usize,
     pub blobs_mounted: usize,
@@ -51,7 +51,7 @@ pub struct Copied {
 
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
-pub enum Mirrored {
+pub(crate) enum Mirrored {
     /// The private registry had the digest already; only its tags were checked.
     Present {
         retagged: usize,
@@ -61,7 +61,7 @@ pub enum Mirrored {
 
 /// Why one image could not be mirrored. Nothing of the image is published when any of these happens.
 #[derive(Debug, thiserror::Error)]
-pub enum MirrorError {
+pub(crate) enum MirrorError {
     /// Boxed: a registry error carries the whole request's context, and this enum travels in every
     /// `Result` of the mirror.
     #[error(transparent)]
@@ -197,7 +197,7 @@ const WRONG_CONTENT_ATTEMPTS: u64 = 2;
 /// Python, Redis and Postgres) waits for that copy and then mounts it: a shared layer crosses the
 /// wire once, however many images are mirrored at once.
 #[derive(Default)]
-pub struct KnownBlobs(std::sync::Mutex<HashMap<String, Slot>>);
+pub(crate) struct KnownBlobs(std::sync::Mutex<HashMap<String, Slot>>);
 
 type Slot = Arc<Mutex<Option<String>>>;
 
@@ -212,7 +212,7 @@ impl KnownBlobs {
     }
 }
 
-pub struct Mirror<'a> {
+pub(crate) struct Mirror<'a> {
     pub catalog: &'a Catalog,
     pub clients: &'a Clients,
     pub known: &'a KnownBlobs,
@@ -221,7 +221,7 @@ pub struct Mirror<'a> {
 
 /// The tags a mirrored image carries in the private registry: the upstream tag, and an immutable
 /// keep-alive tag naming the digest, so garbage collection or a re-pointed tag never breaks a pin.
-pub fn mirror_tags(image: &Image, digest: &Digest) -> Vec<String> {
+pub(crate) fn mirror_tags(image: &Image, digest: &Digest) -> Vec<String> {
     let tag = image.as_mirror().and_then(|m| m.upstream.tag.clone());
     match tag {
         Some(tag) => vec![tag.clone(), format!("{tag}-{}", digest.short())],
@@ -231,7 +231,11 @@ pub fn mirror_tags(image: &Image, digest: &Digest) -> Vec<String> {
 
 impl Mirror<'_> {
     /// Whether the private registry already holds the locked digest (one HEAD, nothing upstream).
-    pub async fn is_present(&self, image: &Image, entry: &LockEntry) -> Result<bool, MirrorError> {
+    pub(crate) async fn is_present(
+        &self,
+        image: &Image,
+        entry: &LockEntry,
+    ) -> Result<bool, MirrorError> {
         let (host, repository) = self.catalog.private_location(image);
         let private = self.clients.get(&host);
         Ok(private
@@ -242,7 +246,7 @@ impl Mirror<'_> {
 
     /// Copies one locked image, or only checks its tags when `present` (from [`Mirror::is_present`])
     /// says the private registry has it: then upstream is not contacted at all.
-    pub async fn copy(
+    pub(crate) async fn copy(
         &self,
         image: &Image,
         entry: &LockEntry,

@@ -5,9 +5,9 @@
 /// Why a platform was refused.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid platform `{0}` (expected `os/arch` or `os/arch/variant`, like `linux/arm64`)")]
-pub struct PlatformError(String);
+pub(crate) struct PlatformError(String);
 
-pub fn check(platform: &str) -> Result<(), PlatformError> {
+pub(crate) fn check(platform: &str) -> Result<(), PlatformError> {
     let parts: Vec<&str> = platform.split('/').collect();
     let well_formed = (2..=3).contains(&parts.len())
         && parts
@@ -22,7 +22,7 @@ pub fn check(platform: &str) -> Result<(), PlatformError> {
 
 /// Whether a catalog platform names an upstream one: exactly, or without the variant upstream adds
 /// (`linux/arm64` names Docker Hub's `linux/arm64/v8`, `linux/arm` its `linux/arm/v7`).
-pub fn matches(wanted: &str, available: &str) -> bool {
+pub(crate) fn matches(wanted: &str, available: &str) -> bool {
     wanted == available
         || (wanted.split('/').count() == 2
             && available
@@ -31,7 +31,7 @@ pub fn matches(wanted: &str, available: &str) -> bool {
 }
 
 /// Whether a filter (non-empty) keeps an upstream platform.
-pub fn keeps(filter: &[String], available: &str) -> bool {
+pub(crate) fn keeps(filter: &[String], available: &str) -> bool {
     filter.iter().any(|wanted| matches(wanted, available))
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// As tty when standard error is a terminal, as plain otherwise.
     Auto,
     /// One live line per image, redrawn in place, even into a pipe or file (as `docker buildx
@@ -19,12 +19,12 @@ pub enum Mode {
 }
 
 #[derive(Clone)]
-pub struct Progress {
+pub(crate) struct Progress {
     multi: Option<MultiProgress>,
 }
 
 impl Progress {
-    pub fn new(mode: Mode) -> Progress {
+    pub(crate) fn new(mode: Mode) -> Progress {
         let target = match mode {
             // indicatif's own stderr target hides itself when stderr is not a terminal: a forced
             // `tty` draws anyway, as `docker buildx --progress tty` does, for whoever asked for it

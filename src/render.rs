@@ -28,7 +28,7 @@ pub struct ParentRef {
     pub repository: String,
 }
 
-pub struct Renderer {
+pub(crate) struct Renderer {
     env: Environment<'static>,
     templates_dir: PathBuf,
     /// The repository: every template, and everything it includes or imports, must lie inside it.
@@ -39,7 +39,7 @@ pub struct Renderer {
 const SCOPE: &str = "the repository";
 
 impl Renderer {
-    pub fn new(catalog: &Catalog) -> Renderer {
+    pub(crate) fn new(catalog: &Catalog) -> Renderer {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_keep_trailing_newline(true);
@@ -59,7 +59,7 @@ impl Renderer {
     }
 
     /// Renders the Dockerfile of a built image.
-    pub fn render(
+    pub(crate) fn render(
         &self,
         catalog: &Catalog,
         image: &Image,
@@ -448,7 +448,7 @@ fn input_help(error: &InputError) -> String {
 /// Labels known before the build: the catalog's plus the OCI labels that describe the image and its
 /// base. `created`, `revision`, the base digest of a built parent and the fingerprint are added by the
 /// build itself, because they are not known (or would change the fingerprint) at render time.
-pub fn static_labels(
+pub(crate) fn static_labels(
     catalog: &Catalog,
     image: &Image,
     build: &Recipe,
@@ -477,7 +477,7 @@ pub fn static_labels(
 }
 
 /// Checks a rendered Dockerfile: bases pinned in the private registry, `COPY`/`ADD` sources present.
-pub fn check_rendered(
+pub(crate) fn check_rendered(
     catalog: &Catalog,
     image: &Image,
     build: &Recipe,

@@ -14,12 +14,12 @@ use std::path::{Path, PathBuf};
 
 /// Held for as long as the run goes on; dropping it releases the catalog.
 #[derive(Debug)]
-pub struct RunLock {
+pub(crate) struct RunLock {
     _file: File,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum RunLockError {
+pub(crate) enum RunLockError {
     #[error("cannot lock `{}`: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -32,7 +32,7 @@ pub enum RunLockError {
 
 /// Whether a run that finds the catalog busy waits for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wait {
+pub(crate) enum Wait {
     Yes,
     No,
 }
@@ -40,7 +40,7 @@ pub enum Wait {
 /// Takes the catalog's run lock in `state_dir` (`.baseimg/`) for `command`. When another run holds
 /// it: with [`Wait::No`] an error naming that run; otherwise `waiting` is told who holds it and the
 /// call blocks until it is free.
-pub fn acquire(
+pub(crate) fn acquire(
     state_dir: &Path,
     command: &str,
     wait: Wait,

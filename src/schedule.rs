@@ -12,7 +12,7 @@ use indexmap::IndexMap;
 
 /// How one node of a run ended.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Ended<T, E> {
+pub(crate) enum Ended<T, E> {
     Done {
         value: T,
         elapsed: Duration,
@@ -30,7 +30,7 @@ pub enum Ended<T, E> {
 }
 
 impl<T, E> Ended<T, E> {
-    pub fn value(&self) -> Option<&T> {
+    pub(crate) fn value(&self) -> Option<&T> {
         match self {
             Ended::Done { value, .. } => Some(value),
             _ => None,
@@ -54,7 +54,7 @@ impl<T, E> Ended<T, E> {
 /// One loop on purpose: starting ready work, waiting for the next finish and reacting to a
 /// cancellation share the same state (what runs, what waits, what ended), and reading them together
 /// is what shows the executor never starts work after a cancellation or a parent's failure.
-pub async fn run<T, E, F, Fut>(
+pub(crate) async fn run<T, E, F, Fut>(
     order: &[String],
     parents: &HashMap<String, Vec<String>>,
     jobs: usize,

@@ -17,11 +17,11 @@ use crate::catalog::{Catalog, Image, RunSpec};
 use crate::docker::{ContainerInfo, ContainerSpec, Daemon, DaemonError};
 
 /// The label naming the catalog (its absolute path) a container or volume belongs to.
-pub const CATALOG_LABEL: &str = "io.baseimg.catalog";
+pub(crate) const CATALOG_LABEL: &str = "io.baseimg.catalog";
 /// The label naming the catalog image a container runs.
-pub const IMAGE_LABEL: &str = "io.baseimg.image";
+pub(crate) const IMAGE_LABEL: &str = "io.baseimg.image";
 /// The label holding the reference a container was started from (`…@sha256:…`).
-pub const REFERENCE_LABEL: &str = "io.baseimg.reference";
+pub(crate) const REFERENCE_LABEL: &str = "io.baseimg.reference";
 
 /// How long one readiness probe may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,7 +29,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 const PROBE_INTERVAL: Duration = Duration::from_millis(250);
 
 #[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
+pub(crate) enum ServiceError {
     #[error(
         "a container named `{name}` exists and was not started by baseimg for this catalog; nothing was changed"
     )]
@@ -60,7 +60,7 @@ pub enum ServiceError {
 /// How readiness was decided.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "by", content = "detail", rename_all = "snake_case")]
-pub enum Readiness {
+pub(crate) enum Readiness {
     /// The image's `HEALTHCHECK` said healthy.
     Healthcheck,
     /// `run.ready` succeeded inside the container.
@@ -83,7 +83,7 @@ impl std::fmt::Display for Readiness {
 }
 
 /// One catalog image as a service of this catalog.
-pub struct Service<'a> {
+pub(crate) struct Service<'a> {
     pub daemon: &'a Daemon,
     pub catalog: &'a Catalog,
     pub image: &'a Image,
@@ -91,7 +91,7 @@ pub struct Service<'a> {
 }
 
 /// What is there already under the service's container name.
-pub enum Existing {
+pub(crate) enum Existing {
     Nothing,
     Ours(ContainerInfo),
     Foreign(ContainerInfo),
@@ -99,7 +99,7 @@ pub enum Existing {
 
 impl Service<'_> {
     /// The absolute catalog path that marks this catalog's containers and volumes.
-    pub fn catalog_id(catalog: &Catalog) -> String {
+    pub(crate) fn catalog_id(catalog: &Catalog) -> String {
         let path = catalog.root_dir().join(
             catalog
                 .path
@@ -125,7 +125,7 @@ impl Service<'_> {
             && info.labels.get(IMAGE_LABEL) == Some(&self.image.name)
     }
 
-    pub async fn existing(&self) -> Result<Existing, ServiceError> {
+    pub(crate) async fn existing(&self) -> Result<Existing, ServiceError> {
         // The daemon also matches ID prefixes: only a container with exactly this name counts.
         let found = self.daemon.container(&self.spec.name).await?;
         Ok(match found.filter(|c| c.name == self.spec.name) {
@@ -136,7 +136,10 @@ impl Service<'_> {
     }
 
     /// Every host port the service publishes is free (or held by `own`, the container it replaces).
-    pub async fn check_ports(&self, own: Option<&ContainerInfo>) -> Result<(), ServiceError> {
+    pub(crate) async fn check_ports(
+        &self,
+        own: Option<&ContainerInfo>,
+    ) -> Result<(), ServiceError> {
         for port in &self.spec.ports {
             if own.is_some_and(|c| c.published.iter().any(|(_, _, host)| *host == port.host)) {
                 continue;
@@ -163,7 +166,7 @@ impl Service<'_> {
     }
 
     /// What the daemon is asked to create for `reference`.
-    pub fn container_spec(&self, reference: &str) -> ContainerSpec {
+    pub(crate) fn container_spec(&self, reference: &str) -> ContainerSpec {
         let root = self.catalog.root_dir();
         ContainerSpec {
             name: self.spec.name.clone(),
@@ -205,7 +208,7 @@ impl Service<'_> {
 
     /// Named volumes the service mounts must be this catalog's or not exist yet: someone else's
     /// data is never mounted (nor, later, removed by `down --volumes`).
-    pub async fn check_volumes(&self) -> Result<(), ServiceError> {
+    pub(crate) async fn check_volumes(&self) -> Result<(), ServiceError> {
         let catalog = Self::catalog_id(self.catalog);
         for volume in self.spec.volumes.iter().filter(|v| v.named) {
             if let Some(labels) = self.daemon.volume(&volume.source).await?
@@ -220,7 +223,7 @@ impl Service<'_> {
     }
 
     /// Named volumes are created, labelled as this catalog's, before the container needs them.
-    pub async fn ensure_volumes(&self) -> Result<(), ServiceError> {
+    pub(crate) async fn ensure_volumes(&self) -> Result<(), ServiceError> {
         self.check_volumes().await?;
         for volume in self.spec.volumes.iter().filter(|v| v.named) {
             if self.daemon.volume(&volume.source).await?.is_none() {
@@ -233,13 +236,16 @@ impl Service<'_> {
     }
 
     /// Starts the service from `reference` and returns the started container.
-    pub async fn start(&self, reference: &str) -> Result<ContainerInfo, ServiceError> {
+    pub(crate) async fn start(&self, reference: &str) -> Result<ContainerInfo, ServiceError> {
         self.ensure_volumes().await?;
         self.start_as(&self.container_spec(reference)).await
     }
 
     /// Starts a container made from this service's settings (a check's copy, say).
-    pub async fn start_as(&self, spec: &ContainerSpec) -> Result<ContainerInfo, ServiceError> {
+    pub(crate) async fn start_as(
+        &self,
+        spec: &ContainerSpec,
+    ) -> Result<ContainerInfo, ServiceError> {
         let id = self.daemon.start_container(spec).await?;
         let info = self.daemon.container(&id).await?;
         info.ok_or_else(|| {
@@ -253,7 +259,7 @@ impl Service<'_> {
     }
 
     /// Waits until the service answers, by the first strategy that applies (see the module doc).
-    pub async fn wait_ready(
+    pub(crate) async fn wait_ready(
         &self,
         container: &ContainerInfo,
         timeout: Duration,
@@ -323,7 +329,7 @@ impl Service<'_> {
     }
 
     /// The last lines the container printed, for an error that says why it is not ready.
-    pub async fn last_logs(&self, container: &str) -> String {
+    pub(crate) async fn last_logs(&self, container: &str) -> String {
         let name = match self.daemon.container(container).await {
             Ok(Some(info)) => info.name,
             _ => container.to_string(),
@@ -345,7 +351,7 @@ impl Service<'_> {
     }
 
     /// The connection string `run.url` gives, with the host ports the container really got.
-    pub fn url(&self, container: &ContainerInfo) -> Option<String> {
+    pub(crate) fn url(&self, container: &ContainerInfo) -> Option<String> {
         self.spec.url.as_ref()?;
         let published: Vec<crate::catalog::Port> = self
             .spec

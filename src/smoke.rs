@@ -18,14 +18,14 @@ use crate::docker::{ContainerSpec, Daemon, DaemonError};
 use crate::service::{CATALOG_LABEL, Service, ServiceError};
 
 /// The label that marks a container made for checks with the run that made it.
-pub const CHECK_LABEL: &str = "io.baseimg.check";
+pub(crate) const CHECK_LABEL: &str = "io.baseimg.check";
 
 /// How long a service gets to become ready before its checks.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// One check's result.
 #[derive(Debug, Clone, Serialize)]
-pub struct Checked {
+pub(crate) struct Checked {
     pub name: String,
     pub passed: bool,
     pub exit_code: i64,
@@ -38,7 +38,7 @@ pub struct Checked {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum SmokeError {
+pub(crate) enum SmokeError {
     #[error("check `{name}` failed: {why}\n{output}")]
     Failed {
         name: String,
@@ -52,7 +52,7 @@ pub enum SmokeError {
 }
 
 /// Runs checks for one run of baseimg (a build or a `check` command).
-pub struct Smoke<'a> {
+pub(crate) struct Smoke<'a> {
     pub daemon: &'a Daemon,
     pub catalog: &'a Catalog,
     /// Labels every container of this run, for [`Smoke::clean_up`].
@@ -62,7 +62,7 @@ pub struct Smoke<'a> {
 impl Smoke<'_> {
     /// Runs every check of `image` against `reference`; the results when all passed, the first
     /// failure otherwise.
-    pub async fn check(
+    pub(crate) async fn check(
         &self,
         image: &Image,
         checks: &[Check],
@@ -213,7 +213,7 @@ impl Smoke<'_> {
     }
 
     /// Removes every container this run made for checks: after the run, whatever happened to it.
-    pub async fn clean_up(&self) -> Result<(), DaemonError> {
+    pub(crate) async fn clean_up(&self) -> Result<(), DaemonError> {
         let left = self
             .daemon
             .containers_labelled(&[(CHECK_LABEL, &self.run_id)])

@@ -5,13 +5,13 @@
 use serde::Serialize;
 
 /// `1 blob`, `2 blobs`.
-pub fn count(n: usize, singular: &str, plural: &str) -> String {
+pub(crate) fn count(n: usize, singular: &str, plural: &str) -> String {
     format!("{n} {}", if n == 1 { singular } else { plural })
 }
 
 /// The text word of a status: its JSON word with spaces for underscores (`not_attempted` →
 /// `not attempted`).
-pub fn word<S: Serialize>(status: &S) -> String {
+pub(crate) fn word<S: Serialize>(status: &S) -> String {
     match serde_json::to_value(status) {
         Ok(serde_json::Value::String(word)) => word.replace('_', " "),
         _ => String::new(),
@@ -22,7 +22,7 @@ pub fn word<S: Serialize>(status: &S) -> String {
 /// (`ESC[91m…ESC[0m` around what a step wrote to stderr), which belongs on a terminal and nowhere
 /// else — not in a log file, a failure excerpt, a JSON report or a pipe. CSI (`ESC[…m`), OSC
 /// (`ESC]…BEL`) and two-character sequences are removed; every other character stays.
-pub fn without_escapes(text: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn without_escapes(text: &str) -> std::borrow::Cow<'_, str> {
     const ESC: char = '\x1b';
     if !text.contains(ESC) {
         return std::borrow::Cow::Borrowed(text);
@@ -66,7 +66,7 @@ pub fn without_escapes(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// `123.4 MB`-style sizes for plain output.
-pub fn human_bytes(bytes: u64) -> String {
+pub(crate) fn human_bytes(bytes: u64) -> String {
     indicatif::HumanBytes(bytes).to_string()
 }
 

@@ -12,7 +12,7 @@ use serde::Serialize;
 /// The phases a run's timeline tells apart, in the order an image goes through them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Phase {
+pub(crate) enum Phase {
     Resolve,
     Mirror,
     Build,
@@ -23,7 +23,7 @@ pub enum Phase {
 
 /// One phase of one image: seconds since the run started.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Bar {
+pub(crate) struct Bar {
     pub image: String,
     pub phase: Phase,
     pub start: f64,
@@ -32,7 +32,7 @@ pub struct Bar {
 
 /// The bars of one run, shared by everything the run does concurrently.
 #[derive(Debug)]
-pub struct Timeline {
+pub(crate) struct Timeline {
     started: Instant,
     bars: Mutex<Vec<Bar>>,
 }
@@ -48,7 +48,7 @@ impl Default for Timeline {
 
 impl Timeline {
     /// Starts a phase of `image`; it ends when the returned guard is dropped.
-    pub fn start(&self, image: &str, phase: Phase) -> Running<'_> {
+    pub(crate) fn start(&self, image: &str, phase: Phase) -> Running<'_> {
         Running {
             timeline: self,
             image: image.to_string(),
@@ -58,20 +58,20 @@ impl Timeline {
     }
 
     /// Every bar recorded so far, by start time.
-    pub fn bars(&self) -> Vec<Bar> {
+    pub(crate) fn bars(&self) -> Vec<Bar> {
         let mut bars = self.bars.lock().map(|b| b.clone()).unwrap_or_default();
         bars.sort_by(|a, b| a.start.total_cmp(&b.start));
         bars
     }
 
     /// Seconds since the run started.
-    pub fn elapsed(&self) -> f64 {
+    pub(crate) fn elapsed(&self) -> f64 {
         self.started.elapsed().as_secs_f64()
     }
 }
 
 /// A phase in progress.
-pub struct Running<'a> {
+pub(crate) struct Running<'a> {
     timeline: &'a Timeline,
     image: String,
     phase: Phase,

@@ -16,7 +16,7 @@ use crate::registry::{
 
 /// Why an upstream reference could not be resolved to a lock entry.
 #[derive(Debug, thiserror::Error)]
-pub enum ResolveError {
+pub(crate) enum ResolveError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error("`{reference}` does not exist upstream")]
@@ -39,7 +39,7 @@ pub enum ResolveError {
 }
 
 /// Where an upstream reference points now: its digest and media type (one HEAD request).
-pub async fn current_digest(
+pub(crate) async fn current_digest(
     clients: &Clients,
     upstream: &Reference,
 ) -> Result<(Digest, String), ResolveError> {
@@ -65,14 +65,14 @@ pub async fn current_digest(
 }
 
 /// A resolved mirror: its lock entry, and how many platforms upstream offered (when it was asked).
-pub struct Resolution {
+pub(crate) struct Resolution {
     pub entry: LockEntry,
     pub upstream_platforms: Option<usize>,
 }
 
 /// Resolves one mirror to a lock entry. When upstream still points where `existing` says, the
 /// existing entry is returned unchanged (same bytes in the lock file, no GET).
-pub async fn resolve(
+pub(crate) async fn resolve(
     clients: &Clients,
     catalog: &Catalog,
     image: &Image,
@@ -87,7 +87,7 @@ pub async fn resolve(
 /// The lock entry for the digest upstream points at (`current`, from [`current_digest`]): the
 /// existing entry when nothing changed, else a new one — with a GET of the index, by digest, to
 /// record its platforms.
-pub async fn entry_for(
+pub(crate) async fn entry_for(
     clients: &Clients,
     catalog: &Catalog,
     image: &Image,

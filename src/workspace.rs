@@ -14,7 +14,7 @@ use crate::lock::LockFile;
 /// What every command may need to know about how it was asked to run, whatever the command line
 /// looked like. Built once, by `cli`.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// The catalog file.
     pub catalog: PathBuf,
     /// The lock file, when not the default beside the catalog.
@@ -49,7 +49,7 @@ impl Settings {
 
 /// What most commands and every pipeline start from: the checked catalog, its graph and its lock
 /// file.
-pub struct Workspace {
+pub(crate) struct Workspace {
     pub catalog: Catalog,
     pub graph: Graph,
     pub lock: LockFile,
@@ -63,7 +63,7 @@ pub struct Workspace {
 impl Workspace {
     /// One request to the private registry before a command's work: a registry that is down or
     /// misnamed is one clear error within seconds, not a retried error per image.
-    pub async fn reach_private(
+    pub(crate) async fn reach_private(
         &self,
         clients: &crate::registry::Clients,
     ) -> Result<(), Diagnostics> {
@@ -83,7 +83,7 @@ impl Workspace {
     }
 
     /// Registry clients for this catalog, with its manifest cache.
-    pub fn clients(&self) -> crate::registry::Clients {
+    pub(crate) fn clients(&self) -> crate::registry::Clients {
         crate::registry::Clients::new(&self.catalog.insecure_registries, &self.events)
             .with_cache(self.catalog.root_dir().to_path_buf())
     }

@@ -19,7 +19,7 @@ use crate::diagnostic::{Code, Diagnostic, Diagnostics, SourceLocation, SourceTex
 /// The files baseimg reads as YAML. The same problem in each is its own code (`catalog::unknown-key`,
 /// `lock::unknown-key`): what to do about it differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Document {
+pub(crate) enum Document {
     Catalog,
     LockFile,
 }
@@ -66,7 +66,7 @@ impl Document {
 }
 
 /// Parses `source` (the text of `path`, a `document`) into `T`.
-pub fn parse<T: serde::de::DeserializeOwned>(
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(
     path: &Path,
     source: &SourceText,
     document: Document,
@@ -76,14 +76,18 @@ pub fn parse<T: serde::de::DeserializeOwned>(
 }
 
 /// Where a parsed value was written in `source`.
-pub fn location<T>(path: &Path, source: &SourceText, spanned: &Spanned<T>) -> SourceLocation {
+pub(crate) fn location<T>(
+    path: &Path,
+    source: &SourceText,
+    spanned: &Spanned<T>,
+) -> SourceLocation {
     SourceLocation::new(path, source, range(source, spanned.referenced))
 }
 
 /// The bytes of `source` a parser location covers. The byte offsets serde-saphyr records are used
 /// when they agree with its line and column; otherwise (no byte information) the range is found from
 /// line and column, which count characters.
-pub fn range(source: &str, location: Location) -> Range<usize> {
+pub(crate) fn range(source: &str, location: Location) -> Range<usize> {
     let span = location.span();
     let from_bytes = span
         .byte_offset()

@@ -107,7 +107,7 @@ pub(super) struct ImageFile {
 
 impl ImageFile {
     /// The keys written that only a built image uses, for refusing them on a mirror.
-    pub fn build_only_keys(&self) -> impl Iterator<Item = &'static str> {
+    pub(super) fn build_only_keys(&self) -> impl Iterator<Item = &'static str> {
         [
             ("template", self.template.is_some()),
             ("context", self.context.is_some()),

@@ -12,7 +12,7 @@ use serde_saphyr::Spanned;
 pub(super) struct Key(pub Spanned<String>);
 
 impl Key {
-    pub fn name(&self) -> &str {
+    pub(super) fn name(&self) -> &str {
         &self.0.value
     }
 }

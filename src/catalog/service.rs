@@ -112,7 +112,7 @@ pub struct Check {
 pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(60);
 
 mod seconds {
-    pub fn serialize<S: serde::Serializer>(
+    pub(super) fn serialize<S: serde::Serializer>(
         duration: &std::time::Duration,
         out: S,
     ) -> Result<S::Ok, S::Error> {

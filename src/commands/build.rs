@@ -6,7 +6,7 @@ use super::{Finished, Outcome, Selection, Settings, Workspace};
 use crate::diagnostic::Diagnostics;
 use crate::executor::pipeline::{self, BuildReport};
 
-pub async fn run(
+pub(crate) async fn run(
     settings: &Settings,
     selection: &Selection,
     push: bool,

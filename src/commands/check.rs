@@ -11,13 +11,13 @@ use crate::docker::Daemon;
 use crate::smoke::{Checked, Smoke};
 
 #[derive(Debug, Serialize)]
-pub struct CheckReport {
+pub(crate) struct CheckReport {
     pub images: Vec<ImageChecks>,
 }
 
 /// One image's checks.
 #[derive(Debug, Serialize)]
-pub struct ImageChecks {
+pub(crate) struct ImageChecks {
     pub image: String,
     pub reference: String,
     pub status: CheckedStatus,
@@ -28,12 +28,12 @@ pub struct ImageChecks {
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-pub enum CheckedStatus {
+pub(crate) enum CheckedStatus {
     Passed,
     Failed,
 }
 
-pub async fn run(
+pub(crate) async fn run(
     settings: &Settings,
     images: &[String],
     local: bool,

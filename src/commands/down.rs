@@ -10,12 +10,12 @@ use crate::docker::Daemon;
 use crate::service::{CATALOG_LABEL, Existing, Service};
 
 #[derive(Debug, Serialize)]
-pub struct DownReport {
+pub(crate) struct DownReport {
     pub services: Vec<Removed>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct Removed {
+pub(crate) struct Removed {
     pub image: String,
     pub container: String,
     pub status: RemovedStatus,
@@ -25,13 +25,13 @@ pub struct Removed {
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-pub enum RemovedStatus {
+pub(crate) enum RemovedStatus {
     Removed,
     /// No container of this catalog has the service's name.
     Absent,
 }
 
-pub async fn run(
+pub(crate) async fn run(
     settings: &Settings,
     images: &[String],
     volumes: bool,

@@ -8,7 +8,7 @@ use crate::catalog::ImageKind;
 use crate::diagnostic::Diagnostics;
 
 #[derive(Debug, Serialize)]
-pub struct GraphReport {
+pub(crate) struct GraphReport {
     /// The selected images in build order (parents first).
     pub images: Vec<GraphNode>,
     /// How the text output draws it.
@@ -17,7 +17,7 @@ pub struct GraphReport {
 }
 
 #[derive(Debug, Serialize)]
-pub struct GraphNode {
+pub(crate) struct GraphNode {
     pub image: String,
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -31,7 +31,7 @@ pub struct GraphNode {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum GraphFormat {
+pub(crate) enum GraphFormat {
     /// Graphviz, for `dot -Tsvg`.
     Dot,
     /// A Mermaid flowchart, for Markdown that renders it.
@@ -42,14 +42,14 @@ pub enum GraphFormat {
 
 impl GraphReport {
     /// The selected images that are built directly on `name`.
-    pub fn children<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a GraphNode> {
+    pub(crate) fn children<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a GraphNode> {
         self.images
             .iter()
             .filter(move |node| node.parent.as_deref() == Some(name))
     }
 }
 
-pub fn run(
+pub(crate) fn run(
     settings: &Settings,
     selection: &Selection,
     format: GraphFormat,

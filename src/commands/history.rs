@@ -10,14 +10,17 @@ use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::history::{self, Release};
 
 #[derive(Debug, Serialize)]
-pub struct HistoryReport {
+pub(crate) struct HistoryReport {
     pub image: String,
     /// `<registry>/<repository>`.
     pub repository: String,
     pub releases: Vec<Release>,
 }
 
-pub async fn run(settings: &Settings, image: &str) -> Result<Finished<HistoryReport>, Diagnostics> {
+pub(crate) async fn run(
+    settings: &Settings,
+    image: &str,
+) -> Result<Finished<HistoryReport>, Diagnostics> {
     let workspace = Workspace::open(settings)?;
     let image = built_image(&workspace, image)?;
     let releases = releases(&workspace, image).await?;

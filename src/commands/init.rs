@@ -107,13 +107,13 @@ const FILES: &[(&str, &str, bool)] = &[
 ];
 
 #[derive(Debug, Serialize)]
-pub struct InitReport {
+pub(crate) struct InitReport {
     #[serde(serialize_with = "super::path_text")]
     pub directory: PathBuf,
     pub files: Vec<String>,
 }
 
-pub fn run(directory: &Path) -> Result<Finished<InitReport>, Diagnostics> {
+pub(crate) fn run(directory: &Path) -> Result<Finished<InitReport>, Diagnostics> {
     let existing: Vec<&str> = FILES
         .iter()
         .map(|(path, _, _)| *path)

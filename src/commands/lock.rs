@@ -18,7 +18,7 @@ use crate::registry::Clients;
 use crate::upstream::{self, ResolveError};
 
 #[derive(Debug, Serialize)]
-pub struct LockReport {
+pub(crate) struct LockReport {
     #[serde(serialize_with = "super::path_text")]
     pub lock_file: PathBuf,
     /// Whether the file changed (an unchanged upstream rewrites nothing).
@@ -30,7 +30,7 @@ pub struct LockReport {
 
 /// One mirror's pin after the run.
 #[derive(Debug, Serialize)]
-pub struct Locked {
+pub(crate) struct Locked {
     pub image: String,
     pub status: LockedStatus,
     pub digest: Digest,
@@ -42,7 +42,7 @@ pub struct Locked {
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-pub enum LockedStatus {
+pub(crate) enum LockedStatus {
     /// Newly pinned.
     Pinned,
     /// Pinned already and not asked about (`lock` keeps existing pins).
@@ -58,12 +58,15 @@ type Resolved = Result<(Locked, LockEntry), ResolveError>;
 
 /// Which mirrors to resolve again: `lock` asks for none (only new or stale entries are resolved),
 /// `update` for the named ones, or all.
-pub enum Scope {
+pub(crate) enum Scope {
     Lock,
     Update(Vec<String>),
 }
 
-pub async fn run(settings: &Settings, scope: Scope) -> Result<Finished<LockReport>, Diagnostics> {
+pub(crate) async fn run(
+    settings: &Settings,
+    scope: Scope,
+) -> Result<Finished<LockReport>, Diagnostics> {
     let workspace = Workspace::open(settings)?;
     let command = match &scope {
         Scope::Lock => "lock",

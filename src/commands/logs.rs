@@ -9,7 +9,7 @@ use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::docker::Daemon;
 use crate::service::Existing;
 
-pub async fn run(
+pub(crate) async fn run(
     settings: &Settings,
     image: &str,
     follow: bool,

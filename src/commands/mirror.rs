@@ -5,7 +5,7 @@ use super::{Finished, Outcome, Selection, Settings, Workspace};
 use crate::diagnostic::Diagnostics;
 use crate::mirror::pipeline::{self, MirrorReport};
 
-pub async fn run(
+pub(crate) async fn run(
     settings: &Settings,
     selection: &Selection,
 ) -> Result<Finished<MirrorReport>, Diagnostics> {

@@ -10,25 +10,25 @@
 //! daemon); an `impl report::Text` for its report in a file of `report/` (and its `mod` line there);
 //! a variant of `cli::Command` with its `--help` example, and one arm in `cli::dispatch`.
 
-pub mod build;
-pub mod check;
-pub mod down;
-pub mod graph;
-pub mod history;
-pub mod init;
-pub mod lock;
-pub mod logs;
-pub mod mirror;
-pub mod outdated;
-pub mod plan;
-pub mod prune;
-pub mod ps;
-pub mod refresh;
-pub mod render;
-pub mod rollback;
-pub mod run;
-pub mod stop;
-pub mod validate;
+pub(crate) mod build;
+pub(crate) mod check;
+pub(crate) mod down;
+pub(crate) mod graph;
+pub(crate) mod history;
+pub(crate) mod init;
+pub(crate) mod lock;
+pub(crate) mod logs;
+pub(crate) mod mirror;
+pub(crate) mod outdated;
+pub(crate) mod plan;
+pub(crate) mod prune;
+pub(crate) mod ps;
+pub(crate) mod refresh;
+pub(crate) mod render;
+pub(crate) mod rollback;
+pub(crate) mod run;
+pub(crate) mod stop;
+pub(crate) mod validate;
 
 use crate::catalog::Catalog;
 use crate::diagnostic::{Code, Diagnostic, Diagnostics};
@@ -37,12 +37,12 @@ use crate::fsutil::path_text;
 use crate::graph::Graph;
 use crate::lock::LockFile;
 use crate::registry::Budget;
-pub use crate::workspace::{Settings, Workspace};
+pub(crate) use crate::workspace::{Settings, Workspace};
 
 /// How a command ended, apart from bad input (which is an `Err(Diagnostics)`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// It did what was asked and found nothing to report.
     Success,
     /// It ran and found what it is there to find (drift upstream).
@@ -53,7 +53,7 @@ pub enum Outcome {
 
 /// A command's result: its report, the warnings met on the way, and how it ended.
 #[derive(Debug)]
-pub struct Finished<R> {
+pub(crate) struct Finished<R> {
     pub report: R,
     pub warnings: Diagnostics,
     pub outcome: Outcome,
@@ -70,7 +70,7 @@ impl<R> Finished<R> {
 }
 
 impl Workspace {
-    pub fn open(settings: &Settings) -> Result<Workspace, Diagnostics> {
+    pub(crate) fn open(settings: &Settings) -> Result<Workspace, Diagnostics> {
         let (catalog, warnings) = Catalog::load(&settings.catalog, &settings.load_options())?;
         let graph = Graph::build(&catalog)?;
         let lock_path = settings.lock_path(&catalog);
@@ -91,7 +91,7 @@ impl Workspace {
 
     /// The catalog's run lock, for commands that change a registry or the lock file (see
     /// [`crate::run_lock`]); held until the returned guard is dropped.
-    pub fn exclusive(
+    pub(crate) fn exclusive(
         &self,
         settings: &Settings,
         command: &str,
@@ -119,7 +119,7 @@ impl Workspace {
 
     /// The named images with everything they are built from (and, if asked, everything built on
     /// them), in build order.
-    pub fn select(&self, selection: &Selection) -> Result<Vec<String>, Diagnostics> {
+    pub(crate) fn select(&self, selection: &Selection) -> Result<Vec<String>, Diagnostics> {
         self.graph
             .select(&selection.images, selection.with_dependents)
     }
@@ -128,7 +128,7 @@ impl Workspace {
 impl Workspace {
     /// The named images that are services (have `run:`), or every service of the catalog when none
     /// is named. A named image that is no service is an error.
-    pub fn services(
+    pub(crate) fn services(
         &self,
         names: &[String],
     ) -> Result<Vec<(&crate::catalog::Image, &crate::catalog::RunSpec)>, Diagnostics> {
@@ -167,7 +167,7 @@ fn not_a_service(catalog: &Catalog, image: &crate::catalog::Image) -> Diagnostic
 }
 
 /// A service of the catalog and what stands under its container name now.
-pub struct Present<'a> {
+pub(crate) struct Present<'a> {
     pub image: &'a crate::catalog::Image,
     pub spec: &'a crate::catalog::RunSpec,
     pub existing: crate::service::Existing,
@@ -175,7 +175,7 @@ pub struct Present<'a> {
 
 impl Workspace {
     /// The named services (all when none is named) with what the daemon has under their names.
-    pub async fn present_services(
+    pub(crate) async fn present_services(
         &self,
         daemon: &crate::docker::Daemon,
         names: &[String],
@@ -211,7 +211,7 @@ fn unfinished_promotion(catalog: &Catalog) -> Option<Diagnostic> {
             ))
             .help("the next `baseimg build --push` or `baseimg refresh` completes that promotion first"),
         ),
-        Err(problem) => Some(crate::executor::journal::unreadable(problem).as_warning().help(
+        Err(problem) => Some(crate::executor::journal::unreadable(problem).into_warning().help(
             "remove it if no promotion was cut off; otherwise run `baseimg build --push` to set the tags",
         )),
     }
@@ -219,7 +219,7 @@ fn unfinished_promotion(catalog: &Catalog) -> Option<Diagnostic> {
 
 /// Which images a command works on: none named means the whole catalog.
 #[derive(Debug, Clone, Default)]
-pub struct Selection {
+pub(crate) struct Selection {
     pub images: Vec<String>,
     pub with_dependents: bool,
 }

@@ -12,7 +12,7 @@ use crate::reference::Digest;
 use crate::upstream;
 
 #[derive(Debug, Serialize)]
-pub struct OutdatedReport {
+pub(crate) struct OutdatedReport {
     pub images: Vec<Drift>,
     /// How many mirrors moved upstream or are not locked.
     pub outdated: usize,
@@ -20,7 +20,7 @@ pub struct OutdatedReport {
 
 /// One mirror: where the lock file pins it and where its reference points upstream now.
 #[derive(Debug, Clone, Serialize)]
-pub struct Drift {
+pub(crate) struct Drift {
     pub image: String,
     pub reference: String,
     pub locked: Option<Digest>,
@@ -30,14 +30,14 @@ pub struct Drift {
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-pub enum DriftStatus {
+pub(crate) enum DriftStatus {
     UpToDate,
     Moved,
     NotLocked,
 }
 
 impl OutdatedReport {
-    pub fn new(images: Vec<Drift>) -> OutdatedReport {
+    pub(crate) fn new(images: Vec<Drift>) -> OutdatedReport {
         let outdated = images
             .iter()
             .filter(|i| i.status != DriftStatus::UpToDate)
@@ -46,7 +46,7 @@ impl OutdatedReport {
     }
 }
 
-pub async fn run(settings: &Settings) -> Result<Finished<OutdatedReport>, Diagnostics> {
+pub(crate) async fn run(settings: &Settings) -> Result<Finished<OutdatedReport>, Diagnostics> {
     let workspace = Workspace::open(settings)?;
     let catalog = &workspace.catalog;
     let clients = workspace.clients();

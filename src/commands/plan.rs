@@ -10,14 +10,14 @@ use crate::diagnostic::Diagnostics;
 use crate::plan::{self, Action, Offline, Snapshot, Step, Unlocked};
 
 #[derive(Debug, Serialize)]
-pub struct PlanReport {
+pub(crate) struct PlanReport {
     pub steps: Vec<Step>,
     pub summary: PlanSummary,
 }
 
 /// How many images each action applies to.
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
-pub struct PlanSummary {
+pub(crate) struct PlanSummary {
     pub images: usize,
     pub mirror: usize,
     pub build: usize,
@@ -27,7 +27,7 @@ pub struct PlanSummary {
 }
 
 impl PlanReport {
-    pub fn new(steps: Vec<Step>) -> PlanReport {
+    pub(crate) fn new(steps: Vec<Step>) -> PlanReport {
         let count = |action| steps.iter().filter(|s| s.action == action).count();
         let summary = PlanSummary {
             images: steps.len(),
@@ -40,7 +40,7 @@ impl PlanReport {
     }
 }
 
-pub async fn run(
+pub(crate) async fn run(
     settings: &Settings,
     selection: &Selection,
     offline: bool,

@@ -18,7 +18,7 @@ use crate::diagnostic::Diagnostics;
 use crate::history::Release;
 
 #[derive(Debug, Clone)]
-pub struct PruneOptions {
+pub(crate) struct PruneOptions {
     pub images: Vec<String>,
     pub keep: usize,
     pub older_than: Option<Duration>,
@@ -26,13 +26,13 @@ pub struct PruneOptions {
 }
 
 #[derive(Debug, Serialize)]
-pub struct PruneReport {
+pub(crate) struct PruneReport {
     pub dry_run: bool,
     pub images: Vec<Pruned>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct Pruned {
+pub(crate) struct Pruned {
     pub image: String,
     /// Releases kept: the newest, and any a moving tag points at.
     pub kept: Vec<String>,
@@ -40,7 +40,7 @@ pub struct Pruned {
     pub deleted: Vec<String>,
 }
 
-pub async fn run(
+pub(crate) async fn run(
     settings: &Settings,
     options: &PruneOptions,
 ) -> Result<Finished<PruneReport>, Diagnostics> {

@@ -13,12 +13,12 @@ use crate::registry::Clients;
 use crate::service::Existing;
 
 #[derive(Debug, Serialize)]
-pub struct PsReport {
+pub(crate) struct PsReport {
     pub services: Vec<Listed>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct Listed {
+pub(crate) struct Listed {
     pub image: String,
     pub container: String,
     pub status: ListedStatus,
@@ -33,14 +33,14 @@ pub struct Listed {
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-pub enum ListedStatus {
+pub(crate) enum ListedStatus {
     Running,
     Stopped,
     /// No container of this catalog.
     Absent,
 }
 
-pub async fn run(settings: &Settings) -> Result<Finished<PsReport>, Diagnostics> {
+pub(crate) async fn run(settings: &Settings) -> Result<Finished<PsReport>, Diagnostics> {
     let workspace = Workspace::open(settings)?;
     let daemon = Daemon::connect(&settings.events)
         .await

@@ -6,9 +6,9 @@ use super::{Finished, Outcome, Settings, Workspace};
 use crate::diagnostic::Diagnostics;
 use crate::night::{self, RefreshReport};
 
-pub use crate::night::Options;
+pub(crate) use crate::night::Options;
 
-pub async fn run(
+pub(crate) async fn run(
     settings: &Settings,
     options: &Options,
 ) -> Result<Finished<RefreshReport>, Diagnostics> {

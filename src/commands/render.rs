@@ -12,12 +12,12 @@ use crate::fsutil::write_atomic;
 use crate::plan::{self, Pin, Unlocked};
 
 #[derive(Debug, Serialize)]
-pub struct RenderReport {
+pub(crate) struct RenderReport {
     pub images: Vec<Rendered>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct Rendered {
+pub(crate) struct Rendered {
     pub image: String,
     pub dockerfile: String,
     /// Where it was written, with `--out` (as text: see `path_text`).
@@ -25,7 +25,7 @@ pub struct Rendered {
     pub path: Option<String>,
 }
 
-pub fn run(
+pub(crate) fn run(
     settings: &Settings,
     selection: &Selection,
     out: Option<&Path>,

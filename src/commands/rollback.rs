@@ -11,7 +11,7 @@ use crate::diagnostic::{Code, Diagnostic, Diagnostics};
 use crate::history;
 
 #[derive(Debug, Serialize)]
-pub struct RollbackReport {
+pub(crate) struct RollbackReport {
     pub image: String,
     /// The release the moving tags pointed at before, if they pointed at one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -22,7 +22,7 @@ pub struct RollbackReport {
     pub moved: Vec<String>,
 }
 
-pub async fn run(
+pub(crate) async fn run(
     settings: &Settings,
     image: &str,
     to: Option<&str>,

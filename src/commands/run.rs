@@ -21,7 +21,7 @@ use crate::service::{Existing, Readiness, Service, ServiceError};
 
 /// How `run` was asked to behave.
 #[derive(Debug, Clone)]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     pub images: Vec<String>,
     /// Run the image the local daemon has under the moving tag, not the registry's.
     pub local: bool,
@@ -32,13 +32,13 @@ pub struct RunOptions {
 }
 
 #[derive(Debug, Serialize)]
-pub struct RunReport {
+pub(crate) struct RunReport {
     pub services: Vec<Started>,
 }
 
 /// One service after `run`.
 #[derive(Debug, Clone, Serialize)]
-pub struct Started {
+pub(crate) struct Started {
     pub image: String,
     pub container: String,
     pub status: StartedStatus,
@@ -61,7 +61,7 @@ pub struct Started {
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-pub enum StartedStatus {
+pub(crate) enum StartedStatus {
     Started,
     /// Running already, on the wanted digest.
     AlreadyRunning,
@@ -80,7 +80,7 @@ struct Prepared<'a> {
     existing: Option<ContainerInfo>,
 }
 
-pub async fn run(
+pub(crate) async fn run(
     settings: &Settings,
     options: &RunOptions,
 ) -> Result<Finished<RunReport>, Diagnostics> {

@@ -15,12 +15,12 @@ use crate::service::Existing;
 const GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Serialize)]
-pub struct StopReport {
+pub(crate) struct StopReport {
     pub services: Vec<Stopped>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct Stopped {
+pub(crate) struct Stopped {
     pub image: String,
     pub container: String,
     pub status: StoppedStatus,
@@ -28,7 +28,7 @@ pub struct Stopped {
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-pub enum StoppedStatus {
+pub(crate) enum StoppedStatus {
     Stopped,
     /// Its container exists but was not running.
     NotRunning,
@@ -36,7 +36,7 @@ pub enum StoppedStatus {
     Absent,
 }
 
-pub async fn run(
+pub(crate) async fn run(
     settings: &Settings,
     images: &[String],
 ) -> Result<Finished<StopReport>, Diagnostics> {

@@ -17,7 +17,7 @@ use crate::plan::{self, Unlocked};
 
 /// A catalog that passed every check, and how many images of each kind it holds.
 #[derive(Debug, Serialize)]
-pub struct ValidateReport {
+pub(crate) struct ValidateReport {
     #[serde(serialize_with = "super::path_text")]
     pub catalog: PathBuf,
     pub images: usize,
@@ -25,7 +25,7 @@ pub struct ValidateReport {
     pub built: usize,
 }
 
-pub fn run(settings: &Settings) -> Result<Finished<ValidateReport>, Diagnostics> {
+pub(crate) fn run(settings: &Settings) -> Result<Finished<ValidateReport>, Diagnostics> {
     let (catalog, mut diagnostics) =
         Catalog::load_partial(&settings.catalog, &settings.load_options());
     let Some(catalog) = catalog else {

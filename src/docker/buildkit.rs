@@ -57,7 +57,7 @@ const METHODS: [&str; 4] = [
 /// Why a BuildKit session or build could not start, or its stream broke off. The daemon's own words,
 /// where it answered, are kept for display.
 #[derive(Debug, thiserror::Error)]
-pub enum BuildKitError {
+pub(crate) enum BuildKitError {
     #[error("cannot connect: {0}")]
     Connect(#[source] std::io::Error),
     #[error("cannot open a session: {0}")]
@@ -86,7 +86,7 @@ pub enum BuildKitError {
 }
 
 /// A session open on the daemon for one build. Dropping it ends the session.
-pub struct Session {
+pub(super) struct Session {
     pub id: String,
     server: tokio::task::JoinHandle<()>,
     /// Every secret value handed to the daemon, so the build's output can be masked with them.
@@ -94,12 +94,12 @@ pub struct Session {
 }
 
 /// The values of the secrets served so far in a session.
-pub type Served = Arc<Mutex<Vec<String>>>;
+pub(super) type Served = Arc<Mutex<Vec<String>>>;
 
 impl Session {
     /// Opens a session on the daemon (`api`: `/v1.41`), serving `secrets` and the credentials of
     /// `registries` from the Docker configuration. An error says what the daemon answered.
-    pub async fn open(
+    pub(super) async fn open(
         endpoint: &Endpoint,
         api: &str,
         secrets: HashMap<String, SecretSource>,
@@ -318,7 +318,7 @@ impl Secrets for SecretStore {
 }
 
 /// Starts `POST /build` with BuildKit on its own connection; returns the JSON stream of messages.
-pub async fn start_build(
+pub(super) async fn start_build(
     endpoint: &Endpoint,
     api: &str,
     query: &[(&str, String)],
@@ -400,7 +400,7 @@ fn json_lines(
 /// BuildKit's status messages, as plain lines: `#3 [stage-0 2/3] RUN …`, the step's output as
 /// `#3 …`, then `#3 DONE 0.4s`, `#3 CACHED` or `#3 ERROR: …`.
 #[derive(Default)]
-pub struct Trace {
+pub(super) struct Trace {
     /// Vertex digest → its number in this build, in order of appearance.
     numbers: HashMap<String, usize>,
     started: std::collections::HashSet<String>,
@@ -408,7 +408,7 @@ pub struct Trace {
 }
 
 /// What one status message means for the build's log and progress.
-pub struct Traced {
+pub(super) struct Traced {
     pub lines: Vec<String>,
     /// Steps that started (`[stage-0 2/3] RUN …`), for the progress line.
     pub steps: Vec<String>,
@@ -416,7 +416,7 @@ pub struct Traced {
 
 impl Trace {
     /// Decodes one `moby.buildkit.trace` payload (base64 protobuf).
-    pub fn read(&mut self, payload: &str) -> Option<Traced> {
+    pub(super) fn read(&mut self, payload: &str) -> Option<Traced> {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(payload)
             .ok()?;
@@ -475,7 +475,7 @@ impl Trace {
 
 /// `line` with every served secret value replaced by `***`: a build step that prints a secret must
 /// not put it into the log.
-pub fn masked(line: &str, served: &Served) -> String {
+pub(super) fn masked(line: &str, served: &Served) -> String {
     let served = served.lock().expect("not poisoned");
     let mut line = line.to_string();
     for value in served.iter() {

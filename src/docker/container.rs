@@ -19,7 +19,7 @@ use super::{Daemon, DaemonError, daemon_credentials, describe};
 
 /// What to create: everything `docker run -d` would be told.
 #[derive(Debug, Clone, Default)]
-pub struct ContainerSpec {
+pub(crate) struct ContainerSpec {
     pub name: String,
     pub image: String,
     pub env: Vec<String>,
@@ -36,7 +36,7 @@ pub struct ContainerSpec {
 
 /// A container as the daemon describes it, in the few facts baseimg acts on.
 #[derive(Debug, Clone)]
-pub struct ContainerInfo {
+pub(crate) struct ContainerInfo {
     pub id: String,
     pub name: String,
     /// The image ID it runs.
@@ -56,7 +56,7 @@ pub struct ContainerInfo {
 
 /// What a command run in a container printed and how it ended.
 #[derive(Debug, Clone)]
-pub struct Executed {
+pub(crate) struct Executed {
     pub exit_code: i64,
     pub output: String,
 }
@@ -82,7 +82,7 @@ impl Daemon {
     }
 
     /// Pulls `reference` (a digest reference, normally) with the registry's credentials.
-    pub async fn pull(&self, registry: &str, reference: &str) -> Result<(), DaemonError> {
+    pub(crate) async fn pull(&self, registry: &str, reference: &str) -> Result<(), DaemonError> {
         let options = CreateImageOptions {
             from_image: Some(reference.to_string()),
             ..Default::default()
@@ -107,7 +107,7 @@ impl Daemon {
     }
 
     /// Whether an image declares a `HEALTHCHECK` (one that is not `NONE`).
-    pub async fn has_healthcheck(&self, reference: &str) -> Result<bool, DaemonError> {
+    pub(crate) async fn has_healthcheck(&self, reference: &str) -> Result<bool, DaemonError> {
         let image = self
             .docker
             .inspect_image(reference)
@@ -122,7 +122,7 @@ impl Daemon {
     }
 
     /// The container of that name or ID, if there is one.
-    pub async fn container(&self, name: &str) -> Result<Option<ContainerInfo>, DaemonError> {
+    pub(crate) async fn container(&self, name: &str) -> Result<Option<ContainerInfo>, DaemonError> {
         let inspected = match self.docker.inspect_container(name, None).await {
             Ok(inspected) => inspected,
             Err(error) if not_found(&error) => return Ok(None),
@@ -170,7 +170,7 @@ impl Daemon {
     }
 
     /// The names of the containers (running or not) that carry every one of `labels`.
-    pub async fn containers_labelled(
+    pub(crate) async fn containers_labelled(
         &self,
         labels: &[(&str, &str)],
     ) -> Result<Vec<String>, DaemonError> {
@@ -179,7 +179,10 @@ impl Daemon {
     }
 
     /// The names of running containers that publish `host_port`, whoever made them.
-    pub async fn containers_publishing(&self, host_port: u16) -> Result<Vec<String>, DaemonError> {
+    pub(crate) async fn containers_publishing(
+        &self,
+        host_port: u16,
+    ) -> Result<Vec<String>, DaemonError> {
         self.container_names(false, ("publish", vec![host_port.to_string()]))
             .await
     }
@@ -207,7 +210,10 @@ impl Daemon {
     }
 
     /// Creates and starts a container; returns its ID.
-    pub async fn start_container(&self, spec: &ContainerSpec) -> Result<String, DaemonError> {
+    pub(crate) async fn start_container(
+        &self,
+        spec: &ContainerSpec,
+    ) -> Result<String, DaemonError> {
         let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
         for (host_ip, host_port, container) in &spec.ports {
             bindings
@@ -258,7 +264,7 @@ impl Daemon {
     }
 
     /// Runs `command` in a running container and waits for it, at most `timeout`.
-    pub async fn exec(
+    pub(crate) async fn exec(
         &self,
         container: &str,
         command: &[String],
@@ -313,7 +319,7 @@ impl Daemon {
     }
 
     /// The container's output: the last `tail` lines, or everything and then what comes (`follow`).
-    pub async fn logs(
+    pub(crate) async fn logs(
         &self,
         container: &str,
         tail: Option<usize>,
@@ -337,7 +343,7 @@ impl Daemon {
     }
 
     /// Starts a container that exists and is stopped.
-    pub async fn restart_container(&self, name: &str) -> Result<(), DaemonError> {
+    pub(crate) async fn restart_container(&self, name: &str) -> Result<(), DaemonError> {
         self.docker
             .start_container(name, None)
             .await
@@ -345,7 +351,11 @@ impl Daemon {
     }
 
     /// Stops a container (its data stays), giving it `grace` to shut down cleanly.
-    pub async fn stop_container(&self, name: &str, grace: Duration) -> Result<(), DaemonError> {
+    pub(crate) async fn stop_container(
+        &self,
+        name: &str,
+        grace: Duration,
+    ) -> Result<(), DaemonError> {
         let options = StopContainerOptions {
             t: Some(i32::try_from(grace.as_secs()).unwrap_or(10)),
             ..Default::default()
@@ -359,7 +369,7 @@ impl Daemon {
 
     /// Removes a container, running or not, with its anonymous volumes (an image's `VOLUME` a check
     /// or a replaced container filled; named volumes stay); one already gone is fine.
-    pub async fn remove_container(&self, name: &str) -> Result<(), DaemonError> {
+    pub(crate) async fn remove_container(&self, name: &str) -> Result<(), DaemonError> {
         let options = RemoveContainerOptions {
             force: true,
             v: true,
@@ -373,7 +383,10 @@ impl Daemon {
     }
 
     /// The labels of a volume, or `None` when there is no such volume.
-    pub async fn volume(&self, name: &str) -> Result<Option<HashMap<String, String>>, DaemonError> {
+    pub(crate) async fn volume(
+        &self,
+        name: &str,
+    ) -> Result<Option<HashMap<String, String>>, DaemonError> {
         match self.docker.inspect_volume(name).await {
             Ok(volume) => Ok(Some(volume.labels)),
             Err(error) if not_found(&error) => Ok(None),
@@ -381,7 +394,7 @@ impl Daemon {
         }
     }
 
-    pub async fn create_volume(
+    pub(crate) async fn create_volume(
         &self,
         name: &str,
         labels: HashMap<String, String>,
@@ -398,7 +411,7 @@ impl Daemon {
             .map_err(|e| Self::container_error("create volume", name, e))
     }
 
-    pub async fn remove_volume(&self, name: &str) -> Result<(), DaemonError> {
+    pub(crate) async fn remove_volume(&self, name: &str) -> Result<(), DaemonError> {
         match self
             .docker
             .remove_volume(name, None::<RemoveVolumeOptions>)

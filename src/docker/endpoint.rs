@@ -23,7 +23,7 @@ const REQUEST_TIMEOUT_SECS: u64 = 120;
 
 /// A daemon's address, taken apart.
 #[derive(Debug, Clone)]
-pub enum Endpoint {
+pub(super) enum Endpoint {
     Unix(PathBuf),
     Tcp(String),
     Tls { host: String, files: TlsFiles },
@@ -32,7 +32,7 @@ pub enum Endpoint {
 
 /// The client key, certificate and certificate authority of a TLS daemon.
 #[derive(Debug, Clone)]
-pub struct TlsFiles {
+pub(super) struct TlsFiles {
     pub key: PathBuf,
     pub cert: PathBuf,
     pub ca: PathBuf,
@@ -40,7 +40,7 @@ pub struct TlsFiles {
 
 /// Why an address cannot be dialled: it names no daemon, or its ssh command line is not one.
 #[derive(Debug, thiserror::Error)]
-pub enum EndpointError {
+pub(crate) enum EndpointError {
     #[error(transparent)]
     Address(#[from] AddressError),
     #[error(transparent)]
@@ -49,7 +49,7 @@ pub enum EndpointError {
 
 impl Endpoint {
     /// Reads an address, with the TLS and ssh settings of the environment.
-    pub fn parse(address: &str) -> Result<Endpoint, EndpointError> {
+    pub(super) fn parse(address: &str) -> Result<Endpoint, EndpointError> {
         Ok(match DaemonAddress::parse(address)? {
             DaemonAddress::Unix(path) => Endpoint::Unix(path),
             DaemonAddress::Ssh(ssh) => Endpoint::Ssh(Ssh::new(ssh)?),
@@ -61,7 +61,7 @@ impl Endpoint {
     }
 
     /// A bollard client for the daemon (nothing is sent yet).
-    pub fn docker(&self, address: &str) -> Result<Docker, bollard::errors::Error> {
+    pub(super) fn docker(&self, address: &str) -> Result<Docker, bollard::errors::Error> {
         match self {
             Endpoint::Tls { files, .. } => Docker::connect_with_ssl(
                 address,
@@ -88,7 +88,7 @@ impl Endpoint {
     }
 
     /// One raw connection to the daemon, for the requests bollard does not make.
-    pub async fn dial(&self) -> std::io::Result<Conn> {
+    pub(super) async fn dial(&self) -> std::io::Result<Conn> {
         Ok(match self {
             Endpoint::Unix(path) => Conn::Unix(UnixStream::connect(path).await?),
             Endpoint::Tcp(host) => Conn::Tcp(TcpStream::connect(host).await?),
@@ -172,7 +172,7 @@ fn tls_config(
 }
 
 /// One connection to the daemon, over any of the transports.
-pub enum Conn {
+pub(super) enum Conn {
     Unix(UnixStream),
     Tcp(TcpStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),

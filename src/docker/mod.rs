@@ -10,11 +10,11 @@ mod endpoint;
 mod response_head;
 mod ssh;
 
-pub use crate::daemon_address::shown as shown_address;
-pub use buildkit::BuildKitError;
-pub use container::{ContainerInfo, ContainerSpec, Executed};
-pub use endpoint::EndpointError;
-pub use ssh::{SSH_COMMAND_VAR, SshError};
+pub(crate) use crate::daemon_address::shown as shown_address;
+pub(crate) use buildkit::BuildKitError;
+pub(crate) use container::{ContainerInfo, ContainerSpec};
+pub(crate) use endpoint::EndpointError;
+pub(crate) use ssh::{SSH_COMMAND_VAR, SshError};
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -29,9 +29,9 @@ use crate::catalog::{BuilderKind, SecretSource};
 use crate::credentials::{self, Credential};
 use crate::events::Events;
 
-pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+pub(crate) const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
-pub struct Daemon {
+pub(crate) struct Daemon {
     docker: Docker,
     pub address: String,
     /// What the daemon builds for when not told otherwise (`linux/amd64`): the platform of a
@@ -49,7 +49,7 @@ pub struct Daemon {
 /// The builder one run uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Builder {
+pub(crate) enum Builder {
     Classic,
     Buildkit,
 }
@@ -67,7 +67,7 @@ impl std::fmt::Display for Builder {
 /// wrapping, because that is what tells a user what to fix; bollard's error, where there is one, is
 /// the source (boxed: it is large, and this error travels in every `Result` of a build).
 #[derive(Debug, thiserror::Error)]
-pub enum DaemonError {
+pub(crate) enum DaemonError {
     #[error(
         "cannot reach the Docker daemon at {address}: {source}; start it (`dockerd`, or `systemctl start docker`) or point DOCKER_HOST at a running one"
     )]
@@ -173,7 +173,7 @@ impl DaemonError {
     /// The kind of the I/O failure that caused the error, found down its chain of causes (a socket
     /// this user may not open, a refused connection); `None` when there is none (the daemon
     /// answered, say).
-    pub fn io_cause(&self) -> Option<std::io::ErrorKind> {
+    pub(crate) fn io_cause(&self) -> Option<std::io::ErrorKind> {
         let mut cause = std::error::Error::source(self);
         while let Some(error) = cause {
             if let Some(io) = error.downcast_ref::<std::io::Error>() {
@@ -194,7 +194,7 @@ impl DaemonError {
 
 /// What to build: the context tar (as a file, streamed), where the Dockerfile is inside it, and the
 /// settings from the catalog.
-pub struct BuildRequest<'a> {
+pub(crate) struct BuildRequest<'a> {
     pub context_tar: &'a Path,
     pub dockerfile: &'a str,
     pub tag: &'a str,
@@ -213,14 +213,14 @@ pub struct BuildRequest<'a> {
 impl Daemon {
     /// Connects to the daemon `DOCKER_HOST` names (unix or tcp), or the default socket, and checks it
     /// answers. One clear error says which address was tried and what to do.
-    pub async fn connect(events: &Events) -> Result<Daemon, DaemonError> {
+    pub(crate) async fn connect(events: &Events) -> Result<Daemon, DaemonError> {
         let address = std::env::var("DOCKER_HOST").unwrap_or_else(|_| DEFAULT_HOST.to_string());
         Daemon::connect_to(&address, events).await
     }
 
     /// Connects to the daemon at `address` (`unix://…`, `tcp://…` or `ssh://…`) and checks it
     /// answers.
-    pub async fn connect_to(address: &str, events: &Events) -> Result<Daemon, DaemonError> {
+    pub(crate) async fn connect_to(address: &str, events: &Events) -> Result<Daemon, DaemonError> {
         let address = address.to_string();
         // Errors name the address without a password someone may have written into it.
         let shown = shown_address(&address);
@@ -265,7 +265,7 @@ impl Daemon {
 
     /// Whether the daemon still answers (after a build or push failed, to tell a failed step from a
     /// daemon that went away).
-    pub async fn answers(&self) -> bool {
+    pub(crate) async fn answers(&self) -> bool {
         // Over ssh a ping may need a new login, which a distant machine takes seconds for.
         let patience = match self.endpoint {
             endpoint::Endpoint::Ssh(_) => 15,
@@ -277,7 +277,7 @@ impl Daemon {
     }
 
     /// The image's ID and labels, or `None` when the daemon has no such image.
-    pub async fn inspect(
+    pub(crate) async fn inspect(
         &self,
         reference: &str,
     ) -> Result<Option<(String, HashMap<String, String>)>, DaemonError> {
@@ -299,7 +299,7 @@ impl Daemon {
     /// Which builder a run uses: `classic` as asked; `buildkit` when a session opens on the daemon
     /// (an error saying why otherwise); `auto` BuildKit when it works, else the classic builder,
     /// with the reason as the second value.
-    pub async fn builder(
+    pub(crate) async fn builder(
         &self,
         kind: BuilderKind,
     ) -> Result<(Builder, Option<String>), DaemonError> {
@@ -328,7 +328,7 @@ impl Daemon {
     /// Builds with the request's builder, sending each output line to `on_line` and each step that
     /// starts to `on_step`. Returns the image ID, read by inspecting the tag afterwards (never parsed
     /// out of the build text).
-    pub async fn build(
+    pub(crate) async fn build(
         &self,
         request: BuildRequest<'_>,
         on_line: impl FnMut(&str),
@@ -484,7 +484,12 @@ impl Daemon {
     }
 
     /// Adds `repository:tag` to an image.
-    pub async fn tag(&self, image: &str, repository: &str, tag: &str) -> Result<(), DaemonError> {
+    pub(crate) async fn tag(
+        &self,
+        image: &str,
+        repository: &str,
+        tag: &str,
+    ) -> Result<(), DaemonError> {
         self.docker
             .tag_image(
                 image,
@@ -503,7 +508,7 @@ impl Daemon {
     }
 
     /// Pushes `repository:tag` with the registry's credentials from the Docker configuration.
-    pub async fn push(
+    pub(crate) async fn push(
         &self,
         registry: &str,
         repository: &str,
@@ -552,7 +557,7 @@ impl Daemon {
     }
 
     /// Removes an image (by ID or reference), ignoring one that is already gone.
-    pub async fn remove(&self, image: &str) -> Result<(), DaemonError> {
+    pub(crate) async fn remove(&self, image: &str) -> Result<(), DaemonError> {
         match self
             .docker
             .remove_image(

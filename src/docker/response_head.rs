@@ -5,7 +5,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Reads an HTTP response head from a raw connection, byte by byte, so nothing after it (a
 /// session's HTTP/2 preface, say) is taken from the connection.
-pub async fn read(conn: &mut (impl AsyncRead + Unpin)) -> std::io::Result<String> {
+pub(super) async fn read(conn: &mut (impl AsyncRead + Unpin)) -> std::io::Result<String> {
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         if head.len() > 16 * 1024 {

@@ -30,14 +30,14 @@ use crate::daemon_address::SshAddress;
 
 /// The variable that replaces `ssh` with another command line (`ssh -i ~/.ssh/builder -F none`),
 /// as GIT_SSH_COMMAND does for git.
-pub const SSH_COMMAND_VAR: &str = "BASEIMG_SSH_COMMAND";
+pub(crate) const SSH_COMMAND_VAR: &str = "BASEIMG_SSH_COMMAND";
 
 /// How much of ssh's stderr is kept to explain a failed connection.
 const STDERR_KEPT: usize = 4096;
 
 /// A daemon's ssh address with the ssh command line that reaches it.
 #[derive(Debug, Clone)]
-pub struct Ssh {
+pub(super) struct Ssh {
     address: SshAddress,
     /// The ssh program and the arguments that come before baseimg's own.
     program: Vec<String>,
@@ -46,7 +46,7 @@ pub struct Ssh {
 /// Why a daemon cannot be reached over ssh: the ssh command line is not one, ssh cannot run, or a
 /// connection's check failed (in ssh's own words where it said any).
 #[derive(Debug, thiserror::Error)]
-pub enum SshError {
+pub(crate) enum SshError {
     #[error("{SSH_COMMAND_VAR} is set but empty")]
     EmptyCommand,
     #[error("{SSH_COMMAND_VAR} is not a command line (an unclosed quote?)")]
@@ -77,7 +77,7 @@ pub enum SshError {
 
 impl Ssh {
     /// The ssh command line (BASEIMG_SSH_COMMAND, else `ssh`) that reaches `address`.
-    pub fn new(address: SshAddress) -> Result<Ssh, SshError> {
+    pub(super) fn new(address: SshAddress) -> Result<Ssh, SshError> {
         Ok(Ssh {
             address,
             program: ssh_program()?,
@@ -153,7 +153,7 @@ impl Ssh {
     }
 
     /// The command, as a user would type it to see what goes wrong.
-    pub fn command_line(&self) -> String {
+    pub(super) fn command_line(&self) -> String {
         std::iter::once(self.program[0].as_str())
             .chain(self.arguments(false).iter().map(String::as_str))
             .map(shell_word)
@@ -163,7 +163,7 @@ impl Ssh {
 
     /// Starts one ssh process: one connection to the remote daemon, as an I/O stream's error says
     /// it (for hyper and BuildKit's connections).
-    pub async fn dial(&self) -> io::Result<SshStream> {
+    pub(super) async fn dial(&self) -> io::Result<SshStream> {
         self.spawn().await.map_err(|error| match &error {
             SshError::Run { source, .. } => io::Error::new(source.kind(), error),
             _ => io::Error::other(error),
@@ -214,7 +214,7 @@ impl Ssh {
 
     /// Opens a connection and asks the daemon for `/_ping`; when that fails, says why in ssh's
     /// words (authentication, host key, no `docker` on the remote machine, no daemon there).
-    pub async fn check(&self) -> Result<(), SshError> {
+    pub(super) async fn check(&self) -> Result<(), SshError> {
         let mut stream = self.spawn().await?;
         let ping = async {
             stream
@@ -245,7 +245,7 @@ impl Ssh {
 
     /// A bollard client whose connections are ssh processes. hyper keeps idle ones for reuse, so
     /// a run starts a handful of them, not one per request.
-    pub fn docker(&self, timeout: u64) -> Result<Docker, bollard::errors::Error> {
+    pub(super) fn docker(&self, timeout: u64) -> Result<Docker, bollard::errors::Error> {
         // Each idle connection is an ssh process and a remote session: few are kept, and not long.
         let client: Client<Connector, BollardBody> = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
@@ -350,7 +350,7 @@ impl tower_service::Service<hyper::Uri> for Connector {
 
 /// One ssh process as a byte stream: its stdout read, its stdin written. Dropping it kills the
 /// process.
-pub struct SshStream {
+pub(super) struct SshStream {
     child: Child,
     /// `None` once the writing side is shut: dropping it closes the pipe, which tells the remote end.
     stdin: Option<ChildStdin>,

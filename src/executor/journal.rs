@@ -16,7 +16,7 @@ const FILE: &str = "promotion.json";
 
 /// Every tag a promotion moves, and where to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Journal {
+pub(crate) struct Journal {
     /// The run that started the promotion.
     pub run: String,
     pub started: String,
@@ -24,7 +24,7 @@ pub struct Journal {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Intent {
+pub(crate) struct Intent {
     pub registry: String,
     pub repository: String,
     pub tag: String,
@@ -33,7 +33,7 @@ pub struct Intent {
 
 /// A journal file that is there but cannot be read as one.
 #[derive(Debug, thiserror::Error)]
-pub enum JournalError {
+pub(crate) enum JournalError {
     #[error("cannot read `{}`: {source}", path.display())]
     Read {
         path: PathBuf,
@@ -49,13 +49,13 @@ pub enum JournalError {
 }
 
 impl Journal {
-    pub fn path(state_dir: &Path) -> PathBuf {
+    pub(crate) fn path(state_dir: &Path) -> PathBuf {
         state_dir.join(FILE)
     }
 
     /// The unfinished promotion in `state_dir`, if there is one. A file that cannot be read as a
     /// journal is reported as what it is rather than ignored.
-    pub fn find(state_dir: &Path) -> Result<Option<Journal>, JournalError> {
+    pub(crate) fn find(state_dir: &Path) -> Result<Option<Journal>, JournalError> {
         let path = Journal::path(state_dir);
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
@@ -67,13 +67,13 @@ impl Journal {
     }
 
     /// Writes the intent (atomically, and synced: it must survive the kill it is there for).
-    pub fn begin(&self, state_dir: &Path) -> std::io::Result<()> {
+    pub(crate) fn begin(&self, state_dir: &Path) -> std::io::Result<()> {
         let text = serde_json::to_vec_pretty(self).expect("journals serialize");
         crate::fsutil::write_atomic(&Journal::path(state_dir), &text)
     }
 
     /// The promotion finished: nothing is left to complete.
-    pub fn end(state_dir: &Path) -> std::io::Result<()> {
+    pub(crate) fn end(state_dir: &Path) -> std::io::Result<()> {
         match std::fs::remove_file(Journal::path(state_dir)) {
             Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
             _ => Ok(()),
@@ -82,7 +82,7 @@ impl Journal {
 
     /// Moves every tag of the journal that is not where it should be (a HEAD each; a GET by digest
     /// and a PUT for each that moves); returns how many moved.
-    pub async fn complete(&self, clients: &Clients) -> Result<usize, RegistryError> {
+    pub(crate) async fn complete(&self, clients: &Clients) -> Result<usize, RegistryError> {
         let mut moved = 0;
         for intent in &self.tags {
             let client = clients.get(&intent.registry);
@@ -105,7 +105,7 @@ impl Journal {
 }
 
 /// A tag of an image, pointed at `digest`.
-pub fn intent(registry: &str, repository: &str, tag: &str, digest: &Digest) -> Intent {
+pub(crate) fn intent(registry: &str, repository: &str, tag: &str, digest: &Digest) -> Intent {
     Intent {
         registry: registry.to_string(),
         repository: repository.to_string(),
@@ -116,7 +116,7 @@ pub fn intent(registry: &str, repository: &str, tag: &str, digest: &Digest) -> I
 
 /// The journal of a promotion cannot be read: a warning while nothing moves tags, an error before
 /// a build would.
-pub fn unreadable(problem: impl std::fmt::Display) -> crate::diagnostic::Diagnostic {
+pub(crate) fn unreadable(problem: impl std::fmt::Display) -> crate::diagnostic::Diagnostic {
     crate::diagnostic::Diagnostic::new(
         crate::diagnostic::Code::BuildUnreadableJournal,
         problem.to_string(),

@@ -14,7 +14,7 @@ const KEPT: usize = 40;
 /// One image's log. The platforms of a multi-platform image built at the same time each write
 /// through a handle of their own ([`LogFile::for_platform`]): their lines go to the same file, marked
 /// with the platform, and each keeps its own last lines for its own failure.
-pub struct LogFile {
+pub(super) struct LogFile {
     path: PathBuf,
     /// Written before each line: empty, or `[linux/arm64] `.
     prefix: String,
@@ -23,7 +23,7 @@ pub struct LogFile {
 }
 
 impl LogFile {
-    pub fn create(path: &Path) -> std::io::Result<LogFile> {
+    pub(super) fn create(path: &Path) -> std::io::Result<LogFile> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -37,7 +37,7 @@ impl LogFile {
     }
 
     /// A handle on the same file whose lines are marked `[platform] `, as buildx marks them.
-    pub fn for_platform(&self, platform: &str) -> LogFile {
+    pub(super) fn for_platform(&self, platform: &str) -> LogFile {
         LogFile {
             path: self.path.clone(),
             prefix: format!("[{platform}] "),
@@ -46,7 +46,7 @@ impl LogFile {
         }
     }
 
-    pub fn line(&self, line: &str) {
+    pub(super) fn line(&self, line: &str) {
         let plain = crate::text::without_escapes(line);
         // `ESC[0m` alone on a line closes the colour of the line before: nothing to keep.
         if plain.trim().is_empty() && !line.trim().is_empty() {
@@ -66,7 +66,7 @@ impl LogFile {
 
     /// The last `lines` lines this handle wrote, introduced by the log's path so the whole log can
     /// be found.
-    pub fn tail(&self, lines: usize) -> String {
+    pub(super) fn tail(&self, lines: usize) -> String {
         let _ = self.file.lock().unwrap_or_else(|e| e.into_inner()).flush();
         let tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
         let start = tail.len().saturating_sub(lines);

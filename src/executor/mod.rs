@@ -7,14 +7,14 @@
 //! daemon otherwise) is not built again. Build output goes to one log file per image per run (see
 //! [`log`]), and the tail of that log is part of the error when an image fails.
 
-pub mod journal;
+pub(crate) mod journal;
 mod log;
-pub mod pipeline;
+pub(crate) mod pipeline;
 mod platforms;
-pub mod pool;
+pub(crate) mod pool;
 mod promote;
 
-pub use promote::Promoted;
+pub(crate) use promote::Promoted;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -42,7 +42,7 @@ use log::LogFile;
 
 /// What one image became in this run.
 #[derive(Debug, Clone)]
-pub struct Node {
+pub(crate) struct Node {
     /// The reference children build on: pinned by digest when it is known.
     pub reference: String,
     pub digest: Option<Digest>,
@@ -54,7 +54,7 @@ pub struct Node {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NodeResult {
+pub(crate) enum NodeResult {
     /// A mirror, present in the private registry.
     Mirrored,
     Built,
@@ -64,7 +64,7 @@ pub enum NodeResult {
 
 /// Why one image could not be built. Each says what to do where there is something to do.
 #[derive(Debug, thiserror::Error)]
-pub enum BuildError {
+pub(crate) enum BuildError {
     #[error("{why}; run `{fix}`")]
     Unpinned { why: String, fix: String },
     #[error("the parent did not finish")]
@@ -197,7 +197,7 @@ enum Published {
 }
 
 /// Builds the images of one run: the plan's pins, the daemon, the private registry.
-pub struct Builder<'a> {
+pub(crate) struct Builder<'a> {
     pub catalog: &'a Catalog,
     pub pins: &'a IndexMap<String, Pin>,
     /// The daemons this run builds on.
@@ -218,7 +218,11 @@ pub struct Builder<'a> {
 
 impl Builder<'_> {
     /// Builds (or skips) one image on top of its parents' results.
-    pub async fn image(&self, name: &str, parents: &[(String, Node)]) -> Result<Node, BuildError> {
+    pub(crate) async fn image(
+        &self,
+        name: &str,
+        parents: &[(String, Node)],
+    ) -> Result<Node, BuildError> {
         let image = &self.catalog.images[name];
         match &self.pins[name] {
             Pin::Mirror { digest, reference } => Ok(Node {
@@ -919,7 +923,7 @@ fn pinned(reference: &str, digest: Option<&Digest>) -> String {
 
 /// The commit a run builds from, for the `org.opencontainers.image.revision` label.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Revision {
+pub(crate) struct Revision {
     pub commit: String,
     /// The catalog's directory has changes `git status` shows (untracked files too): the images
     /// are built from files that commit does not hold.
@@ -928,7 +932,7 @@ pub struct Revision {
 
 impl Revision {
     /// `<commit>`, or `<commit>-dirty`: an image never claims a commit it was not built from.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         if self.dirty {
             format!("{}-dirty", self.commit)
         } else {
@@ -937,7 +941,7 @@ impl Revision {
     }
 
     /// The warning of a run that labelled images from a dirty tree; `built` is how many it built.
-    pub fn warning(&self, built: usize) -> Option<Diagnostic> {
+    pub(crate) fn warning(&self, built: usize) -> Option<Diagnostic> {
         (self.dirty && built > 0).then(|| {
             Diagnostic::new(Code::BuildDirtyTree, format!(
                 "the working tree has uncommitted changes; images are labelled {}",
@@ -951,7 +955,7 @@ impl Revision {
 /// The commit of the catalog's repository, if it is a git checkout (for the `revision` label), and
 /// whether the catalog's directory differs from it. When git cannot say whether it does, there is
 /// no revision: a label that may be wrong is worse than none.
-pub fn git_revision(root: &Path) -> Option<Revision> {
+pub(crate) fn git_revision(root: &Path) -> Option<Revision> {
     let git = |args: &[&str]| {
         let output = std::process::Command::new("git")
             // `status` would otherwise refresh the index, writing to a repository a build only reads.
@@ -984,7 +988,7 @@ pub fn git_revision(root: &Path) -> Option<Revision> {
 }
 
 /// The parents map the scheduler needs.
-pub fn parents_of(graph: &Graph, selection: &[String]) -> HashMap<String, Vec<String>> {
+pub(crate) fn parents_of(graph: &Graph, selection: &[String]) -> HashMap<String, Vec<String>> {
     selection
         .iter()
         .map(|name| {

@@ -24,7 +24,7 @@ use crate::smoke::{Checked, Smoke};
 use crate::workspace::{Settings, Workspace};
 
 #[derive(Debug, Serialize)]
-pub struct BuildReport {
+pub(crate) struct BuildReport {
     /// Every image built or found up to date, and the moving tags in place.
     pub ok: bool,
     /// Whether images were pushed and tags promoted in the private registry.
@@ -47,7 +47,7 @@ pub struct BuildReport {
 
 /// An unfinished promotion completed at the start of a run.
 #[derive(Debug, Clone, Serialize)]
-pub struct Resumed {
+pub(crate) struct Resumed {
     /// The run that started it.
     pub run: String,
     /// How many of its tags had not moved yet.
@@ -56,7 +56,7 @@ pub struct Resumed {
 
 /// What happened to one image of a build run.
 #[derive(Debug, Clone, Serialize)]
-pub struct ImageResult {
+pub(crate) struct ImageResult {
     pub image: String,
     pub status: BuildStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -84,7 +84,7 @@ pub struct ImageResult {
 
 impl ImageResult {
     /// An image with a status and nothing else known about it yet.
-    pub fn new(image: &str, status: BuildStatus) -> ImageResult {
+    pub(crate) fn new(image: &str, status: BuildStatus) -> ImageResult {
         ImageResult {
             image: image.to_string(),
             status,
@@ -102,7 +102,7 @@ impl ImageResult {
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-pub enum BuildStatus {
+pub(crate) enum BuildStatus {
     /// A mirror the run builds on, found in the private registry. A build copies nothing: the word
     /// says where the base was found, not that this run mirrored it (`baseimg mirror` does that).
     InRegistry,
@@ -117,7 +117,7 @@ pub enum BuildStatus {
 
 /// How many images ended how (interrupted ones count as not attempted).
 #[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
-pub struct Counts {
+pub(crate) struct Counts {
     pub built: usize,
     pub up_to_date: usize,
     pub failed: usize,
@@ -140,7 +140,7 @@ impl Counts {
 /// What became of the moving tags.
 #[derive(Debug, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
-pub enum Promotion {
+pub(crate) enum Promotion {
     /// These images' moving tags now point at this run's builds.
     Moved { images: Vec<Promoted> },
     /// Every moving tag was already where it belongs.
@@ -153,7 +153,7 @@ pub enum Promotion {
 
 impl BuildReport {
     /// The report of a finished run: counts and success follow from the images and the promotion.
-    pub fn new(
+    pub(crate) fn new(
         push: bool,
         images: Vec<ImageResult>,
         promotion: Promotion,
@@ -177,7 +177,7 @@ impl BuildReport {
 
 /// A build run of its own (`baseimg build`): a new run identity with its logs under
 /// `.baseimg/logs/<run>/`, then [`build`]. Returns the report and the run's warnings.
-pub async fn run(
+pub(crate) async fn run(
     settings: &Settings,
     workspace: &Workspace,
     selected: &[String],
@@ -206,7 +206,7 @@ pub async fn run(
 
 /// What one build run is, besides the catalog: its identity, where its logs go, its timeline, and
 /// whether it pushes.
-pub struct Run<'a> {
+pub(crate) struct Run<'a> {
     pub clients: &'a Clients,
     pub id: &'a str,
     pub logs: PathBuf,
@@ -217,14 +217,17 @@ pub struct Run<'a> {
 }
 
 /// The one warning of a run that labelled images `<commit>-dirty`.
-pub fn dirty_tree(revision: Option<&executor::Revision>, report: &BuildReport) -> Diagnostics {
+pub(crate) fn dirty_tree(
+    revision: Option<&executor::Revision>,
+    report: &BuildReport,
+) -> Diagnostics {
     let warning = revision.and_then(|r| r.warning(report.counts.built));
     Diagnostics(warning.into_iter().collect())
 }
 
 /// Builds `selected` (in build order) on the workspace's lock file, then promotes when every image
 /// succeeded. Shared by `build` and `refresh`, which builds on the lock file it is about to adopt.
-pub async fn build(
+pub(crate) async fn build(
     settings: &Settings,
     workspace: &Workspace,
     selected: &[String],

@@ -11,7 +11,7 @@ use crate::registry::{MEDIA_OCI_INDEX, Manifest};
 
 /// One platform's image as the registry holds it.
 #[derive(Debug, Clone)]
-pub struct PlatformImage {
+pub(super) struct PlatformImage {
     /// `linux/arm64/v8`, as the catalog wrote it.
     pub platform: String,
     pub digest: Digest,
@@ -21,7 +21,7 @@ pub struct PlatformImage {
 
 /// The tag one platform's image is pushed under before the index exists:
 /// `7.2.4-1a2b3c4d5e6f-linux-arm64-v8`.
-pub fn tag(immutable: &str, platform: &str) -> String {
+pub(super) fn tag(immutable: &str, platform: &str) -> String {
     format!("{immutable}-{}", platform.replace('/', "-"))
 }
 
@@ -52,7 +52,7 @@ struct Platform<'a> {
 
 /// The OCI image index of the platforms' images, in the catalog's order. Its bytes depend on nothing
 /// else (no dates, fixed key order), so the same images always give the same index digest.
-pub fn index(images: &[PlatformImage]) -> Manifest {
+pub(super) fn index(images: &[PlatformImage]) -> Manifest {
     let manifests = images
         .iter()
         .map(|image| {
@@ -86,7 +86,7 @@ pub fn index(images: &[PlatformImage]) -> Manifest {
 
 /// Why a build for a platform the daemon cannot execute failed, when that is why: a `RUN` step's
 /// program is for another CPU (`exec format error`), and without emulation the daemon cannot run it.
-pub fn foreign_platform(platform: &str, native: &str, output: &str) -> Option<String> {
+pub(super) fn foreign_platform(platform: &str, native: &str, output: &str) -> Option<String> {
     if crate::platform::matches(platform, native)
         || crate::platform::matches(native, platform)
         || !output.contains("exec format error")

@@ -8,7 +8,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use crate::docker::{Builder as Engine, Daemon};
 
 /// One daemon of the pool.
-pub struct Member {
+pub(crate) struct Member {
     /// How reports, progress and logs name it: its address. (Not a label: build machines'
     /// addresses stay out of images, and an image's labels do not depend on where it was built.)
     pub name: String,
@@ -22,7 +22,12 @@ pub struct Member {
 }
 
 impl Member {
-    pub fn new(daemon: Daemon, engine: Engine, slots: usize, platforms: Vec<String>) -> Member {
+    pub(crate) fn new(
+        daemon: Daemon,
+        engine: Engine,
+        slots: usize,
+        platforms: Vec<String>,
+    ) -> Member {
         let platforms = match platforms.is_empty() {
             true => vec![daemon.platform.clone()],
             false => platforms,
@@ -38,20 +43,20 @@ impl Member {
     }
 }
 
-pub struct Pool {
+pub(crate) struct Pool {
     pub members: Vec<Member>,
     /// Members that stopped answering during the run: no image is given to them any more.
     lost: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// A slot on one member, held while an image builds, is checked and is pushed there.
-pub struct Lease<'a> {
+pub(crate) struct Lease<'a> {
     pub member: &'a Member,
     _slot: SemaphorePermit<'a>,
 }
 
 impl Pool {
-    pub fn new(members: Vec<Member>) -> Pool {
+    pub(crate) fn new(members: Vec<Member>) -> Pool {
         Pool {
             members,
             lost: Default::default(),
@@ -59,7 +64,7 @@ impl Pool {
     }
 
     /// Takes a member that stopped answering out of the pool. Returns whether another one is left.
-    pub fn lose(&self, name: &str) -> bool {
+    pub(crate) fn lose(&self, name: &str) -> bool {
         let mut lost = self.lost.lock().expect("not poisoned");
         lost.insert(name.to_string());
         self.members.iter().any(|m| !lost.contains(&m.name))
@@ -88,12 +93,12 @@ impl Pool {
     }
 
     /// How many images the pool builds at once: every member's slots.
-    pub fn slots(&self) -> usize {
+    pub(crate) fn slots(&self) -> usize {
         self.members.iter().map(|m| m.capacity).sum()
     }
 
     /// The member named `name`, or the first one.
-    pub fn member(&self, name: Option<&str>) -> &Member {
+    pub(crate) fn member(&self, name: Option<&str>) -> &Member {
         name.and_then(|name| self.members.iter().find(|m| m.name == name))
             .unwrap_or(&self.members[0])
     }
@@ -102,7 +107,7 @@ impl Pool {
     /// build that platform natively when there are any, on `preferred` (the daemon that built its
     /// parent) when it has one free, else on the member with the most free slots, else the first
     /// that frees one.
-    pub async fn lease(&self, preferred: Option<&str>, platform: Option<&str>) -> Lease<'_> {
+    pub(crate) async fn lease(&self, preferred: Option<&str>, platform: Option<&str>) -> Lease<'_> {
         let mut answering = self.answering();
         if let Some(platform) = platform {
             let native: Vec<&Member> = answering

@@ -12,7 +12,7 @@ use crate::schedule::Ended;
 
 /// An image whose moving tags now point at this run's build.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Promoted {
+pub(crate) struct Promoted {
     pub image: String,
     pub tags: Vec<String>,
     /// Where the first tag that moved pointed before (none for a tag that is new).
@@ -23,7 +23,7 @@ pub struct Promoted {
 impl Builder<'_> {
     /// Moves the moving tags of every built image of `outcomes`. A tag already on the right digest
     /// costs one HEAD; images are promoted concurrently. Returns the images whose tags moved.
-    pub async fn promote<E>(
+    pub(crate) async fn promote<E>(
         &self,
         outcomes: &IndexMap<String, Ended<Node, E>>,
     ) -> Result<Vec<Promoted>, BuildError> {

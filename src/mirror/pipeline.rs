@@ -23,7 +23,7 @@ use crate::registry::{Budget, Clients};
 use crate::workspace::{Settings, Workspace};
 
 #[derive(Debug, Serialize)]
-pub struct MirrorReport {
+pub(crate) struct MirrorReport {
     pub images: Vec<MirrorResult>,
     pub seconds: f64,
     /// Requests made to every registry, upstream and private.
@@ -35,7 +35,7 @@ pub struct MirrorReport {
 
 /// What happened to one mirror.
 #[derive(Debug, Serialize)]
-pub struct MirrorResult {
+pub(crate) struct MirrorResult {
     pub image: String,
     pub status: MirroredStatus,
     /// `<private registry>/<repository>`.
@@ -54,7 +54,7 @@ pub struct MirrorResult {
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
-pub enum MirroredStatus {
+pub(crate) enum MirroredStatus {
     /// The private registry had the digest and its tags.
     UpToDate,
     /// The private registry had the digest; some of its tags were missing and were put back.
@@ -64,7 +64,7 @@ pub enum MirroredStatus {
 }
 
 impl MirrorReport {
-    pub fn failed(&self) -> usize {
+    pub(crate) fn failed(&self) -> usize {
         self.images
             .iter()
             .filter(|i| i.status == MirroredStatus::Failed)
@@ -73,7 +73,7 @@ impl MirrorReport {
 }
 
 /// A mirror run of its own (`baseimg mirror`): the selected mirrors, each pinned, copied.
-pub async fn run(
+pub(crate) async fn run(
     settings: &Settings,
     workspace: &Workspace,
     selected: &[String],
@@ -86,7 +86,7 @@ pub async fn run(
 
 /// Copies the locked digests of `work` that the private registry lacks. Shared by `mirror` and
 /// `refresh`, which mirrors what it is about to adopt.
-pub async fn copy(
+pub(crate) async fn copy(
     settings: &Settings,
     workspace: &Workspace,
     clients: &Clients,
@@ -300,7 +300,7 @@ async fn copy_one(
 }
 
 /// The progress line of a mirror copied: `copied 1 blob (4.2 MiB), mounted 0, present 2`.
-pub fn copied_line(copied: &Copied) -> String {
+pub(crate) fn copied_line(copied: &Copied) -> String {
     format!(
         "copied {} ({}), mounted {}, present {}",
         crate::text::count(copied.blobs_copied, "blob", "blobs"),

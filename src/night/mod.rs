@@ -14,7 +14,7 @@
 //! resolved (tag gone, access denied, registry down) is not a failure of the run's own work: it
 //! keeps its pin and its mirrored copy, everything else goes on, and the run ends with exit 1.
 
-mod report;
+pub(crate) mod report;
 mod resolve;
 mod summary;
 
@@ -28,13 +28,13 @@ use crate::registry::Clients;
 use crate::timeline::Timeline;
 use crate::workspace::{Settings, Workspace};
 
-pub use report::{
-    Failure, Moved, Rebuilt, RefreshReport, RequestCounts, Requests, Step, Upstream, UpstreamStatus,
+pub(crate) use report::{
+    Moved, Rebuilt, RefreshReport, RequestCounts, Step, Upstream, UpstreamStatus,
 };
 
 /// What `refresh` was asked.
 #[derive(Debug, Clone, Default)]
-pub struct Options {
+pub(crate) struct Options {
     /// Mirrors whose new upstream digest is adopted now, whatever their cool-down.
     pub adopt: Vec<String>,
     /// Say what a run would do; change nothing and write nothing.
@@ -43,7 +43,7 @@ pub struct Options {
 
 /// One night, step by step; `workspace` ends with the next lock file and the run's warnings. Each
 /// step is one call, in the order the steps run; the summary takes in what each step did.
-pub async fn run(
+pub(crate) async fn run(
     settings: &Settings,
     workspace: &mut Workspace,
     options: &Options,

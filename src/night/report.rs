@@ -15,7 +15,7 @@ use crate::upstream::ResolveError;
 /// What became of one mirror's upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum UpstreamStatus {
+pub(crate) enum UpstreamStatus {
     /// Upstream points where the pin does.
     Unchanged,
     /// A new digest, taken in this run (in a dry run: would be taken).
@@ -34,7 +34,7 @@ pub enum UpstreamStatus {
 
 impl UpstreamStatus {
     /// Whether the run could not learn or record where upstream points.
-    pub fn is_problem(self) -> bool {
+    pub(crate) fn is_problem(self) -> bool {
         matches!(
             self,
             UpstreamStatus::Vanished
@@ -59,7 +59,7 @@ impl UpstreamStatus {
 
 /// Everything one refresh did, as the three report files and the terminal show it.
 #[derive(Debug, Serialize)]
-pub struct RefreshReport {
+pub(crate) struct RefreshReport {
     /// The run's identity: the name of its report directory.
     pub run: String,
     /// RFC 3339, UTC.
@@ -105,7 +105,7 @@ pub struct RefreshReport {
 
 /// One mirror's upstream.
 #[derive(Debug, Clone, Serialize)]
-pub struct Upstream {
+pub(crate) struct Upstream {
     pub image: String,
     /// The upstream reference, as the catalog names it.
     pub source: String,
@@ -138,7 +138,7 @@ pub struct Upstream {
 
 /// An image built this run.
 #[derive(Debug, Clone, Serialize)]
-pub struct Rebuilt {
+pub(crate) struct Rebuilt {
     pub image: String,
     /// The new immutable tag.
     pub tag: String,
@@ -150,7 +150,7 @@ pub struct Rebuilt {
 
 /// An image whose moving tags moved.
 #[derive(Debug, Clone, Serialize)]
-pub struct Moved {
+pub(crate) struct Moved {
     pub image: String,
     pub tags: Vec<String>,
     /// The release the tags pointed at before (none when they are new).
@@ -165,7 +165,7 @@ pub struct Moved {
 
 /// Something that went wrong.
 #[derive(Debug, Clone, Serialize)]
-pub struct Failure {
+pub(crate) struct Failure {
     pub image: String,
     pub step: Step,
     /// The error, with the tail of the image's log where there is one.
@@ -183,7 +183,7 @@ pub struct Failure {
 /// The step of a refresh something failed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Step {
+pub(crate) enum Step {
     Resolve,
     Mirror,
     Build,
@@ -192,13 +192,13 @@ pub enum Step {
 
 /// Registry requests of the run, by kind, upstream and private apart.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Requests {
+pub(crate) struct Requests {
     pub upstream: RequestCounts,
     pub private: RequestCounts,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct RequestCounts {
+pub(crate) struct RequestCounts {
     pub manifest_heads: u64,
     pub manifest_gets: u64,
     pub manifest_puts: u64,
@@ -219,21 +219,21 @@ fn optional_path<S: serde::Serializer>(path: &Option<PathBuf>, out: S) -> Result
 
 impl RefreshReport {
     /// Upstreams waiting out their cool-down.
-    pub fn waiting(&self) -> impl Iterator<Item = &Upstream> {
+    pub(crate) fn waiting(&self) -> impl Iterator<Item = &Upstream> {
         self.upstreams
             .iter()
             .filter(|u| u.status == UpstreamStatus::Waiting)
     }
 
     /// Upstreams adopted this run.
-    pub fn adopted(&self) -> impl Iterator<Item = &Upstream> {
+    pub(crate) fn adopted(&self) -> impl Iterator<Item = &Upstream> {
         self.upstreams
             .iter()
             .filter(|u| u.status == UpstreamStatus::Adopted)
     }
 
     /// Images that were built (not found up to date) this run.
-    pub fn built(&self) -> impl Iterator<Item = &ImageResult> {
+    pub(crate) fn built(&self) -> impl Iterator<Item = &ImageResult> {
         self.images
             .iter()
             .filter(|i| i.status == BuildStatus::Built)

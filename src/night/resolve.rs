@@ -17,13 +17,13 @@ use crate::upstream::{self, ResolveError};
 use crate::workspace::Workspace;
 
 /// The decisions of step one and two: a line per mirror, and the lock file they add up to.
-pub struct Resolved {
+pub(super) struct Resolved {
     pub upstreams: Vec<Upstream>,
     pub next: LockFile,
 }
 
 /// Resolves every mirror of the catalog and decides on each. `asked` are the `--adopt` names.
-pub async fn resolve(
+pub(super) async fn resolve(
     workspace: &Workspace,
     clients: &Clients,
     progress: &Events,

@@ -20,7 +20,7 @@ use crate::timeline::Bar;
 use crate::workspace::Workspace;
 
 /// The report as the run fills it in, step by step.
-pub struct Summary {
+pub(super) struct Summary {
     upstreams: Vec<Upstream>,
     mirrors: Vec<MirrorResult>,
     images: Vec<ImageResult>,
@@ -31,7 +31,7 @@ pub struct Summary {
 }
 
 /// What the report needs besides the steps' results.
-pub struct Ending {
+pub(super) struct Ending {
     pub run: String,
     pub started: String,
     pub seconds: f64,
@@ -46,7 +46,7 @@ pub struct Ending {
 }
 
 impl Summary {
-    pub fn new(upstreams: Vec<Upstream>) -> Summary {
+    pub(super) fn new(upstreams: Vec<Upstream>) -> Summary {
         let failures = upstreams
             .iter()
             .filter(|u| u.status.is_problem())
@@ -71,11 +71,11 @@ impl Summary {
 
     /// Whether the run's own work (mirror, build, checks, promotion) succeeded so far. Upstreams
     /// that could not be asked do not count: they keep their pins.
-    pub fn succeeded(&self) -> bool {
+    pub(super) fn succeeded(&self) -> bool {
         self.failures.iter().all(|f| f.step == Step::Resolve)
     }
 
-    pub fn fail_run(&mut self, step: Step, error: String) {
+    pub(super) fn fail_run(&mut self, step: Step, error: String) {
         self.failures.push(Failure {
             image: String::new(),
             step,
@@ -86,7 +86,7 @@ impl Summary {
     }
 
     /// A step that stopped before it started on images (the daemon is unreachable, say).
-    pub fn fail_diagnostics(&mut self, step: Step, diagnostics: &Diagnostics) {
+    pub(super) fn fail_diagnostics(&mut self, step: Step, diagnostics: &Diagnostics) {
         for diagnostic in &diagnostics.0 {
             self.failures.push(Failure {
                 image: diagnostic.image.clone().unwrap_or_default(),
@@ -98,7 +98,7 @@ impl Summary {
         }
     }
 
-    pub fn mirrored(&mut self, mirrors: Vec<MirrorResult>) {
+    pub(super) fn mirrored(&mut self, mirrors: Vec<MirrorResult>) {
         for mirror in mirrors
             .iter()
             .filter(|m| m.status == MirroredStatus::Failed)
@@ -117,7 +117,7 @@ impl Summary {
     /// Every image of the catalog, in build order, except those built on a mirror that has no pin
     /// (its upstream could not be resolved and it was never locked): those are reported as not
     /// attempted.
-    pub fn buildable(&mut self, workspace: &Workspace) -> Vec<String> {
+    pub(super) fn buildable(&mut self, workspace: &Workspace) -> Vec<String> {
         let mut selected = Vec::new();
         for name in workspace.graph.select(&[], false).unwrap_or_default() {
             let root = root_mirror(workspace, &name);
@@ -139,7 +139,12 @@ impl Summary {
     }
 
     /// Takes in the build: its images, failures, promotion, and what was rebuilt and moved.
-    pub async fn built(&mut self, workspace: &Workspace, report: BuildReport, clients: &Clients) {
+    pub(super) async fn built(
+        &mut self,
+        workspace: &Workspace,
+        report: BuildReport,
+        clients: &Clients,
+    ) {
         for image in report
             .images
             .iter()
@@ -242,7 +247,7 @@ impl Summary {
     }
 
     /// A dry run: the images whose fingerprint on the next lock file has no release yet.
-    pub async fn would_build(&mut self, workspace: &Workspace, clients: &Clients) {
+    pub(super) async fn would_build(&mut self, workspace: &Workspace, clients: &Clients) {
         let selected = self.buildable(workspace);
         let pins = match plan::resolve(
             &workspace.catalog,
@@ -280,7 +285,7 @@ impl Summary {
 
     /// Fills in the `created` date of each adopted upstream image, read back from the private
     /// registry (no upstream request); left out where the mirror does not have it yet (a dry run).
-    pub async fn created_dates(&mut self, workspace: &Workspace, clients: &Clients) {
+    pub(super) async fn created_dates(&mut self, workspace: &Workspace, clients: &Clients) {
         for upstream in self
             .upstreams
             .iter_mut()
@@ -301,7 +306,7 @@ impl Summary {
         }
     }
 
-    pub fn into_report(self, ending: Ending) -> RefreshReport {
+    pub(super) fn into_report(self, ending: Ending) -> RefreshReport {
         let ok = self.failures.is_empty();
         RefreshReport {
             run: ending.run,
@@ -396,7 +401,7 @@ async fn config(
 
 /// The run's registry requests by kind: upstream registries (those the catalog mirrors from) apart
 /// from the private one.
-pub fn requests(workspace: &Workspace, clients: &Clients) -> Requests {
+pub(super) fn requests(workspace: &Workspace, clients: &Clients) -> Requests {
     let upstream_hosts: HashSet<String> = workspace
         .catalog
         .images

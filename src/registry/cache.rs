@@ -16,13 +16,13 @@ use crate::fsutil::write_atomic;
 use crate::reference::Digest;
 
 #[derive(Debug, Clone)]
-pub struct ManifestCache {
+pub(super) struct ManifestCache {
     /// The catalog's directory: the cache lives in its `.baseimg/cache/manifests/`.
     root: PathBuf,
 }
 
 impl ManifestCache {
-    pub fn new(root: PathBuf) -> ManifestCache {
+    pub(super) fn new(root: PathBuf) -> ManifestCache {
         ManifestCache { root }
     }
 
@@ -35,7 +35,7 @@ impl ManifestCache {
     }
 
     /// The manifest with this digest, if it was kept and is still intact.
-    pub fn get(&self, digest: &Digest) -> Option<Manifest> {
+    pub(super) fn get(&self, digest: &Digest) -> Option<Manifest> {
         let bytes = Bytes::from(std::fs::read(self.path(digest)).ok()?);
         if Digest::sha256_of(&bytes) != *digest {
             let _ = std::fs::remove_file(self.path(digest));
@@ -50,7 +50,7 @@ impl ManifestCache {
     }
 
     /// Keeps a manifest that names its own media type; a failure to write only loses the saving.
-    pub fn put(&self, manifest: &Manifest) {
+    pub(super) fn put(&self, manifest: &Manifest) {
         if media_type_of(&manifest.bytes).as_deref() != Some(manifest.media_type.as_str()) {
             return;
         }

@@ -20,16 +20,16 @@ mod refresh_html;
 mod registry;
 mod service;
 
-pub use refresh::refresh_markdown;
-pub use refresh_html::refresh_html;
+pub(crate) use refresh::refresh_markdown;
+pub(crate) use refresh_html::refresh_html;
 
-pub use output::{color_on_stderr, emit, emit_env, failure, raw, write_refresh_files};
+pub(crate) use output::{emit, emit_env, failure, raw, write_refresh_files};
 // The words every report file uses, from the leaf that the domain shares.
 use crate::text::{count, word};
 
 /// How results are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     /// For people: tables and sentences.
     Text,
     /// For machines: one JSON document on standard output.
@@ -37,7 +37,7 @@ pub enum Format {
 }
 
 /// A report drawn for people.
-pub trait Text {
+pub(crate) trait Text {
     /// The text for standard output, ending in a newline (or empty).
     fn text(&self) -> String;
 }

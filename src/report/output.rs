@@ -14,7 +14,7 @@ use crate::fsutil::write_atomic;
 use crate::night::RefreshReport;
 
 /// Writes a finished command's report and warnings.
-pub fn emit<R: Serialize + Text>(finished: &Finished<R>, format: Format) {
+pub(crate) fn emit<R: Serialize + Text>(finished: &Finished<R>, format: Format) {
     match format {
         Format::Json => {
             // Reports are structs of strings, numbers and lists (paths as text): they always
@@ -35,7 +35,7 @@ pub fn emit<R: Serialize + Text>(finished: &Finished<R>, format: Format) {
 
 /// `run --env`: the `IMAGE_URL=…` lines on standard output for `eval`, and what went wrong with a
 /// service that did not start on standard error, where `eval` does not swallow it.
-pub fn emit_env(finished: &Finished<crate::commands::run::RunReport>) {
+pub(crate) fn emit_env(finished: &Finished<crate::commands::run::RunReport>) {
     print_diagnostics(&not_shown_yet(&finished.warnings));
     print_stdout(&service::env_lines(&finished.report));
     let failed = service::failures(&finished.report);
@@ -46,7 +46,7 @@ pub fn emit_env(finished: &Finished<crate::commands::run::RunReport>) {
 
 /// `refresh`'s three report files (JSON, Markdown, HTML) in the run's report directory, each
 /// replaced atomically.
-pub fn write_refresh_files(report: &RefreshReport, dir: &Path) -> Result<(), Diagnostics> {
+pub(crate) fn write_refresh_files(report: &RefreshReport, dir: &Path) -> Result<(), Diagnostics> {
     let json = serde_json::to_string_pretty(report).expect("reports serialize");
     let files = [
         ("report.json", json + "\n"),
@@ -61,7 +61,7 @@ pub fn write_refresh_files(report: &RefreshReport, dir: &Path) -> Result<(), Dia
 }
 
 /// Writes the diagnostics of a command that stopped on bad input or an environment error.
-pub fn failure(diagnostics: Diagnostics, format: Format) {
+pub(crate) fn failure(diagnostics: Diagnostics, format: Format) {
     let diagnostics = diagnostics.dedupe();
     match format {
         Format::Json => {
@@ -105,7 +105,7 @@ fn print_diagnostics(diagnostics: &Diagnostics) {
 }
 
 /// Colour on a terminal, unless `NO_COLOR` is set (<https://no-color.org>).
-pub fn color_on_stderr() -> bool {
+pub(crate) fn color_on_stderr() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
@@ -115,7 +115,7 @@ fn print_stdout(text: &str) {
 
 /// Bytes as they are on standard output (a completion script, a manual page). A closed pipe
 /// (`baseimg plan | head`) is not an error worth a panic.
-pub fn raw(bytes: &[u8]) {
+pub(crate) fn raw(bytes: &[u8]) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(bytes);
     let _ = stdout.flush();

@@ -179,7 +179,7 @@ pub(super) fn why_text(why: &Why) -> String {
 
 /// `report.md`: what moved upstream, what was rebuilt and why, which tags moved (and how to move
 /// them back), what waits in cool-down, what could not be resolved and what failed.
-pub fn refresh_markdown(report: &RefreshReport) -> String {
+pub(crate) fn refresh_markdown(report: &RefreshReport) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}\n", title(report));
     let _ = writeln!(out, "{}.\n", headline(report));
@@ -358,7 +358,7 @@ fn failures_markdown(out: &mut String, report: &RefreshReport) {
 }
 
 /// `3 manifest HEADs, 1 manifest GET, 2 blob GETs`: the kinds that were made.
-pub fn requests_text(counts: &RequestCounts) -> String {
+pub(super) fn requests_text(counts: &RequestCounts) -> String {
     let made: Vec<String> = request_kinds(counts)
         .iter()
         .filter(|(n, _, _)| *n > 0)

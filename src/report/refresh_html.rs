@@ -38,7 +38,7 @@ const PHASES: [Phase; 6] = [
     Phase::Promote,
 ];
 
-pub fn refresh_html(report: &RefreshReport) -> String {
+pub(crate) fn refresh_html(report: &RefreshReport) -> String {
     let mut env = Environment::new();
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);

@@ -59,7 +59,7 @@ pub(super) fn env_lines(report: &RunReport) -> String {
 }
 
 /// The services that did not start, with why, as the text report shows them.
-pub fn failures(report: &RunReport) -> String {
+pub(super) fn failures(report: &RunReport) -> String {
     let failed = RunReport {
         services: report
             .services

@@ -7,7 +7,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::cooldown::Why;
 use crate::executor::pipeline::{BuildStatus, ImageResult, Promotion};
-use crate::night::{
+use crate::night::report::{
     Failure, Moved, Rebuilt, RefreshReport, RequestCounts, Requests, Step, Upstream, UpstreamStatus,
 };
 use crate::reference::Digest;
