@@ -6,22 +6,19 @@
 //!
 //! Run: `cargo bench --bench build` (needs docker-registry, skopeo, busybox-static and a Docker daemon).
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use common::fixtures::Layout;
-use common::registry::Registry;
+use testkit::fixtures::Layout;
+use testkit::registry::Registry;
 
 const SLEEP: u64 = 3;
 const NOOP_IMAGES: usize = 200;
 
 fn baseimg(repo: &Path, args: &[&str]) -> f64 {
-    common::harness::timed(repo, args, &[]).0
+    testkit::harness::timed(repo, args, &[]).0
 }
 
 fn lines(path: &Path) -> usize {
@@ -119,7 +116,7 @@ fn main() {
     let example: Vec<(&str, f64)> = ["classic", "buildkit"]
         .into_iter()
         .map(|builder| {
-            let world = common::example::World::new();
+            let world = testkit::World::example();
             if builder == "classic" {
                 // The classic builder cannot run the Python template's cache mount.
                 let template = world.read("templates/python.Dockerfile.j2");
@@ -280,6 +277,6 @@ fn main() {
 
 /// One `baseimg refresh --output json`: its wall time and its report.
 fn refresh(repo: &Path) -> (f64, serde_json::Value) {
-    let (seconds, stdout) = common::harness::timed(repo, &["refresh", "--output", "json"], &[]);
+    let (seconds, stdout) = testkit::harness::timed(repo, &["refresh", "--output", "json"], &[]);
     (seconds, serde_json::from_slice(&stdout).unwrap())
 }

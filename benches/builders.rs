@@ -1,7 +1,7 @@
 //! One daemon against two, side by side, with the same total number of build slots: the sleep-bound
 //! DAG of `cargo bench --bench build` (what scheduling over daemons costs or saves when builds wait),
 //! and a CPU-bound DAG whose steps compress random data (what a second daemon adds when builds need
-//! CPU). The second daemon runs beside the machine's own (see `tests/common/daemon.rs`), so both share
+//! CPU). The second daemon runs beside the machine's own (see `crates/testkit/src/daemon.rs`), so both share
 //! this machine's cores: the CPU-bound figure shows the cost of the split, not the gain a second
 //! machine would bring. Then the sleep-bound DAG on the second daemon alone, once through its unix
 //! socket and once through `ssh://` (an sshd on 127.0.0.1 in front of it): what the ssh transport
@@ -9,19 +9,16 @@
 //!
 //! Run: `cargo bench --bench builders` (as root, like the tests: it starts a second `dockerd`).
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::fmt::Write as _;
 use std::path::Path;
 
-use common::daemon::SecondDaemon;
-use common::fixtures::Layout;
-use common::registry::Registry;
-use common::sshd::SshServer;
+use testkit::daemon::SecondDaemon;
+use testkit::fixtures::Layout;
+use testkit::registry::Registry;
+use testkit::sshd::SshServer;
 
 fn baseimg(repo: &Path, args: &[&str], ssh_command: &str) -> f64 {
-    common::harness::timed(repo, args, &[("BASEIMG_SSH_COMMAND", ssh_command)]).0
+    testkit::harness::timed(repo, args, &[("BASEIMG_SSH_COMMAND", ssh_command)]).0
 }
 
 /// Writes a catalog of `images` (name, parent) built from `step`, with a nonce so no run finds

@@ -5,15 +5,12 @@
 //! passes when both commands exit 0 and every manifest in the private registry is upstream's, byte
 //! for byte. Target: 20 of 20.
 //!
-//! Run: `cargo bench --bench faults` (needs docker-registry and skopeo). `tests/faults.rs` runs the
-//! first three seeds.
-
-#[path = "../tests/common/mod.rs"]
-mod common;
+//! Run: `cargo bench --bench faults` (needs docker-registry and skopeo). `tests/suite/faults.rs` runs
+//! the first three seeds.
 
 use std::time::Instant;
 
-use common::soak::Soak;
+use testkit::soak::Soak;
 
 const RUNS: u64 = 20;
 

@@ -5,15 +5,12 @@
 //! Run: `cargo bench --bench mirror` (needs docker-registry, skopeo and a Docker daemon).
 //! Requests are counted from the registries' own access logs, so no proxy sits in the data path.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use common::fixtures::{Layout, manifest_digest};
-use common::registry::Registry;
+use testkit::fixtures::{Layout, manifest_digest};
+use testkit::registry::Registry;
 
 const BIG_LAYERS: usize = 8;
 const BIG_LAYER_SIZE: usize = 26 * 1024 * 1024;

@@ -9,13 +9,10 @@
 //! Run: `cargo bench --bench run` (needs what `scripts/test` installs; the first run on a machine
 //! builds the realistic fixture images, see `scripts/fixture-images`).
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::example::World;
+use testkit::{World, wait_until};
 
 const ROUNDS: usize = 3;
 
@@ -33,7 +30,7 @@ fn docker(args: &[&str]) -> bool {
 
 /// The example world with the services on ports of their own.
 fn world() -> World {
-    let world = World::new();
+    let world = World::example();
     world.edit_catalog(|catalog| {
         catalog
             .replace("127.0.0.1:6379:6379", "127.0.0.1:16379:6379")
@@ -68,10 +65,10 @@ fn makefile_run(image: &str) -> f64 {
         "127.0.0.1:25432:5432",
         image,
     ]));
-    while !docker(&["exec", name, "pg_isready", "-h", "127.0.0.1", "-q"]) {
-        assert!(clock.elapsed() < Duration::from_secs(120), "not ready");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let ready = wait_until(Duration::from_secs(120), Duration::from_millis(500), || {
+        docker(&["exec", name, "pg_isready", "-h", "127.0.0.1", "-q"])
+    });
+    assert!(ready, "not ready");
     let seconds = clock.elapsed().as_secs_f64();
     docker(&["rm", "--force", "--volumes", name]);
     seconds

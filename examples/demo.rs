@@ -14,17 +14,14 @@
 //! catalog, templates and build files are the repository's own; only the upstream host is rewritten
 //! from `docker.io` to the local stand-in, and the private registry is given with `--registry`.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::path::Path;
 
-use common::realistic::{move_upstream, seed_example_upstream};
-use common::registry::Registry;
+use testkit::realistic::{move_upstream, seed_example_upstream};
+use testkit::registry::Registry;
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
-    common::copy_tree(from, to);
+    testkit::copy_tree(from, to);
 }
 
 /// Runs one baseimg command in-process, in the demo repository, and stops the demo if it failed.
@@ -82,7 +79,7 @@ fn query_services(redis_port: u16) {
 }
 
 fn main() {
-    let root = common::repo_root();
+    let root = testkit::repo_root();
     let upstream = Registry::start();
     let private = Registry::start();
     println!("upstream stand-in for docker.io: {}", upstream.host);
@@ -97,7 +94,7 @@ fn main() {
     std::fs::create_dir_all(&work).unwrap();
     // Its services get names, volumes and host ports of their own, so the demo meets neither a
     // Redis or PostgreSQL already running here nor the containers of a real `make redis`.
-    let (redis_port, postgres_port) = (common::free_port(), common::free_port());
+    let (redis_port, postgres_port) = (testkit::free_port(), testkit::free_port());
     let catalog = std::fs::read_to_string(root.join("base-images.yaml"))
         .unwrap()
         .replace("docker.io/library/", &format!("{}/library/", upstream.host))

@@ -66,7 +66,7 @@ fn bars(image: &str, phases: &[(Phase, f64, f64)]) -> Vec<Bar> {
 }
 
 /// Nothing moved upstream and nothing was built.
-pub fn quiet() -> RefreshReport {
+pub(crate) fn quiet() -> RefreshReport {
     let upstreams = vec![
         upstream(
             "debian-bookworm",
@@ -115,7 +115,7 @@ pub fn quiet() -> RefreshReport {
 
 /// Two upstreams adopted and their images rebuilt and promoted, one waiting out its cool-down and
 /// one unreachable (so the run is not ok, though its own work succeeded and the lock was written).
-pub fn succeeded() -> RefreshReport {
+pub(crate) fn succeeded() -> RefreshReport {
     let upstreams = busy_upstreams();
     let unreachable = &upstreams[4];
     let failures = vec![Failure {
@@ -308,7 +308,7 @@ fn busy_timeline() -> Vec<Bar> {
 }
 
 /// An image's build failed: nothing was promoted and the lock file was kept.
-pub fn failed() -> RefreshReport {
+pub(crate) fn failed() -> RefreshReport {
     let report = succeeded();
     let error = "build failed: The command '/bin/sh -c apt-get update && apt-get install -y \
                  --no-install-recommends libpq5=16.3-1.pgdg120+1' returned a non-zero code: 100\n\
@@ -354,7 +354,7 @@ pub fn failed() -> RefreshReport {
 }
 
 /// `refresh --dry-run`: resolved and decided, nothing mirrored, built or written.
-pub fn dry() -> RefreshReport {
+pub(crate) fn dry() -> RefreshReport {
     let report = succeeded();
     RefreshReport {
         dry_run: true,

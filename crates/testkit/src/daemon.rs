@@ -7,10 +7,9 @@
 //! second daemon deletes the first one's `docker0` and breaks networking for every container on the
 //! machine. It leaves iptables alone (its containers need no NAT: builds pull through the daemon,
 //! which reaches the registries on 127.0.0.1). It is stopped by its own pid, and its bridge removed.
-#![allow(dead_code)]
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct SecondDaemon {
     /// `unix:///…/docker.sock`
@@ -114,15 +113,15 @@ impl SecondDaemon {
             child: Some(child),
             dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !run("docker", &["-H", &daemon.host, "version"]) {
-            if Instant::now() > deadline {
-                let log = std::fs::read_to_string(daemon.dir.path().join("dockerd.log"))
-                    .unwrap_or_default();
-                daemon.stop();
-                panic!("the second dockerd did not answer within 60 s:\n{log}");
-            }
-            std::thread::sleep(Duration::from_millis(200));
+        let answers =
+            super::wait_until(Duration::from_secs(60), Duration::from_millis(200), || {
+                run("docker", &["-H", &daemon.host, "version"])
+            });
+        if !answers {
+            let log =
+                std::fs::read_to_string(daemon.dir.path().join("dockerd.log")).unwrap_or_default();
+            daemon.stop();
+            panic!("the second dockerd did not answer within 60 s:\n{log}");
         }
         daemon
     }
@@ -204,10 +203,10 @@ impl SecondDaemon {
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = run("kill", &["-TERM", &child.id().to_string()]);
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(100));
-            }
+            let _ended =
+                super::wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+                    child.try_wait().ok().flatten().is_some()
+                });
             let _ = child.kill();
             let _ = child.wait();
         }

@@ -5,13 +5,12 @@
 //! Refusals that are plain diagnostics of a repository (symlinks that lead out of it) are cases of
 //! the broken corpus (`tests/broken/`); these need a file the corpus cannot hold.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::harness::{Output, Running, Test};
+use testkit::harness::{Output, Running, Test};
+use testkit::wait_until;
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
@@ -22,15 +21,13 @@ fn mode(path: &Path) -> u32 {
 #[track_caller]
 fn within(running: Running, limit: Duration) -> Output {
     let pid = running.id();
-    let started = Instant::now();
-    while std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|stat| !stat.contains(") Z "))
-    {
-        if started.elapsed() > limit {
-            drop(running);
-            panic!("baseimg did not end within {limit:?}: it is reading what it should refuse");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let ended = wait_until(limit, Duration::from_millis(20), || {
+        !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| !stat.contains(") Z "))
+    });
+    if !ended {
+        drop(running);
+        panic!("baseimg did not end within {limit:?}: it is reading what it should refuse");
     }
     running.wait()
 }

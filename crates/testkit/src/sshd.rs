@@ -2,11 +2,10 @@
 //! is reached: Debian's `sshd` with a configuration, host key and authorized key of its own in a
 //! temporary directory, started by the test and stopped by its own pid. The client side never
 //! touches the user's `~/.ssh`: [`SshServer::ssh_command`] is what BASEIMG_SSH_COMMAND takes.
-#![allow(dead_code)]
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct SshServer {
     pub port: u16,
@@ -77,15 +76,15 @@ impl SshServer {
             child,
             dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "sshd did not listen within 20 s:\n{}",
-                server.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let listens =
+            super::wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            });
+        assert!(
+            listens,
+            "sshd did not listen within 20 s:\n{}",
+            server.log()
+        );
         server
     }
 

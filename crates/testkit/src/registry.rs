@@ -1,24 +1,14 @@
 //! Real registries for the tests: Debian's `docker-registry` (the CNCF distribution registry) on a
 //! free 127.0.0.1 port with its storage in a temporary directory, stopped when dropped.
-#![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Registry {
     pub host: String,
     child: Child,
     _storage: tempfile::TempDir,
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Registry {
@@ -52,7 +42,7 @@ impl Registry {
 
     fn launch_once(htpasswd: Option<&Path>, access_log: Option<&Path>) -> Registry {
         let storage = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let port = super::free_port();
         let auth = match htpasswd {
             Some(path) => format!(
                 "auth:\n  htpasswd:\n    realm: baseimg-test\n    path: {}\n",
@@ -92,18 +82,16 @@ impl Registry {
 
     /// Whether this registry (and not another process on its port) answers.
     fn wait_ready(&mut self) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if self.child.try_wait().ok().flatten().is_some() {
-                return false;
-            }
-            if std::net::TcpStream::connect(&self.host).is_ok() {
-                std::thread::sleep(Duration::from_millis(30));
-                return self.child.try_wait().ok().flatten().is_none();
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let answered =
+            super::wait_until(Duration::from_secs(20), Duration::from_millis(50), || {
+                self.child.try_wait().ok().flatten().is_some()
+                    || std::net::TcpStream::connect(&self.host).is_ok()
+            });
+        if !answered || self.child.try_wait().ok().flatten().is_some() {
+            return false;
         }
-        false
+        std::thread::sleep(Duration::from_millis(30));
+        self.child.try_wait().ok().flatten().is_none()
     }
 
     /// The bytes of every distinct blob (layers, configs and manifests) the registry stores: its

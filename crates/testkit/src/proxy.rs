@@ -4,7 +4,6 @@
 //! to show what baseimg does when upstream is unreliable. Faults are chosen by rule (every n-th
 //! request, the first n GETs of a path) or drawn from a seed, per request path, so a run with the
 //! same seed meets the same faults whatever order concurrent requests arrive in.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -2,90 +2,38 @@
 //! instances (one playing Docker Hub, one the private registry), a counting and fault-injecting proxy
 //! in front of the upstream one, and skopeo as the reference client.
 
-mod common;
+use testkit::World;
+use testkit::fixtures::{Layout, manifest_digest, raw_manifest};
+use testkit::harness::unindent;
+use testkit::proxy::{Faults, Targeted};
+use testkit::registry::Registry;
 
-use common::fixtures::{Layout, manifest_digest, raw_manifest};
-use common::harness::{Test, unindent};
-use common::proxy::{Faults, Proxy, Targeted};
-use common::registry::Registry;
-
-struct World {
-    upstream: Registry,
-    private: Registry,
-    proxy: Proxy,
-    repo: tempfile::TempDir,
+/// Upstream holds `library/redis:7.2.4` (one platform, 3 layers) and `library/python:3.11.9` (two
+/// platforms, 3 layers each, one shared); the catalog mirrors both through a proxy in front of
+/// upstream, and runs use a Docker configuration of the world's own.
+fn world() -> World {
+    world_with(World::new(), "")
 }
 
-impl World {
-    /// Upstream holds `library/redis:7.2.4` (one platform, 3 layers) and `library/python:3.11.9`
-    /// (two platforms, 3 layers each, one shared); the catalog mirrors both through the proxy.
-    fn new() -> World {
-        World::with_private(Registry::start())
-    }
-
-    fn with_private(private: Registry) -> World {
-        World::build(private, "")
-    }
-
-    /// `python_extra`: more keys for the python mirror (indented four spaces).
-    fn build(private: Registry, python_extra: &str) -> World {
-        let upstream = Registry::start();
-        Layout::single(1, 3, 64 * 1024).push(&upstream.host, "library/redis", "7.2.4");
-        Layout::multi(2, 3, 64 * 1024).push(&upstream.host, "library/python", "3.11.9");
-        let proxy = Proxy::start(&upstream.host);
-        let repo = tempfile::tempdir().unwrap();
-        let catalog = unindent(&format!(
-            "
-            registry: {private}/base
-            images:
-              redis-upstream:
-                mirror: {proxy}/library/redis:7.2.4
-              python-upstream:
-                mirror: {proxy}/library/python:3.11.9
-            ",
-            private = private.host,
-            proxy = proxy.host,
-        ));
-        std::fs::write(repo.path().join("base-images.yaml"), catalog + python_extra).unwrap();
-        std::fs::create_dir(repo.path().join(".docker")).unwrap();
-        std::fs::write(repo.path().join(".docker/config.json"), "{}").unwrap();
-        World {
-            upstream,
-            private,
-            proxy,
-            repo,
-        }
-    }
-
-    fn docker_config(&self, user: &str, password: &str) {
-        common::docker_config(
-            &self.repo.path().join(".docker"),
-            &self.private.host,
-            user,
-            password,
-        );
-    }
-
-    /// A run in this world's repository, with its own Docker configuration and plain progress.
-    fn baseimg(&self, args: &[&str]) -> Test {
-        Test::in_dir(self.repo.path())
-            .env("DOCKER_CONFIG", self.repo.path().join(".docker"))
-            .args(["--progress", "plain"])
-            .args(args)
-    }
-
-    /// The standard output of a run that must succeed.
-    fn ok(&self, args: &[&str]) -> String {
-        self.baseimg(args).run().stdout
-    }
-
-    fn lock_text(&self) -> String {
-        std::fs::read_to_string(self.repo.path().join("base-images.lock")).unwrap()
-    }
-
-    fn private_has(&self, reference: &str) -> bool {
-        common::fixtures::has_manifest(&self.private.host, reference)
-    }
+/// `python_extra`: more keys for the python mirror (indented four spaces).
+fn world_with(world: World, python_extra: &str) -> World {
+    let world = world.with_docker_config().with_upstream_proxy();
+    Layout::single(1, 3, 64 * 1024).push(&world.upstream.host, "library/redis", "7.2.4");
+    Layout::multi(2, 3, 64 * 1024).push(&world.upstream.host, "library/python", "3.11.9");
+    let catalog = unindent(&format!(
+        "
+        registry: {private}/base
+        images:
+          redis-upstream:
+            mirror: {proxy}/library/redis:7.2.4
+          python-upstream:
+            mirror: {proxy}/library/python:3.11.9
+        ",
+        private = world.private.host,
+        proxy = world.upstream_proxy().host,
+    ));
+    world.write("base-images.yaml", &(catalog + python_extra));
+    world
 }
 
 fn assert_same_image(world: &World, upstream_ref: &str, private_ref: &str) {
@@ -99,12 +47,12 @@ fn assert_same_image(world: &World, upstream_ref: &str, private_ref: &str) {
 
 #[test]
 fn lock_resolves_with_head_requests_and_mirror_copies_byte_for_byte() {
-    let world = World::new();
+    let world = world();
     let redis_digest = manifest_digest(&world.upstream.host, "library/redis:7.2.4");
     let python_digest = manifest_digest(&world.upstream.host, "library/python:3.11.9");
 
     world.ok(&["lock"]);
-    let lock = world.lock_text();
+    let lock = world.read("base-images.lock");
     assert!(lock.contains(&format!("digest: {redis_digest}")), "{lock}");
     assert!(lock.contains(&format!("digest: {python_digest}")), "{lock}");
     assert!(
@@ -113,23 +61,23 @@ fn lock_resolves_with_head_requests_and_mirror_copies_byte_for_byte() {
     );
     // Tags are resolved with HEAD; the only GET is the new index, by digest, to record its platforms.
     let gets: Vec<_> = world
-        .proxy
+        .upstream_proxy()
         .requests()
         .into_iter()
         .filter(|r| r.method == "GET" && r.path.contains("/manifests/"))
         .collect();
-    assert_eq!(world.proxy.manifest_requests("HEAD"), 2);
+    assert_eq!(world.upstream_proxy().manifest_requests("HEAD"), 2);
     assert_eq!(gets.len(), 1, "{gets:?}");
     assert!(gets[0].path.ends_with(&python_digest), "{gets:?}");
 
     // Locking again changes no byte and asks upstream nothing.
-    world.proxy.clear_log();
+    world.upstream_proxy().clear_log();
     world.ok(&["lock"]);
-    assert_eq!(world.lock_text(), lock);
+    assert_eq!(world.read("base-images.lock"), lock);
     assert!(
-        world.proxy.requests().is_empty(),
+        world.upstream_proxy().requests().is_empty(),
         "{:?}",
-        world.proxy.requests()
+        world.upstream_proxy().requests()
     );
 
     world.ok(&["mirror"]);
@@ -137,10 +85,10 @@ fn lock_resolves_with_head_requests_and_mirror_copies_byte_for_byte() {
     // lock + mirror of a two-platform index and an image make 4 manifest GETs, as `skopeo copy --all`
     // of the same two does (index, its two platforms, the image).
     assert_eq!(
-        world.proxy.manifest_requests("GET"),
+        world.upstream_proxy().manifest_requests("GET"),
         3,
         "{:?}",
-        world.proxy.requests()
+        world.upstream_proxy().requests()
     );
     assert!(
         world.repo.path().join(".baseimg/cache/manifests").is_dir(),
@@ -177,15 +125,15 @@ fn lock_resolves_with_head_requests_and_mirror_copies_byte_for_byte() {
     }
 
     // A second mirror finds everything in place and sends no request upstream.
-    world.proxy.clear_log();
+    world.upstream_proxy().clear_log();
     world
         .baseimg(&["mirror"])
         .stdout_contains("(0 upstream, 0 retried)")
         .run();
     assert!(
-        world.proxy.requests().is_empty(),
+        world.upstream_proxy().requests().is_empty(),
         "{:?}",
-        world.proxy.requests()
+        world.upstream_proxy().requests()
     );
 }
 
@@ -193,9 +141,9 @@ fn lock_resolves_with_head_requests_and_mirror_copies_byte_for_byte() {
 /// standard error through one), where `auto` would fall back to plain lines.
 #[test]
 fn a_forced_tty_progress_draws_into_a_pipe() {
-    let world = World::new();
-    Test::in_dir(world.repo.path())
-        .env("DOCKER_CONFIG", world.repo.path().join(".docker"))
+    let world = world();
+    world
+        .bare()
         .args(["--progress", "tty", "lock"])
         .stderr_contains("redis-upstream           resolved to ")
         // Live lines, not the plain `[image] …` ones.
@@ -205,7 +153,7 @@ fn a_forced_tty_progress_draws_into_a_pipe() {
 
 #[test]
 fn outdated_reports_a_moved_tag_and_update_then_mirror_pick_it_up() {
-    let world = World::new();
+    let world = world();
     world.ok(&["lock"]);
     world.ok(&["mirror"]);
     world
@@ -216,20 +164,24 @@ fn outdated_reports_a_moved_tag_and_update_then_mirror_pick_it_up() {
     // Upstream re-points the tag, as Docker Hub does with every rebuild.
     Layout::single(3, 3, 64 * 1024).push(&world.upstream.host, "library/redis", "7.2.4");
     let moved = manifest_digest(&world.upstream.host, "library/redis:7.2.4");
-    world.proxy.clear_log();
+    world.upstream_proxy().clear_log();
     world
         .baseimg(&["outdated"])
         .status(1)
         .stdout_contains("redis-upstream   moved")
         .run();
     assert_eq!(
-        world.proxy.manifest_requests("GET"),
+        world.upstream_proxy().manifest_requests("GET"),
         0,
         "outdated uses HEAD only"
     );
 
     world.ok(&["update", "redis-upstream"]);
-    assert!(world.lock_text().contains(&format!("digest: {moved}")));
+    assert!(
+        world
+            .read("base-images.lock")
+            .contains(&format!("digest: {moved}"))
+    );
     world.ok(&["mirror"]);
     assert_eq!(
         manifest_digest(&world.private.host, "base/redis-upstream:7.2.4"),
@@ -251,10 +203,10 @@ fn redis_layer(world: &World, n: usize) -> (String, u64) {
 
 #[test]
 fn a_corrupted_upstream_blob_is_refused_and_nothing_is_published() {
-    let world = World::new();
+    let world = world();
     world.ok(&["lock"]);
     let (layer, size) = redis_layer(&world, 1);
-    world.proxy.set_faults(Faults {
+    world.upstream_proxy().set_faults(Faults {
         corrupt_blob: Some(layer.clone()),
         ..Faults::default()
     });
@@ -267,50 +219,50 @@ fn a_corrupted_upstream_blob_is_refused_and_nothing_is_published() {
             "(all {size} bytes arrived); refused it after 2 attempts"
         ))
         .run();
-    assert_eq!(world.proxy.count("GET", &layer), 2);
+    assert_eq!(world.upstream_proxy().count("GET", &layer), 2);
     assert!(!world.private_has("base/redis-upstream:7.2.4"));
     let digest = manifest_digest(&world.upstream.host, "library/redis:7.2.4");
     assert!(!world.private_has(&format!("base/redis-upstream@{digest}")));
     assert!(
-        !common::fixtures::has_blob(&world.private.host, "base/redis-upstream", &layer),
+        !testkit::fixtures::has_blob(&world.private.host, "base/redis-upstream", &layer),
         "the refused blob was committed"
     );
 }
 
 #[test]
 fn a_blob_that_arrives_short_is_fetched_again() {
-    let world = World::new();
+    let world = world();
     world.ok(&["lock"]);
     let (layer, _) = redis_layer(&world, 1);
     // Twice half the blob and a clean end: nothing but its size says that bytes are missing.
-    world.proxy.set_faults(Faults {
+    world.upstream_proxy().set_faults(Faults {
         truncate_body: Some(Targeted::new(layer.as_str(), 2)),
         ..Faults::default()
     });
     world.ok(&["mirror", "redis-upstream"]);
-    assert_eq!(world.proxy.count("GET", &layer), 3);
+    assert_eq!(world.upstream_proxy().count("GET", &layer), 3);
     assert_same_image(&world, "library/redis:7.2.4", "base/redis-upstream:7.2.4");
 }
 
 #[test]
 fn a_manifest_body_broken_off_is_fetched_again() {
-    let world = World::new();
+    let world = world();
     // `lock` GETs the index to record its platforms; its body breaks off half-way once.
-    world.proxy.set_faults(Faults {
+    world.upstream_proxy().set_faults(Faults {
         drop_body: Some(Targeted::new("/manifests/", 1)),
         ..Faults::default()
     });
     world.ok(&["lock"]);
-    assert_eq!(world.proxy.manifest_requests("GET"), 2);
+    assert_eq!(world.upstream_proxy().manifest_requests("GET"), 2);
 
     // `mirror` GETs the image and the index's platforms; the first of them breaks off once.
-    world.proxy.clear_log();
-    world.proxy.set_faults(Faults {
+    world.upstream_proxy().clear_log();
+    world.upstream_proxy().set_faults(Faults {
         drop_body: Some(Targeted::new("/manifests/", 1)),
         ..Faults::default()
     });
     world.ok(&["mirror"]);
-    assert_eq!(world.proxy.manifest_requests("GET"), 4);
+    assert_eq!(world.upstream_proxy().manifest_requests("GET"), 4);
     assert_same_image(&world, "library/redis:7.2.4", "base/redis-upstream:7.2.4");
     assert_same_image(
         &world,
@@ -321,8 +273,8 @@ fn a_manifest_body_broken_off_is_fetched_again() {
 
 #[test]
 fn a_token_response_broken_off_is_fetched_again() {
-    let world = World::new();
-    world.proxy.set_faults(Faults {
+    let world = world();
+    world.upstream_proxy().set_faults(Faults {
         bearer_token: Some("test-token-0123".into()),
         drop_body: Some(Targeted::new("/token", 1)),
         ..Faults::default()
@@ -334,9 +286,9 @@ fn a_token_response_broken_off_is_fetched_again() {
 
 #[test]
 fn an_unreliable_upstream_still_gives_a_correct_mirror() {
-    let world = World::new();
+    let world = world();
     world.ok(&["lock"]);
-    world.proxy.set_faults(Faults {
+    world.upstream_proxy().set_faults(Faults {
         server_error_every: Some(7),
         too_many_requests_every: Some(11),
         reset_every: Some(5),
@@ -358,10 +310,10 @@ fn an_unreliable_upstream_still_gives_a_correct_mirror() {
 
 #[test]
 fn a_pull_budget_smaller_than_the_copy_stops_before_anything_is_copied() {
-    let world = World::new();
+    let world = world();
     world.ok(&["lock"]);
-    world.proxy.clear_log();
-    world.proxy.set_faults(Faults {
+    world.upstream_proxy().clear_log();
+    world.upstream_proxy().set_faults(Faults {
         rate_limit_remaining: Some(2),
         ..Faults::default()
     });
@@ -370,11 +322,11 @@ fn a_pull_budget_smaller_than_the_copy_stops_before_anything_is_copied() {
         .status(2)
         .stderr_contains("allows 2 more pulls now; mirroring needs up to 6 manifest requests there")
         .run();
-    assert_eq!(world.proxy.manifest_requests("GET"), 0);
+    assert_eq!(world.upstream_proxy().manifest_requests("GET"), 0);
     assert!(!world.private_has("base/redis-upstream:7.2.4"));
 
     // With budget to spare, the remaining budget is shown.
-    world.proxy.set_faults(Faults {
+    world.upstream_proxy().set_faults(Faults {
         rate_limit_remaining: Some(90),
         ..Faults::default()
     });
@@ -388,8 +340,8 @@ fn a_pull_budget_smaller_than_the_copy_stops_before_anything_is_copied() {
 fn credentials_from_the_docker_config_are_used_and_never_printed() {
     let secrets = tempfile::tempdir().unwrap();
     let password = "s3cret-Pa55word-xyz";
-    let private = Registry::start_with(Some(&common::htpasswd(secrets.path(), "ci", password)));
-    let world = World::with_private(private);
+    let private = Registry::start_with(Some(&testkit::htpasswd(secrets.path(), "ci", password)));
+    let world = world_with(World::with_private(private), "");
     world.ok(&["lock"]);
 
     // Without credentials the private registry refuses, and says what to do.
@@ -414,7 +366,7 @@ fn credentials_from_the_docker_config_are_used_and_never_printed() {
         .baseimg(&["mirror", "--output", "json"])
         .output_lacks(password)
         .run();
-    let lock = world.lock_text();
+    let lock = world.read("base-images.lock");
     assert!(!lock.contains(password));
 }
 
@@ -423,8 +375,8 @@ fn a_corrupt_docker_config_is_named_once_with_its_position_and_none_of_its_conte
     use base64::Engine;
     let secrets = tempfile::tempdir().unwrap();
     let password = "s3cret-Pa55word-xyz";
-    let private = Registry::start_with(Some(&common::htpasswd(secrets.path(), "ci", password)));
-    let world = World::with_private(private);
+    let private = Registry::start_with(Some(&testkit::htpasswd(secrets.path(), "ci", password)));
+    let world = world_with(World::with_private(private), "");
     world.ok(&["lock"]);
     // What `docker login` wrote, then damaged: a comma too many on line 4, before the `}` in column 3.
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("ci:{password}"));
@@ -482,8 +434,8 @@ fn a_corrupt_docker_config_is_named_once_with_its_position_and_none_of_its_conte
 
 #[test]
 fn bearer_token_authentication_like_docker_hub() {
-    let world = World::new();
-    world.proxy.set_faults(Faults {
+    let world = world();
+    world.upstream_proxy().set_faults(Faults {
         bearer_token: Some("test-token-0123".into()),
         ..Faults::default()
     });
@@ -495,7 +447,7 @@ fn bearer_token_authentication_like_docker_hub() {
         "base/python-upstream:3.11.9",
     );
     let tokens = world
-        .proxy
+        .upstream_proxy()
         .requests()
         .iter()
         .filter(|r| r.path == "/token")
@@ -506,9 +458,9 @@ fn bearer_token_authentication_like_docker_hub() {
 
 #[test]
 fn a_platform_filter_writes_a_smaller_index_recorded_in_the_lock() {
-    let world = World::build(Registry::start(), "    platforms: [linux/arm64]\n");
+    let world = world_with(World::new(), "    platforms: [linux/arm64]\n");
     let out = world.ok(&["lock"]);
-    let lock = world.lock_text();
+    let lock = world.read("base-images.lock");
     assert!(lock.contains("only: [linux/arm64]"), "{lock}");
     assert!(!lock.contains("linux/amd64"), "{lock}");
     assert!(out.contains("kept linux/arm64 of 2 platforms"), "{out}");

@@ -1,9 +1,7 @@
 //! The example catalog through the command line: validation, golden rendered Dockerfiles, plan and
 //! graph output, and the options every command shares.
 
-mod common;
-
-use common::harness::Test;
+use testkit::harness::Test;
 
 #[test]
 fn the_example_catalog_is_valid() {
@@ -18,7 +16,7 @@ fn the_example_catalog_is_valid() {
 fn rendered_dockerfiles_match_the_golden_files() {
     let output = Test::example().args(["render", "--out", "rendered"]).run();
     let out = output.root().join("rendered");
-    let golden = common::repo_root().join("tests/golden");
+    let golden = testkit::repo_root().join("tests/golden");
     let bless = std::env::var_os("BLESS").is_some();
     let mut names: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
@@ -43,7 +41,7 @@ fn rendered_dockerfiles_match_the_golden_files() {
         assert!(
             actual == expected,
             "{name} differs from tests/golden/{name} (BLESS=1 rewrites it):\n{}",
-            common::harness::diff(&expected, &actual)
+            testkit::harness::diff(&expected, &actual)
         );
     }
 }
@@ -99,7 +97,7 @@ fn registry_can_be_overridden_by_flag_and_environment() {
 
 #[test]
 fn catalog_flag_works_before_and_after_the_subcommand() {
-    let dir = common::example_copy();
+    let dir = testkit::example_copy();
     let parent = dir.path().parent().unwrap();
     let name = dir.path().file_name().unwrap().to_str().unwrap();
     let path = format!("{name}/base-images.yaml");
@@ -116,7 +114,7 @@ fn catalog_flag_works_before_and_after_the_subcommand() {
 
 #[test]
 fn plan_selects_an_image_and_what_it_needs() {
-    let dir = common::example_copy();
+    let dir = testkit::example_copy();
     let json = Test::in_dir(dir.path())
         .args(["plan", "--offline", "api-base", "--output", "json"])
         .run()
@@ -220,7 +218,7 @@ fn without_a_lock_file_plan_and_render_name_the_command_that_fixes_it() {
 
 #[test]
 fn graph_formats() {
-    let dir = common::example_copy();
+    let dir = testkit::example_copy();
     Test::in_dir(dir.path())
         .args(["graph", "--format", "dot"])
         .stdout_regex(r"\Adigraph baseimg \{")
@@ -344,9 +342,9 @@ fn init_writes_a_repository_that_validates_and_refuses_to_overwrite_one() {
     }
     assert_eq!(
         std::fs::read_to_string(root.join("base-images.yaml")).unwrap(),
-        std::fs::read_to_string(common::repo_root().join("base-images.yaml")).unwrap()
+        std::fs::read_to_string(testkit::repo_root().join("base-images.yaml")).unwrap()
     );
-    let before = common::snapshot(&root);
+    let before = testkit::snapshot(&root);
     let again = written
         .into_test()
         .arg("init")
@@ -354,7 +352,7 @@ fn init_writes_a_repository_that_validates_and_refuses_to_overwrite_one() {
         .stderr_contains("already has base-images.yaml, Makefile")
         .run();
     assert_eq!(
-        common::snapshot(&root),
+        testkit::snapshot(&root),
         before,
         "a refused init writes nothing"
     );
@@ -368,7 +366,7 @@ fn init_writes_a_repository_that_validates_and_refuses_to_overwrite_one() {
 #[test]
 fn an_unreachable_private_registry_is_one_clear_error_not_a_minute_of_retries() {
     // Nothing listens on a port just handed out and closed again.
-    let registry = format!("127.0.0.1:{}", common::free_port());
+    let registry = format!("127.0.0.1:{}", testkit::free_port());
     let commands: [&[&str]; 3] = [&["plan"], &["mirror"], &["build", "--push"]];
     for command in commands {
         let output = Test::example()

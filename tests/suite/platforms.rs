@@ -3,16 +3,16 @@
 //! one OCI index each and pulled back per platform; and a `RUN` step for a platform this machine
 //! cannot execute, refused with what is missing.
 
-mod common;
+use std::time::Duration;
 
-use common::example::World;
-use common::realistic::{docker, seed_two_platform_upstream};
+use testkit::realistic::{docker, seed_two_platform_upstream};
+use testkit::{World, wait_until};
 
 const TWO: &str = "    platforms: [linux/amd64, linux/arm64]\n";
 
 /// The example with Redis and Postgres (mirrors and builds) on both platforms.
 fn two_platform_world() -> World {
-    let world = World::seeded_with(seed_two_platform_upstream);
+    let world = World::example_seeded_with(seed_two_platform_upstream);
     world.edit_catalog(|catalog| {
         let mut catalog = catalog.to_string();
         for after in [
@@ -30,7 +30,7 @@ fn two_platform_world() -> World {
 }
 
 fn skopeo_json(args: &[&str]) -> serde_json::Value {
-    serde_json::from_slice(&common::fixtures::skopeo_inspect(args)).unwrap()
+    serde_json::from_slice(&testkit::fixtures::skopeo_inspect(args)).unwrap()
 }
 
 fn layers(manifest: &serde_json::Value) -> Vec<String> {
@@ -169,7 +169,7 @@ fn a_run_step_for_a_platform_this_machine_cannot_execute_says_what_is_missing() 
         .output_contains("binfmt_misc")
         .run();
     assert!(
-        !common::fixtures::has_manifest(&world.private.host, "base/probe:1"),
+        !testkit::fixtures::has_manifest(&world.private.host, "base/probe:1"),
         "nothing was promoted"
     );
 }
@@ -210,7 +210,7 @@ fn assert_both_architectures(world: &World, image: &str, tag: &str) {
 #[test]
 fn each_platform_builds_on_a_daemon_that_runs_it_natively() {
     let world = two_platform_world();
-    let second = common::daemon::SecondDaemon::start();
+    let second = testkit::daemon::SecondDaemon::start();
     let local = local_daemon();
     // The second daemon declares itself the arm64 builder.
     world.edit_catalog(|catalog| with_arm64_builder(catalog, &second.host));
@@ -252,7 +252,7 @@ fn processes_running(cmdline: &str) -> usize {
 #[test]
 fn the_platforms_build_at_once_and_one_whose_daemon_stops_is_built_on_another() {
     let world = two_platform_world();
-    let mut second = common::daemon::SecondDaemon::start();
+    let mut second = testkit::daemon::SecondDaemon::start();
     let local = local_daemon();
     // A slow stage that runs on the build machine's own platform for either target
     // (`--platform=$BUILDPLATFORM`, as cross-compiling Dockerfiles do): the arm64 image can then be
@@ -278,14 +278,13 @@ fn the_platforms_build_at_once_and_one_whose_daemon_stops_is_built_on_another() 
         .spawn();
     // Both platforms' slow steps run at the same time, the arm64 one on the second daemon; then that
     // daemon is killed under its step.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
-    while !(second.runs("sleep 9") && processes_running("sleep 9") >= 2) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the two platforms' steps never ran at the same time"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let together = wait_until(Duration::from_secs(240), Duration::from_millis(50), || {
+        second.runs("sleep 9") && processes_running("sleep 9") >= 2
+    });
+    assert!(
+        together,
+        "the two platforms' steps never ran at the same time"
+    );
     second.kill();
     let report = build.wait().json();
     assert_eq!(report["ok"], true, "{report:#}");

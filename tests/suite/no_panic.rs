@@ -2,8 +2,6 @@
 //! (every line removed, every line truncated, characters replaced), are always either accepted or
 //! refused with diagnostics.
 
-mod common;
-
 use std::path::Path;
 
 use baseimg::catalog::{Catalog, LoadOptions};
@@ -37,7 +35,7 @@ fn variants(text: &str) -> Vec<String> {
 
 #[test]
 fn damaged_catalogs_never_panic() {
-    let dir = common::example_copy();
+    let dir = testkit::example_copy();
     let text = std::fs::read_to_string(dir.path().join("base-images.yaml")).unwrap();
     let lock = LockFile::load(&dir.path().join("base-images.lock")).unwrap();
     let path = dir.path().join("base-images.yaml");
@@ -72,7 +70,7 @@ fn damaged_catalogs_never_panic() {
 
 #[test]
 fn damaged_lock_files_never_panic() {
-    let dir = common::example_copy();
+    let dir = testkit::example_copy();
     let text = std::fs::read_to_string(dir.path().join("base-images.lock")).unwrap();
     let mut refused = 0;
     for variant in variants(&text) {

@@ -4,9 +4,7 @@
 //! is kept once. The three upstream images share a Debian base layer; the built images share their
 //! parents' layers.
 
-mod common;
-
-use common::example::World;
+use testkit::World;
 
 /// Uploaded bytes may exceed the distinct bytes by this much (a retried upload, say); a blob
 /// uploaded twice is far above it.
@@ -14,8 +12,8 @@ const SLACK: f64 = 1.05;
 
 #[test]
 fn a_first_mirror_and_build_push_upload_each_blob_once() {
-    let world = World::with_private_proxy();
-    let proxy = world.private_proxy.as_ref().unwrap();
+    let world = World::example().with_private_proxy();
+    let proxy = world.private_proxy();
     world.baseimg(&["lock"]).run();
 
     // Three mirrors at once share the base layer: one copies it, the others wait and mount it.

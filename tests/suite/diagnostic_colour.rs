@@ -4,9 +4,7 @@
 //! A terminal is provided by util-linux `script` (the harness's `terminal()`), which runs the real
 //! binary on a pseudo-terminal and copies what it writes there to its own standard output.
 
-mod common;
-
-use common::harness::Test;
+use testkit::harness::Test;
 
 const ESCAPE: &str = "\u{1b}[";
 

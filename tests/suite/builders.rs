@@ -1,15 +1,14 @@
 //! Builds over several Docker daemons: the machine's own and a second `dockerd` started for the test
-//! (see [`common::daemon`]). Images go to whichever daemon has a slot free, preferring the one that
+//! (see [`testkit::daemon`]). Images go to whichever daemon has a slot free, preferring the one that
 //! built the parent; a child built on the other daemon takes its parent from the private registry.
 //! A listed daemon that cannot be reached is left out; none answering stops the run at once.
 
-mod common;
+use std::time::Duration;
 
-use common::daemon::SecondDaemon;
-use common::fixtures::Layout;
-use common::harness::Test;
-use common::registry::Registry;
-use common::sshd::SshServer;
+use testkit::daemon::SecondDaemon;
+use testkit::fixtures::Layout;
+use testkit::sshd::SshServer;
+use testkit::{World, wait_until};
 
 const UNREACHABLE: &str = "unix:///nonexistent/baseimg-test/docker.sock";
 
@@ -18,82 +17,51 @@ fn local_daemon() -> String {
     std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
 }
 
-struct World {
-    upstream: Registry,
-    private: Registry,
-    repo: tempfile::TempDir,
+/// A parent and three children, each a `RUN sleep 2`, long enough for the children to overlap.
+fn world() -> World {
+    sleeping_world(2)
 }
 
-impl World {
-    /// A parent and three children, each a `RUN sleep 2`, long enough for the children to overlap.
-    fn new() -> World {
-        World::sleeping(2)
+/// The same with `RUN sleep <seconds>`: locked and mirrored, runs use a Docker configuration of the
+/// world's own.
+fn sleeping_world(seconds: u32) -> World {
+    let world = World::new().with_docker_config();
+    Layout::busybox(31).push(&world.upstream.host, "library/busybox", "1.35");
+    let nonce = format!("{:?}", std::time::SystemTime::now());
+    world.write(
+        "templates/step.Dockerfile.j2",
+        &format!(
+            "FROM {{{{ from }}}}\nRUN sleep {seconds} && echo '{{{{ image.name }}}} {nonce}' > /built\n"
+        ),
+    );
+    let mut catalog = format!(
+        "registry: {}/base\nimages:\n  base:\n    mirror: {}/library/busybox:1.35\n  parent:\n    from: base\n    template: step.Dockerfile.j2\n    tags: [\"1\"]\n",
+        world.private.host, world.upstream.host
+    );
+    for child in ["child-a", "child-b", "child-c"] {
+        catalog.push_str(&format!(
+            "  {child}:\n    from: parent\n    template: step.Dockerfile.j2\n    tags: [\"1\"]\n"
+        ));
     }
-
-    fn sleeping(seconds: u32) -> World {
-        let upstream = Registry::start();
-        let private = Registry::start();
-        Layout::busybox(31).push(&upstream.host, "library/busybox", "1.35");
-        let repo = tempfile::tempdir().unwrap();
-        let nonce = format!("{:?}", std::time::SystemTime::now());
-        std::fs::create_dir(repo.path().join("templates")).unwrap();
-        std::fs::write(
-            repo.path().join("templates/step.Dockerfile.j2"),
-            format!(
-                "FROM {{{{ from }}}}\nRUN sleep {seconds} && echo '{{{{ image.name }}}} {nonce}' > /built\n"
-            ),
-        )
-        .unwrap();
-        let mut catalog = format!(
-            "registry: {}/base\nimages:\n  base:\n    mirror: {}/library/busybox:1.35\n  parent:\n    from: base\n    template: step.Dockerfile.j2\n    tags: [\"1\"]\n",
-            private.host, upstream.host
-        );
-        for child in ["child-a", "child-b", "child-c"] {
-            catalog.push_str(&format!(
-                "  {child}:\n    from: parent\n    template: step.Dockerfile.j2\n    tags: [\"1\"]\n"
-            ));
-        }
-        std::fs::write(repo.path().join("base-images.yaml"), catalog).unwrap();
-        std::fs::create_dir(repo.path().join(".docker")).unwrap();
-        std::fs::write(repo.path().join(".docker/config.json"), "{}").unwrap();
-        let world = World {
-            upstream,
-            private,
-            repo,
-        };
-        world.baseimg(&["lock"]).run();
-        world.baseimg(&["mirror"]).run();
-        world
-    }
-
-    fn baseimg(&self, args: &[&str]) -> Test {
-        Test::in_dir(self.repo.path())
-            .env("DOCKER_CONFIG", self.repo.path().join(".docker"))
-            .args(["--progress", "plain"])
-            .args(args)
-    }
-
-    fn builder_of<'a>(report: &'a serde_json::Value, image: &str) -> &'a str {
-        report["images"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["image"] == image)
-            .and_then(|i| i["builder"].as_str())
-            .unwrap_or_else(|| panic!("no builder for {image}: {report:#}"))
-    }
+    world.write("base-images.yaml", &catalog);
+    world.baseimg(&["lock"]).run();
+    world.baseimg(&["mirror"]).run();
+    world
 }
 
-impl Drop for World {
-    fn drop(&mut self) {
-        let _ = &self.upstream;
-        self.private.remove_local_images();
-    }
+fn builder_of<'a>(report: &'a serde_json::Value, image: &str) -> &'a str {
+    report["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["image"] == image)
+        .and_then(|i| i["builder"].as_str())
+        .unwrap_or_else(|| panic!("no builder for {image}: {report:#}"))
 }
 
 #[test]
 fn images_spread_over_two_daemons_and_a_child_takes_its_parent_from_the_registry() {
-    let world = World::new();
+    let world = world();
     let second = SecondDaemon::start();
     let local = local_daemon();
     let report = world
@@ -103,10 +71,10 @@ fn images_spread_over_two_daemons_and_a_child_takes_its_parent_from_the_registry
         .json();
     assert_eq!(report["ok"], true, "{report:#}");
     assert_eq!(report["built"], 4, "{report:#}");
-    let parent = World::builder_of(&report, "parent");
+    let parent = builder_of(&report, "parent");
     let children: Vec<&str> = ["child-a", "child-b", "child-c"]
         .iter()
-        .map(|c| World::builder_of(&report, c))
+        .map(|c| builder_of(&report, c))
         .collect();
     // Both daemons built; one slot each, so the three children cannot all wait for the parent's.
     assert!(children.contains(&local.as_str()), "{report:#}");
@@ -139,7 +107,7 @@ fn images_spread_over_two_daemons_and_a_child_takes_its_parent_from_the_registry
             &format!("{}/base/{elsewhere}:1", world.private.host),
         ])
     } else {
-        common::realistic::docker(&[
+        testkit::realistic::docker(&[
             "image",
             "inspect",
             "--format",
@@ -152,7 +120,7 @@ fn images_spread_over_two_daemons_and_a_child_takes_its_parent_from_the_registry
 
 #[test]
 fn an_unreachable_builder_is_left_out_and_the_others_build() {
-    let world = World::new();
+    let world = world();
     // A Docker configuration `docker login` would refuse too: its warning and the daemon's note
     // travel the same way, into the report's `warnings`.
     let config = world.repo.path().join(".docker/config.json");
@@ -189,7 +157,7 @@ fn an_unreachable_builder_is_left_out_and_the_others_build() {
 
 #[test]
 fn no_builder_answering_stops_the_run_before_anything_starts() {
-    let world = World::new();
+    let world = world();
     world
         .baseimg(&["build", "--push"])
         .args([
@@ -226,7 +194,7 @@ fn no_builder_answering_stops_the_run_before_anything_starts() {
 
 #[test]
 fn an_image_whose_daemon_stops_mid_build_is_built_again_on_the_other() {
-    let world = World::sleeping(8);
+    let world = sleeping_world(8);
     let mut second = SecondDaemon::start();
     let local = local_daemon();
     let build = world
@@ -236,14 +204,10 @@ fn an_image_whose_daemon_stops_mid_build_is_built_again_on_the_other() {
         .spawn();
     // Wait until a build step runs on the second daemon, then kill that daemon: the first image
     // it was given is cut off mid-step.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-    while !second.runs("sleep 8") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "nothing was built on the second daemon"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let building = wait_until(Duration::from_secs(90), Duration::from_millis(50), || {
+        second.runs("sleep 8")
+    });
+    assert!(building, "nothing was built on the second daemon");
     second.kill();
     let report = build.wait().json();
     assert_eq!(report["ok"], true, "{report:#}");
@@ -266,13 +230,13 @@ fn an_image_whose_daemon_stops_mid_build_is_built_again_on_the_other() {
         "an image was building on the second daemon"
     );
     for image in ["parent", "child-a", "child-b", "child-c"] {
-        assert_eq!(World::builder_of(&report, image), local, "{report:#}");
+        assert_eq!(builder_of(&report, image), local, "{report:#}");
     }
 }
 
 #[test]
 fn the_catalog_s_builders_are_used_with_their_slots_and_platforms() {
-    let world = World::new();
+    let world = world();
     let second = SecondDaemon::start();
     let local = local_daemon();
     // The second daemon declares itself the arm64 builder: an image built for linux/arm64 (a step
@@ -298,19 +262,15 @@ fn the_catalog_s_builders_are_used_with_their_slots_and_platforms() {
         .run()
         .json();
     assert_eq!(report["ok"], true, "{report:#}");
-    assert_eq!(
-        World::builder_of(&report, "child-c"),
-        second.host,
-        "{report:#}"
-    );
+    assert_eq!(builder_of(&report, "child-c"), second.host, "{report:#}");
     for image in ["parent", "child-a", "child-b"] {
-        assert_eq!(World::builder_of(&report, image), local, "{report:#}");
+        assert_eq!(builder_of(&report, image), local, "{report:#}");
     }
 }
 
 #[test]
 fn a_daemon_behind_tls_builds_with_the_client_certificate_from_docker_cert_path() {
-    let world = World::new();
+    let world = world();
     let second = SecondDaemon::start_tls();
     let host = second.tls_host.clone().unwrap();
     // Without the client certificate the daemon refuses the connection: left out, nothing answers.
@@ -336,7 +296,7 @@ fn a_daemon_behind_tls_builds_with_the_client_certificate_from_docker_cert_path(
         .json();
     assert_eq!(report["ok"], true, "{report:#}");
     assert_eq!(report["built"], 4, "{report:#}");
-    assert_eq!(World::builder_of(&report, "child-a"), host, "{report:#}");
+    assert_eq!(builder_of(&report, "child-a"), host, "{report:#}");
     // BuildKit's session and build go over the same TLS connection as the rest.
     assert_eq!(report["builder"], "buildkit", "{report:#}");
     // Built there: the second daemon has the images.
@@ -345,7 +305,7 @@ fn a_daemon_behind_tls_builds_with_the_client_certificate_from_docker_cert_path(
 
 #[test]
 fn a_daemon_over_ssh_builds_with_buildkit_through_the_machine_s_ssh() {
-    let world = World::new();
+    let world = world();
     let second = SecondDaemon::start();
     let sshd = SshServer::start();
     let address = sshd.address_of(&second.host);
@@ -373,7 +333,7 @@ fn a_daemon_over_ssh_builds_with_buildkit_through_the_machine_s_ssh() {
         .json();
     assert_eq!(report["ok"], true, "{report:#}\n{}", sshd.log());
     assert_eq!(report["built"], 4, "{report:#}");
-    assert_eq!(World::builder_of(&report, "child-a"), address, "{report:#}");
+    assert_eq!(builder_of(&report, "child-a"), address, "{report:#}");
     // BuildKit's session (an HTTP/2 stream the daemon calls back on) works through dial-stdio too.
     assert_eq!(report["builder"], "buildkit", "{report:#}");
     // Built there, through ssh: the second daemon has the images, and the machine's own does not.
@@ -382,7 +342,7 @@ fn a_daemon_over_ssh_builds_with_buildkit_through_the_machine_s_ssh() {
         built.contains(&format!("{}/base/child-a:1", world.private.host)),
         "{built}"
     );
-    let local = common::realistic::docker(&["image", "ls", "--format", "{{.Repository}}"]);
+    let local = testkit::realistic::docker(&["image", "ls", "--format", "{{.Repository}}"]);
     assert!(
         !local.contains(&format!("{}/base/child-a", world.private.host)),
         "{local}"

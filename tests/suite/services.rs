@@ -7,15 +7,13 @@
 //! volume names and host ports of their own, so tests never meet each other or a developer's own
 //! `make redis`. Everything they create is removed at the end, even on failure.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::example::World;
-use common::harness::Test;
+use testkit::harness::Test;
+use testkit::{World, wait_until};
 
 /// The example world with its services renamed and moved to free ports.
 struct Services {
@@ -27,9 +25,9 @@ struct Services {
 
 impl Services {
     fn new() -> Services {
-        let world = World::new();
-        let prefix = format!("baseimg-test-{}", common::free_port());
-        let (redis_port, postgres_port) = (common::free_port(), common::free_port());
+        let world = World::example();
+        let prefix = format!("baseimg-test-{}", testkit::free_port());
+        let (redis_port, postgres_port) = (testkit::free_port(), testkit::free_port());
         world.edit_catalog(|catalog| {
             catalog
                 .replace(
@@ -272,7 +270,7 @@ fn a_taken_port_and_a_foreign_container_are_refused_with_nothing_changed() {
     let name = format!("{}-redis", services.prefix);
     let image = services.world.built_reference("redis");
     let foreign =
-        common::realistic::docker(&["run", "--detach", "--name", &name, &image, "sleep", "300"]);
+        testkit::realistic::docker(&["run", "--detach", "--name", &name, &image, "sleep", "300"]);
     services
         .baseimg(&["run", "redis"])
         .status(2)
@@ -280,7 +278,7 @@ fn a_taken_port_and_a_foreign_container_are_refused_with_nothing_changed() {
         .run();
     assert_eq!(services.container_id("redis").unwrap(), foreign);
     assert!(!services.volume_exists("redis"));
-    common::realistic::docker(&["rm", "--force", &foreign]);
+    testkit::realistic::docker(&["rm", "--force", &foreign]);
 
     // A service that never answers: after --timeout, its last log lines and exit 1 (and a second
     // run does not call it ready either).
@@ -372,11 +370,10 @@ fn ctrl_c_during_a_check_leaves_no_container() {
         .baseimg(&["build", "--push", "postgres"])
         .failure()
         .spawn();
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while check_containers(&services.world).is_empty() {
-        assert!(Instant::now() < deadline, "no check started");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let checking = wait_until(Duration::from_secs(300), Duration::from_millis(200), || {
+        !check_containers(&services.world).is_empty()
+    });
+    assert!(checking, "no check started");
     std::thread::sleep(Duration::from_secs(2));
     Command::new("kill")
         .args(["-INT", &running.id().to_string()])

@@ -8,14 +8,12 @@
 //! Every container and image a test makes is removed when it ends, even on failure; the fixture
 //! images themselves stay in the daemon for the next run.
 
-mod common;
-
 use std::cell::RefCell;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::example::World;
-use common::realistic::{docker, fixture_images};
+use testkit::realistic::{docker, fixture_images};
+use testkit::{World, wait_until};
 
 /// How long a server may take to become ready; initdb and the init scripts take a few seconds.
 const READY_WITHIN: Duration = Duration::from_secs(120);
@@ -93,11 +91,10 @@ fn logs(container: &str) -> String {
 }
 
 /// Waits until `ready` holds; fails at once, with the container's log, if the container stopped.
-fn wait_until(container: &str, what: &str, ready: impl Fn() -> bool) {
-    let deadline = Instant::now() + READY_WITHIN;
-    loop {
+fn wait_for(container: &str, what: &str, ready: impl Fn() -> bool) {
+    let ready = wait_until(READY_WITHIN, Duration::from_millis(250), || {
         if ready() {
-            return;
+            return true;
         }
         let running = docker(&["inspect", "--format", "{{.State.Running}}", container]);
         assert_eq!(
@@ -106,13 +103,13 @@ fn wait_until(container: &str, what: &str, ready: impl Fn() -> bool) {
             "the container stopped before {what}\n--- container log\n{}",
             logs(container)
         );
-        assert!(
-            Instant::now() < deadline,
-            "not {what} after {READY_WITHIN:?}\n--- container log\n{}",
-            logs(container)
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+        false
+    });
+    assert!(
+        ready,
+        "not {what} after {READY_WITHIN:?}\n--- container log\n{}",
+        logs(container)
+    );
 }
 
 /// `docker run --rm IMAGE ARGS` as the image's default user: exit code and standard output.
@@ -140,10 +137,10 @@ fn run_ok(image: &str, args: &[&str]) -> String {
 /// Redis answers with the settings of `images/redis/redis.conf` and the catalog's memory budget.
 fn check_redis(cleanup: &Cleanup, image: &str) {
     let redis = cleanup.start(&[image]);
-    wait_until(&redis, "answering PING", || {
+    wait_for(&redis, "answering PING", || {
         exec(&redis, &["redis-cli", "ping"]).1 == "PONG"
     });
-    wait_until(&redis, "done loading its data", || {
+    wait_for(&redis, "done loading its data", || {
         exec(&redis, &["redis-cli", "INFO", "persistence"])
             .1
             .contains("loading:0")
@@ -163,7 +160,7 @@ fn check_redis(cleanup: &Cleanup, image: &str) {
     exec_ok(&redis, &["redis-cli", "SET", "proof", "kept"]);
     let persistence = exec_ok(&redis, &["redis-cli", "INFO", "persistence"]);
     assert!(persistence.contains("aof_enabled:1"), "{persistence}");
-    wait_until(&redis, "writing its append-only file", || {
+    wait_for(&redis, "writing its append-only file", || {
         exec(&redis, &["sh", "-c", "cat /data/appendonlydir/*.incr.aof"])
             .1
             .contains("proof")
@@ -180,7 +177,7 @@ fn check_postgres(cleanup: &Cleanup, image: &str) {
     let postgres = cleanup.start(&["--env", "POSTGRES_HOST_AUTH_METHOD=trust", image]);
     // Only a TCP connection proves the real server is up: during initialization a temporary
     // server answers on the Unix socket alone.
-    wait_until(&postgres, "accepting TCP connections", || {
+    wait_for(&postgres, "accepting TCP connections", || {
         exec(&postgres, &["pg_isready", "-h", "127.0.0.1", "-p", "5432"]).0 == 0
     });
     let query = |sql: &str| {
@@ -307,7 +304,7 @@ fn check_api_base(cleanup: &Cleanup, image: &str) {
         "mkdir -p /tmp/www && echo ok > /tmp/www/healthz && \
          exec python -m http.server \"$PORT\" --bind 127.0.0.1 --directory /tmp/www",
     ]);
-    wait_until(&service, "healthy", || {
+    wait_for(&service, "healthy", || {
         docker(&["inspect", "--format", "{{.State.Health.Status}}", &service]) == "healthy"
     });
     assert_eq!(exec(&service, &["healthcheck"]).0, 0);
@@ -315,7 +312,7 @@ fn check_api_base(cleanup: &Cleanup, image: &str) {
 
 #[test]
 fn the_example_images_do_what_their_templates_say() {
-    let world = World::new();
+    let world = World::example();
     let cleanup = Cleanup::default();
     let built = build_all(&world);
     let image = |name: &str| built.iter().find(|(n, _)| n == name).unwrap().1.as_str();
@@ -370,15 +367,14 @@ fn the_postgres_fixture_fails_like_the_official_image() {
 
 /// The exit code of a container that must stop by itself.
 fn wait_for_exit(container: &str) -> i32 {
-    let deadline = Instant::now() + READY_WITHIN;
-    while docker(&["inspect", "--format", "{{.State.Running}}", container]) == "true" {
-        assert!(
-            Instant::now() < deadline,
-            "still running after {READY_WITHIN:?}\n--- container log\n{}",
-            logs(container)
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let exited = wait_until(READY_WITHIN, Duration::from_millis(250), || {
+        docker(&["inspect", "--format", "{{.State.Running}}", container]) != "true"
+    });
+    assert!(
+        exited,
+        "still running after {READY_WITHIN:?}\n--- container log\n{}",
+        logs(container)
+    );
     let code = docker(&["inspect", "--format", "{{.State.ExitCode}}", container]);
     code.parse().unwrap_or(-1)
 }

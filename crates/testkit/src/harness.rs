@@ -27,12 +27,35 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
 
 use regex::Regex;
 
-/// Cargo names the binary to integration tests only; `examples/demo.rs` shares this module tree
-/// without running the harness, so the name is looked up when a run starts.
-const BINARY: Option<&str> = option_env!("CARGO_BIN_EXE_baseimg");
+/// The baseimg binary cargo built for the running test or benchmark. Cargo names it to those targets
+/// (`CARGO_BIN_EXE_baseimg`) but not to this crate, so it is found where cargo puts it: in the
+/// profile's directory, above the `deps/` that holds the running executable.
+pub fn binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            if let Some(named) = std::env::var_os("CARGO_BIN_EXE_baseimg") {
+                return PathBuf::from(named);
+            }
+            let running = std::env::current_exe().expect("the running executable has a path");
+            let mut profile = running.parent().expect("an executable is in a directory");
+            if profile.ends_with("deps") || profile.ends_with("examples") {
+                profile = profile.parent().expect("cargo's output directory has a parent");
+            }
+            let binary = profile.join("baseimg");
+            assert!(
+                binary.is_file(),
+                "no baseimg binary at {}: run through `cargo test` or `cargo bench`, which build it",
+                binary.display()
+            );
+            binary
+        })
+        .clone()
+}
 
 /// Variables removed from every run besides `BASEIMG_*`: they would change how baseimg talks to
 /// the test registries or how it colours its output.
@@ -109,8 +132,14 @@ struct Expected {
 }
 
 impl Expected {
-    #[track_caller]
-    fn verify(&self, command: &str, status: ExitStatus, stdout: &str, stderr: &str) {
+    /// The report of what differs from what was expected, if anything.
+    fn verify(
+        &self,
+        command: &str,
+        status: ExitStatus,
+        stdout: &str,
+        stderr: &str,
+    ) -> Result<(), String> {
         let mut problems = Vec::new();
         match self.status {
             Status::Code(code) if status.code() != Some(code) => {
@@ -131,12 +160,13 @@ impl Expected {
         for (name, checks, actual) in streams {
             problems.extend(checks.iter().filter_map(|c| c.problem(name, actual)));
         }
-        if !problems.is_empty() {
-            panic!(
-                "{command}\n\n{}\n\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-                problems.join("\n\n")
-            );
+        if problems.is_empty() {
+            return Ok(());
         }
+        Err(format!(
+            "{command}\n\n{}\n\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+            problems.join("\n\n")
+        ))
     }
 }
 
@@ -386,13 +416,13 @@ impl Test {
     /// Starts baseimg in the clean environment, with a Docker configuration of its own unless the
     /// test set `DOCKER_CONFIG` (returned, to live as long as the process).
     fn start(&self) -> (Child, Option<tempfile::TempDir>) {
-        let binary = BINARY.expect("the harness runs in integration tests");
+        let binary = binary();
         let mut command = if self.terminal {
             // util-linux `script` gives the program a pseudo-terminal and copies what it shows
             // there, standard output and error alike, to its own standard output.
             let quote =
                 |word: &OsStr| format!("'{}'", word.to_string_lossy().replace('\'', r"'\''"));
-            let mut line = quote(OsStr::new(binary));
+            let mut line = quote(binary.as_os_str());
             for arg in &self.args {
                 line.push(' ');
                 line.push_str(&quote(arg));
@@ -406,11 +436,11 @@ impl Test {
                 .arg("-c")
                 .arg(format!("umask {mask:03o} && exec \"$@\""))
                 .arg("sh")
-                .arg(binary)
+                .arg(&binary)
                 .args(&self.args);
             shell
         } else {
-            let mut direct = Command::new(binary);
+            let mut direct = Command::new(&binary);
             direct.args(&self.args);
             direct
         };
@@ -454,6 +484,15 @@ impl Test {
     /// Runs baseimg to its end and checks what it was told to; panics with a report otherwise.
     #[track_caller]
     pub fn run(self) -> Output {
+        match self.try_run() {
+            Ok(output) => output,
+            Err(report) => panic!("{report}"),
+        }
+    }
+
+    /// Runs baseimg to its end and checks what it was told to: the report of what differed, if
+    /// anything did (for a test that gathers the failures of many runs before it fails).
+    pub fn try_run(self) -> Result<Output, String> {
         let (child, docker_config) = self.start();
         let output = child.wait_with_output().unwrap();
         drop(docker_config);
@@ -470,19 +509,18 @@ impl Test {
         }
     }
 
-    #[track_caller]
-    fn finish(self, output: std::process::Output) -> Output {
+    fn finish(self, output: std::process::Output) -> Result<Output, String> {
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
         self.expected
-            .verify(&self.describe(), output.status, &stdout, &stderr);
-        Output {
+            .verify(&self.describe(), output.status, &stdout, &stderr)?;
+        Ok(Output {
             status: output.status,
             stdout,
             stderr,
             root: self.root,
             current_dir: self.current_dir,
-        }
+        })
     }
 }
 
@@ -503,7 +541,11 @@ impl Running {
     #[track_caller]
     pub fn wait(mut self) -> Output {
         let output = self.child.take().unwrap().wait_with_output().unwrap();
-        self.test.take().unwrap().finish(output)
+        let test = self.test.take().unwrap();
+        match test.finish(output) {
+            Ok(output) => output,
+            Err(report) => panic!("{report}"),
+        }
     }
 }
 
@@ -587,7 +629,7 @@ pub fn unindent(text: &str) -> String {
 /// and standard output (for benchmarks).
 pub fn timed(repo: &Path, args: &[&str], env: &[(&str, &str)]) -> (f64, Vec<u8>) {
     let start = std::time::Instant::now();
-    let output = std::process::Command::new(BINARY.expect("benchmarks are integration targets"))
+    let output = std::process::Command::new(binary())
         .current_dir(repo)
         .envs(env.iter().copied())
         .args(["--progress", "plain"])

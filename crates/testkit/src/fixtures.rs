@@ -1,7 +1,6 @@
 //! Upstream fixture images, made here (no internet registry is reachable): layers are tar archives of
 //! pseudo-random files, written as an OCI image layout and pushed to the "upstream" registry with
 //! skopeo, the reference client. A multi-platform fixture is an image index of two platform manifests.
-#![allow(dead_code)]
 
 use std::path::Path;
 use std::process::Command;

@@ -8,20 +8,18 @@
 //! What the test pulls and the containers it creates are removed when it ends, even on failure; the
 //! fixture images stay in the daemon for the next run.
 
-mod common;
-
 use std::cell::RefCell;
 use std::process::Command;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use common::fixtures::{raw_config, raw_manifest};
-use common::realistic::{
+use testkit::fixtures::{raw_config, raw_manifest};
+use testkit::realistic::{
     ARM64_UPSTREAM, EXAMPLE_UPSTREAM, MEDIA_DOCKER_LIST, docker, seed_example_upstream,
     seed_two_platform_upstream,
 };
-use common::registry::Registry;
+use testkit::registry::Registry;
 
 const MEDIA_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 

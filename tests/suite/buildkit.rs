@@ -3,17 +3,15 @@
 //! any layer or the config of the pushed image pulled back, not in `docker history`, not in the
 //! logs or the output.
 
-mod common;
-
 use std::io::Read;
 use std::process::Command;
 
-use common::example::World;
-use common::realistic::docker;
+use testkit::World;
+use testkit::realistic::docker;
 
 /// The example's first build --push with `builder`, and what its report says.
 fn build_example(builder: &str) -> (World, serde_json::Value) {
-    let world = World::new();
+    let world = World::example();
     world.baseimg(&["lock"]).run();
     world.baseimg(&["mirror"]).run();
     let report = world
@@ -63,7 +61,7 @@ fn buildkit_builds_the_example_and_says_so() {
 
 #[test]
 fn the_classic_builder_refuses_a_cache_mount_and_builds_the_example_without_it() {
-    let world = World::new();
+    let world = World::example();
     world.baseimg(&["lock"]).run();
     world.baseimg(&["mirror"]).run();
     // The example's Python template keeps pip's downloads in a cache mount: refused before anything
@@ -108,7 +106,7 @@ const TOKEN: &str = "tok-7Qx9-index-credential-4f1c";
 /// The example world with one more image that uses a secret in a `RUN` step: it records the
 /// secret's hash (proof that the step could read it) and prints the secret (which the log must mask).
 fn world_with_a_secret() -> World {
-    let world = World::new();
+    let world = World::example();
     // A step of its own in every world: BuildKit does not run (nor ask for the secret of) a step it
     // has cached.
     let nonce = format!("{:?}", std::time::SystemTime::now());

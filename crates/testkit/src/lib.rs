@@ -1,9 +1,9 @@
-//! Helpers shared by the integration tests: the harness that runs the binary, the registries, proxy and
-//! upstream fixtures it runs against, and the file-tree helpers they share.
-#![allow(dead_code)]
+//! What baseimg's integration tests (`tests/suite`), benchmarks and demo run against: the harness
+//! that runs the binary, the registries, proxy, second daemon, ssh server and upstream fixtures it
+//! runs against, the [`World`] most tests build on, and the file-tree and waiting helpers they share.
+//! A dev-dependency only: the baseimg library never depends on it.
 
 pub mod daemon;
-pub mod example;
 pub mod fixtures;
 pub mod harness;
 pub mod proxy;
@@ -11,6 +11,9 @@ pub mod realistic;
 pub mod registry;
 pub mod soak;
 pub mod sshd;
+pub mod world;
+
+pub use world::World;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -59,8 +62,13 @@ pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, (Vec<u8>, u32)> {
     files
 }
 
+/// The repository's root directory (this crate lives in its `crates/testkit`).
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("the test-support crate lives two levels below the repository's root")
+        .to_path_buf()
 }
 
 /// A copy of the example catalog (catalog, templates, images) with the test lock file, in a fresh
@@ -111,4 +119,26 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Asks `ready` every `every` until it says yes or `within` has passed; whether it said yes. The one
+/// way tests, benchmarks and fixtures wait for something to happen (a server to answer, a build to
+/// reach a step, a process to end): the caller asserts on the answer in its own words, or `ready`
+/// panics itself to stop waiting at once (a container that exited will never answer).
+#[must_use = "a wait that timed out says so only in its answer"]
+pub fn wait_until(
+    within: std::time::Duration,
+    every: std::time::Duration,
+    mut ready: impl FnMut() -> bool,
+) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if ready() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(every);
+    }
 }

@@ -1,9 +1,7 @@
 //! Faults met while reading a response's body: a body that breaks off is read again, like a 503 is
 //! asked again, wherever baseimg reads one (tag lists and image configs here; manifests, blobs and
-//! tokens in `tests/mirror.rs`); and the fault soak, a few seeded runs of `lock` + `mirror` through an
-//! upstream that fails often (`cargo bench --bench faults` runs 20).
-
-mod common;
+//! tokens in `tests/suite/mirror.rs`); and the fault soak, a few seeded runs of `lock` + `mirror`
+//! through an upstream that fails often (`cargo bench --bench faults` runs 20).
 
 use std::time::Duration;
 
@@ -11,9 +9,9 @@ use backon::ExponentialBuilder;
 use baseimg::reference::Digest;
 use baseimg::registry::{Client, MEDIA_OCI_MANIFEST, Manifest};
 use bytes::Bytes;
-use common::proxy::{Faults, Proxy, Targeted};
-use common::registry::Registry;
-use common::soak::Soak;
+use testkit::proxy::{Faults, Proxy, Targeted};
+use testkit::registry::Registry;
+use testkit::soak::Soak;
 
 const TITLE: &str = "app";
 const REPOSITORY: &str = "base/app";
@@ -40,7 +38,7 @@ fn runtime() -> tokio::runtime::Runtime {
 async fn push_release(host: &str) -> (String, String) {
     let client = client(host);
     let fingerprint = "0123456789abcdef".repeat(4);
-    let layer = common::fixtures::layer(7, 1024);
+    let layer = testkit::fixtures::layer(7, 1024);
     let config = serde_json::to_vec(&serde_json::json!({
         "architecture": "amd64", "os": "linux",
         "config": {"Labels": {

@@ -6,9 +6,9 @@
 //! `scripts/fixture-images-arm64` makes linux/arm64 counterparts of redis and postgres (from Debian's
 //! arm64 packages, never run here), which `seed_two_platform_upstream` publishes with the amd64 ones
 //! as two-platform images.
-#![allow(dead_code)]
 
 use std::process::Command;
+use std::sync::OnceLock;
 
 /// What the example catalog mirrors (with `docker.io/` taken off) and which fixture stands in for it.
 pub const EXAMPLE_UPSTREAM: [(&str, &str); 3] = [
@@ -18,15 +18,17 @@ pub const EXAMPLE_UPSTREAM: [(&str, &str); 3] = [
 ];
 
 /// The fixture images' local names, by what they stand in for (`python`, `redis`, `postgres`):
-/// built on the first call on a machine (minutes), found in the daemon afterwards (a second).
+/// built on the first call on a machine (minutes), found in the daemon afterwards (a second, once
+/// per process: the tests that seed from them share the answer).
 pub fn fixture_images() -> Vec<(String, String)> {
-    let names = run_fixture_script("scripts/fixture-images");
+    static NAMES: OnceLock<Vec<String>> = OnceLock::new();
+    let names = NAMES.get_or_init(|| run_fixture_script("scripts/fixture-images"));
     EXAMPLE_UPSTREAM
         .iter()
         .map(|(image, _)| {
             (
                 image.to_string(),
-                named(&names, "baseimg-fixture", image, "scripts/fixture-images"),
+                named(names, "baseimg-fixture", image, "scripts/fixture-images"),
             )
         })
         .collect()
@@ -38,16 +40,17 @@ pub const ARM64_UPSTREAM: [&str; 2] = ["redis", "postgres"];
 
 /// The linux/arm64 fixture images' local names, by what they stand in for (`redis`, `postgres`):
 /// Debian's arm64 packages, unpacked without running them, in the amd64 fixtures' shape. Built on the
-/// first call on a machine (a minute or two), found in the daemon afterwards.
+/// first call on a machine (a minute or two), found in the daemon afterwards (once per process).
 pub fn arm64_fixture_images() -> Vec<(String, String)> {
-    let names = run_fixture_script("scripts/fixture-images-arm64");
+    static NAMES: OnceLock<Vec<String>> = OnceLock::new();
+    let names = NAMES.get_or_init(|| run_fixture_script("scripts/fixture-images-arm64"));
     ARM64_UPSTREAM
         .iter()
         .map(|image| {
             (
                 image.to_string(),
                 named(
-                    &names,
+                    names,
                     "baseimg-fixture-arm64",
                     image,
                     "scripts/fixture-images-arm64",

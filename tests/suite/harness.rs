@@ -2,9 +2,7 @@
 //! `BASEIMG_*` settings never reach baseimg, and indented texts are unindented as documented. Every
 //! other integration test trusts these three things.
 
-mod common;
-
-use common::harness::{Test, diff, unindent};
+use testkit::harness::{Test, diff, unindent};
 
 #[test]
 #[should_panic(expected = "stdout differs")]
@@ -76,7 +74,10 @@ fn files_written_by_the_test_are_what_baseimg_reads() {
 #[test]
 fn the_callers_settings_do_not_reach_baseimg() {
     let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "baseimg_settings_of_the_caller_are_not_seen"])
+        .args([
+            "--exact",
+            "harness::baseimg_settings_of_the_caller_are_not_seen",
+        ])
         .env("BASEIMG_CATALOG", "/nonexistent/base-images.yaml")
         .env("BASEIMG_REGISTRY", "leaked.example.com/base")
         .env("BASEIMG_JOBS", "0")

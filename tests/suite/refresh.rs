@@ -3,13 +3,11 @@
 //! stop the others, a failing check that leaves the lock file and the moving tags alone, and the
 //! report written every time.
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::example::World;
-use common::harness::Output;
-use common::realistic::{move_upstream, withdraw_upstream};
+use testkit::World;
+use testkit::harness::Output;
+use testkit::realistic::{move_upstream, withdraw_upstream};
 
 /// The report directory named on the last line of a text run.
 fn report_dir(output: &Output) -> PathBuf {
@@ -61,7 +59,7 @@ fn pin(lock: &str, image: &str) -> String {
 
 #[test]
 fn refresh_adopts_what_moved_and_goes_on_when_an_upstream_vanishes() {
-    let world = World::new();
+    let world = World::example();
 
     // The first night pins, mirrors, builds and promotes everything.
     let first = world.baseimg(&["refresh"]).run();
@@ -177,7 +175,7 @@ fn refresh_adopts_what_moved_and_goes_on_when_an_upstream_vanishes() {
 
 #[test]
 fn cooldown_holds_a_new_digest_adopt_takes_it_now_and_a_failing_check_changes_nothing() {
-    let world = World::new();
+    let world = World::example();
     world.edit_catalog(|catalog| {
         catalog.replace(
             "defaults:\n  platforms: [linux/amd64]\n",

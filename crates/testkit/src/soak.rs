@@ -1,8 +1,8 @@
 //! The fault soak: `lock` + `mirror` of an image and a two-platform index through a proxy that fails
 //! upstream requests at random (500s, 503s, 429s with `Retry-After`, bodies cut off, blobs served
 //! short; Docker Hub's token dance included), each run into a fresh private registry, checked byte
-//! for byte against upstream. Shared by `tests/faults.rs` (a few runs) and `benches/faults.rs` (20).
-#![allow(dead_code)]
+//! for byte against upstream. Shared by `tests/suite/faults.rs` (a few runs) and `benches/faults.rs`
+//! (20).
 
 use std::time::{Duration, Instant};
 

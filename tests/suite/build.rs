@@ -2,17 +2,11 @@
 //! digest-pinned parents, labelled, pushed, promoted; incremental runs; failures contained.
 //! Every image a test creates is removed at the end, even when the test fails.
 
-mod common;
+use std::time::Duration;
 
-use common::fixtures::{Layout, manifest_digest};
-use common::harness::Test;
-use common::registry::Registry;
-
-struct World {
-    upstream: Registry,
-    private: Registry,
-    repo: tempfile::TempDir,
-}
+use testkit::fixtures::{Layout, manifest_digest};
+use testkit::registry::Registry;
+use testkit::{World, wait_until};
 
 const TEMPLATES: &[(&str, &str)] = &[
     (
@@ -32,40 +26,27 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("images/other/other.txt", "other\n"),
 ];
 
-impl World {
-    fn new() -> World {
-        World::with_private(Registry::start())
+/// The world of these tests: upstream holds a busybox image unique to `seed` (for tests that look
+/// for containers made from it), the catalog builds four images on it, and runs take two jobs and
+/// use a Docker configuration of the world's own.
+fn seeded_world(world: World, seed: u64) -> World {
+    let world = world.with_docker_config().with_jobs(2);
+    Layout::busybox(seed).push(&world.upstream.host, "library/busybox", "1.35");
+    for (path, text) in TEMPLATES {
+        world.write(path, text);
     }
+    write_catalog(&world, "true");
+    world
+}
 
-    fn with_private(private: Registry) -> World {
-        World::seeded(private, 1)
-    }
+fn world() -> World {
+    seeded_world(World::new(), 1)
+}
 
-    /// `seed` makes the base image unique, for tests that look for containers made from it.
-    fn seeded(private: Registry, seed: u64) -> World {
-        let upstream = Registry::start();
-        Layout::busybox(seed).push(&upstream.host, "library/busybox", "1.35");
-        let repo = tempfile::tempdir().unwrap();
-        for (path, text) in TEMPLATES {
-            let path = repo.path().join(path);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        }
-        std::fs::create_dir(repo.path().join(".docker")).unwrap();
-        std::fs::write(repo.path().join(".docker/config.json"), "{}").unwrap();
-        let world = World {
-            upstream,
-            private,
-            repo,
-        };
-        world.write_catalog("true");
-        world
-    }
-
-    /// `command`: what the `other` image runs (`false` makes it fail).
-    fn write_catalog(&self, command: &str) {
-        let catalog = format!(
-            r#"registry: {private}/base
+/// `command`: what the `other` image runs (`false` makes it fail).
+fn write_catalog(world: &World, command: &str) {
+    let catalog = format!(
+        r#"registry: {private}/base
 source: https://git.example.com/platform/base-images
 images:
   base-upstream:
@@ -93,58 +74,10 @@ images:
     context: images/plus
     tags: ["3.0"]
 "#,
-            private = self.private.host,
-            upstream = self.upstream.host
-        );
-        std::fs::write(self.repo.path().join("base-images.yaml"), catalog).unwrap();
-    }
-
-    fn docker_config(&self, user: &str, password: &str) {
-        common::docker_config(
-            &self.repo.path().join(".docker"),
-            &self.private.host,
-            user,
-            password,
-        );
-    }
-
-    /// A run in this world's repository without the options the tests set: its own Docker
-    /// configuration and nothing else.
-    fn bare(&self) -> Test {
-        Test::in_dir(self.repo.path()).env("DOCKER_CONFIG", self.repo.path().join(".docker"))
-    }
-
-    /// A run with plain progress and two jobs (what a CI log of a small machine sees).
-    fn baseimg(&self, args: &[&str]) -> Test {
-        self.bare()
-            .args(["--progress", "plain", "--jobs", "2"])
-            .args(args)
-    }
-
-    /// The standard output of a run that must succeed.
-    fn ok(&self, args: &[&str]) -> String {
-        self.baseimg(args).run().stdout
-    }
-
-    fn private_has_tag(&self, reference: &str) -> bool {
-        common::fixtures::has_manifest(&self.private.host, reference)
-    }
-
-    /// The JSON report of a run that must end with `status`.
-    fn build_json(&self, args: &[&str], status: i32) -> serde_json::Value {
-        self.baseimg(args)
-            .args(["--output", "json"])
-            .status(status)
-            .run()
-            .json()
-    }
-}
-
-/// Removes every image of this test's private registry from the daemon, whatever happened.
-impl Drop for World {
-    fn drop(&mut self) {
-        self.private.remove_local_images();
-    }
+        private = world.private.host,
+        upstream = world.upstream.host
+    );
+    world.write("base-images.yaml", &catalog);
 }
 
 fn result_of<'a>(json: &'a serde_json::Value, image: &str) -> &'a str {
@@ -192,12 +125,12 @@ fn inspect_labels(reference: &str) -> serde_json::Value {
 
 #[test]
 fn builds_pushes_promotes_and_then_rebuilds_only_what_changed() {
-    let world = World::new();
+    let world = world();
     world.ok(&["lock"]);
     world.ok(&["mirror"]);
     let base_digest = manifest_digest(&world.upstream.host, "library/busybox:1.35");
 
-    let json = world.build_json(&["build", "--push"], 0);
+    let json = world.report(&["build", "--push"], 0);
     for image in ["app", "app-plus", "other", "other-child"] {
         assert_eq!(result_of(&json, image), "built", "{json:#}");
     }
@@ -284,7 +217,7 @@ fn builds_pushes_promotes_and_then_rebuilds_only_what_changed() {
         "changed\n",
     )
     .unwrap();
-    let json = world.build_json(&["build", "--push"], 0);
+    let json = world.report(&["build", "--push"], 0);
     assert_eq!(result_of(&json, "app"), "built");
     assert_eq!(result_of(&json, "app-plus"), "built");
     assert_eq!(result_of(&json, "other"), "up_to_date");
@@ -389,9 +322,9 @@ fn builds_pushes_promotes_and_then_rebuilds_only_what_changed() {
         .stdout(&format!("app: deleted {previous}; kept {newest}\n"))
         .run();
     assert_eq!(releases(&world), [newest]);
-    assert!(world.private_has_tag("base/app:1.0"));
+    assert!(world.private_has("base/app:1.0"));
     assert!(
-        world.private_has_tag("base/base-upstream:1.35"),
+        world.private_has("base/base-upstream:1.35"),
         "mirrors are never pruned"
     );
 }
@@ -422,7 +355,7 @@ fn git(world: &World, args: &[&str]) -> String {
 
 #[test]
 fn the_revision_label_says_when_the_tree_was_dirty_and_the_fingerprint_ignores_it() {
-    let world = World::new();
+    let world = world();
     world.ok(&["lock"]);
     world.ok(&["mirror"]);
     git(&world, &["init", "-q"]);
@@ -476,7 +409,7 @@ fn the_revision_label_says_when_the_tree_was_dirty_and_the_fingerprint_ignores_i
 
 #[test]
 fn a_failure_stops_dependents_lets_others_finish_and_moves_no_tag() {
-    let world = World::new();
+    let world = world();
     world.ok(&["lock"]);
     world.ok(&["mirror"]);
     world.ok(&["build", "--push"]);
@@ -487,7 +420,7 @@ fn a_failure_stops_dependents_lets_others_finish_and_moves_no_tag() {
         "changed\n",
     )
     .unwrap();
-    world.write_catalog("false");
+    write_catalog(&world, "false");
     world
         .baseimg(&["build", "--push"])
         .status(1)
@@ -497,7 +430,7 @@ fn a_failure_stops_dependents_lets_others_finish_and_moves_no_tag() {
         // The failing build's log tail is shown.
         .stdout_contains("last lines of")
         .run();
-    let json = world.build_json(&["build", "--push"], 1);
+    let json = world.report(&["build", "--push"], 1);
     assert_eq!(result_of(&json, "other"), "failed");
     assert_eq!(result_of(&json, "other-child"), "not_attempted");
     assert_eq!(
@@ -516,10 +449,10 @@ fn a_failure_stops_dependents_lets_others_finish_and_moves_no_tag() {
 /// the log file and the failure excerpt, the colour codes do not.
 #[test]
 fn a_failed_step_s_output_reaches_log_and_excerpt_without_terminal_escapes() {
-    let world = World::new();
+    let world = world();
     world.ok(&["lock"]);
     world.ok(&["mirror"]);
-    world.write_catalog("echo broken-step >&2; false");
+    write_catalog(&world, "echo broken-step >&2; false");
     world
         .baseimg(&["build", "other", "--builder", "classic"])
         .status(1)
@@ -535,20 +468,20 @@ fn a_failed_step_s_output_reaches_log_and_excerpt_without_terminal_escapes() {
 
 #[test]
 fn builds_need_nothing_from_upstream_once_mirrored() {
-    let mut world = World::new();
+    let mut world = world();
     world.ok(&["lock"]);
     world.ok(&["mirror"]);
     world.upstream.stop();
-    let json = world.build_json(&["build", "--push"], 0);
+    let json = world.report(&["build", "--push"], 0);
     assert_eq!(json["built"], 4);
 }
 
 #[test]
 fn a_local_build_without_push_is_incremental_too() {
-    let world = World::new();
+    let world = world();
     world.ok(&["lock"]);
     world.ok(&["mirror"]);
-    let json = world.build_json(&["build", "app-plus"], 0);
+    let json = world.report(&["build", "app-plus"], 0);
     assert_eq!(json["built"], 2, "app-plus and the app it needs: {json:#}");
     assert_eq!(result_of(&json, "other"), "missing", "not selected");
     world
@@ -571,11 +504,12 @@ fn a_local_build_without_push_is_incremental_too() {
 #[test]
 fn pushing_with_wrong_credentials_fails_clearly_and_prints_no_secret() {
     let secrets = tempfile::tempdir().unwrap();
-    let world = World::with_private(Registry::start_with(Some(&common::htpasswd(
+    let private = Registry::start_with(Some(&testkit::htpasswd(
         secrets.path(),
         "ci",
         "right-pass-123",
-    ))));
+    )));
+    let world = seeded_world(World::with_private(private), 1);
     world.docker_config("ci", "right-pass-123");
     world.ok(&["lock"]);
     world.ok(&["mirror"]);
@@ -593,10 +527,10 @@ fn pushing_with_wrong_credentials_fails_clearly_and_prints_no_secret() {
 /// Interrupts a build while its `RUN sleep <seconds>` step runs with `builder`; `running` counts what
 /// of that step the daemon is running (containers for the classic builder, processes for BuildKit).
 fn interrupt_a_running_step(builder: &str, seconds: u32, running: impl Fn(&World) -> usize) {
-    let world = World::seeded(Registry::start(), 99);
+    let world = seeded_world(World::new(), 99);
     world.ok(&["lock"]);
     world.ok(&["mirror"]);
-    world.write_catalog(&format!("sleep {seconds}"));
+    write_catalog(&world, &format!("sleep {seconds}"));
     let build = world
         .bare()
         .args(["--progress", "plain", "--builder", builder])
@@ -606,11 +540,10 @@ fn interrupt_a_running_step(builder: &str, seconds: u32, running: impl Fn(&World
         .stdout_contains("not promoted")
         .spawn();
     // Wait until the daemon is running the long step, then interrupt as a terminal would.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while running(&world) == 0 && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    assert!(running(&world) > 0, "the build never started its RUN step");
+    let started = wait_until(Duration::from_secs(60), Duration::from_millis(200), || {
+        running(&world) > 0
+    });
+    assert!(started, "the build never started its RUN step");
     let status = std::process::Command::new("kill")
         .args(["-INT", &build.id().to_string()])
         .status()
@@ -618,12 +551,11 @@ fn interrupt_a_running_step(builder: &str, seconds: u32, running: impl Fn(&World
     assert!(status.success());
     build.wait();
     // The daemon cancels the build: nothing of the step keeps running or stays behind.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while running(&world) > 0 && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    let _ = wait_until(Duration::from_secs(20), Duration::from_millis(200), || {
+        running(&world) == 0
+    });
     assert_eq!(running(&world), 0, "the interrupted step was left behind");
-    assert!(!world.private_has_tag("base/other:2.0"));
+    assert!(!world.private_has("base/other:2.0"));
 }
 
 #[test]
@@ -660,7 +592,7 @@ fn ctrl_c_cancels_a_buildkit_step_and_moves_no_tag() {
 
 #[test]
 fn an_unreachable_daemon_gets_one_clear_error_naming_the_address() {
-    let world = World::new();
+    let world = world();
     world.ok(&["lock"]);
     world.ok(&["mirror"]);
     let stderr = world
@@ -677,23 +609,19 @@ fn an_unreachable_daemon_gets_one_clear_error_naming_the_address() {
 
 #[test]
 fn two_runs_at_once_take_turns_and_push_each_immutable_tag_once() {
-    let world = World::seeded(Registry::start(), 7);
+    let world = seeded_world(World::new(), 7);
     world.ok(&["lock"]);
     world.ok(&["mirror"]);
     // A step that takes a while, so the first run is still going when the others start.
-    world.write_catalog("sleep 4");
+    write_catalog(&world, "sleep 4");
     let first = world
         .baseimg(&["build", "--push", "--output", "json"])
         .spawn();
     let lock = world.repo.path().join(".baseimg/run.lock");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !std::fs::read_to_string(&lock).is_ok_and(|t| t.contains("build --push")) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first run never took the lock"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let locked = wait_until(Duration::from_secs(30), Duration::from_millis(50), || {
+        std::fs::read_to_string(&lock).is_ok_and(|t| t.contains("build --push"))
+    });
+    assert!(locked, "the first run never took the lock");
 
     world
         .baseimg(&["build", "--push", "--no-wait"])
@@ -733,17 +661,17 @@ fn two_runs_at_once_take_turns_and_push_each_immutable_tag_once() {
 
 #[test]
 fn a_run_killed_while_moving_tags_is_named_by_every_command_and_completed_by_the_next() {
-    use common::proxy::{Faults, Proxy};
-    let world = World::seeded(Registry::start(), 11);
+    use testkit::proxy::Faults;
+    let world = seeded_world(World::new(), 11).with_private_proxy();
     world.ok(&["lock"]);
     world.ok(&["mirror"]);
     // The private registry behind a proxy that holds each moving-tag PUT: promotion takes seconds.
-    let proxy = Proxy::start(&world.private.host);
+    let proxy = world.private_proxy();
     proxy.set_faults(Faults {
-        delay_moving_tag_puts: Some(std::time::Duration::from_millis(1500)),
+        delay_moving_tag_puts: Some(Duration::from_millis(1500)),
         ..Faults::default()
     });
-    let registry = format!("{}/base", proxy.host);
+    let registry = format!("{}/base", world.private_host());
     let through_proxy =
         |args: &[&str]| world.baseimg(&[&["--registry", registry.as_str()], args].concat());
     let running = through_proxy(&["build", "--push"]).failure().spawn();
@@ -755,14 +683,12 @@ fn a_run_killed_while_moving_tags_is_named_by_every_command_and_completed_by_the
                     .is_some_and(|(_, t)| !t.contains('-'))
         })
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !promoting() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the build never started promoting"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let promoted = wait_until(
+        Duration::from_secs(120),
+        Duration::from_millis(20),
+        promoting,
+    );
+    assert!(promoted, "the build never started promoting");
     let killed = std::process::Command::new("kill")
         .args(["-KILL", &running.id().to_string()])
         .status()

@@ -1,8 +1,6 @@
 //! Fingerprints over the example catalog: the same inputs give the same fingerprint wherever the
 //! checkout lives, and a change reaches exactly the image it touches and what is built on it.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -37,8 +35,8 @@ fn changed(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) 
 
 #[test]
 fn same_inputs_same_fingerprint_wherever_the_checkout_is() {
-    let one = common::example_copy();
-    let two = common::example_copy();
+    let one = testkit::example_copy();
+    let two = testkit::example_copy();
     let first = fingerprints(one.path());
     assert_eq!(first.len(), 4);
     assert_eq!(first, fingerprints(one.path()));
@@ -47,7 +45,7 @@ fn same_inputs_same_fingerprint_wherever_the_checkout_is() {
 
 #[test]
 fn a_context_file_changes_its_image_and_dependents_only() {
-    let dir = common::example_copy();
+    let dir = testkit::example_copy();
     let before = fingerprints(dir.path());
 
     std::fs::write(
@@ -69,7 +67,7 @@ fn a_context_file_changes_its_image_and_dependents_only() {
 
 #[test]
 fn a_template_variable_changes_the_image_and_everything_built_on_it() {
-    let dir = common::example_copy();
+    let dir = testkit::example_copy();
     let before = fingerprints(dir.path());
     let catalog = dir.path().join("base-images.yaml");
     let text = std::fs::read_to_string(&catalog)
@@ -84,7 +82,7 @@ fn a_template_variable_changes_the_image_and_everything_built_on_it() {
 
 #[test]
 fn a_new_upstream_digest_changes_what_is_built_on_it() {
-    let dir = common::example_copy();
+    let dir = testkit::example_copy();
     let before = fingerprints(dir.path());
     let lock = dir.path().join("base-images.lock");
     let text = std::fs::read_to_string(&lock)
@@ -96,7 +94,7 @@ fn a_new_upstream_digest_changes_what_is_built_on_it() {
 
 #[test]
 fn the_executable_bit_counts_and_ignored_files_do_not() {
-    let dir = common::example_copy();
+    let dir = testkit::example_copy();
     let before = fingerprints(dir.path());
 
     // .dockerignore of api-base drops __pycache__ and *.pyc: such files never reach the daemon.
@@ -121,7 +119,7 @@ fn the_executable_bit_counts_and_ignored_files_do_not() {
 
 #[test]
 fn a_new_file_in_a_context_changes_the_fingerprint() {
-    let dir = common::example_copy();
+    let dir = testkit::example_copy();
     let before = fingerprints(dir.path());
     std::fs::write(
         dir.path().join("images/postgres/initdb/03-seed.sql"),
@@ -133,7 +131,7 @@ fn a_new_file_in_a_context_changes_the_fingerprint() {
 
 #[test]
 fn smoke_checks_and_run_settings_do_not_change_a_fingerprint() {
-    let dir = common::example_copy();
+    let dir = testkit::example_copy();
     let before = fingerprints(dir.path());
     let catalog = dir.path().join("base-images.yaml");
     let text = std::fs::read_to_string(&catalog).unwrap();

@@ -1,23 +1,22 @@
 //! The corpus of broken catalogs in `tests/broken/`: each must be refused with exactly the error text in
 //! its `expected.txt`, exit code 2, and leave every file where it was.
 //!
-//! Every case directory is one test, named after the directory and found when the tests run, so a new
-//! case needs no code and a failure names its case (`cargo test --test broken_catalogs duplicate-tag`
-//! runs one). This file therefore has its own `main` (libtest-mimic) instead of `#[test]` functions.
+//! The case directories are found when the tests run, so a new case needs no code. One test runs
+//! every case and, when any fail, fails naming each failing case with what differed (a diff of the
+//! error text, the exit code, the files changed). `BROKEN_CASE=duplicate-tag cargo test --test suite
+//! broken_catalogs` runs the cases whose name contains `duplicate-tag`.
 //!
 //! A case directory is laid over `tests/broken/_base` (a small valid repository) in a temporary
 //! directory. Optional files: `args` (the command line, default `validate`), `links` (lines
 //! `path -> target` made into symlinks), `remove` (paths of the base to delete). Set `BLESS=1` to
 //! rewrite `expected.txt` from the current output, then review the diff.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::harness::Test;
-use libtest_mimic::{Arguments, Failed, Trial};
+use testkit::harness::Test;
 
 const CONTROL_FILES: &[&str] = &["expected.txt", "args", "links", "remove"];
 
@@ -25,7 +24,7 @@ const CONTROL_FILES: &[&str] = &["expected.txt", "args", "links", "remove"];
 const AT_LEAST: usize = 25;
 
 fn corpus() -> PathBuf {
-    common::repo_root().join("tests/broken")
+    testkit::repo_root().join("tests/broken")
 }
 
 /// The case directories, in name order; `_`-prefixed ones are shared material, not cases.
@@ -73,7 +72,8 @@ fn prepare(case: &Path) -> Test {
     test
 }
 
-fn refused(case: &Path) {
+/// What differs from what the case expects, if anything.
+fn refused(case: &Path) -> Result<(), String> {
     let args_text =
         std::fs::read_to_string(case.join("args")).unwrap_or_else(|_| "validate".into());
     let args: Vec<&str> = args_text.split_whitespace().collect();
@@ -83,14 +83,14 @@ fn refused(case: &Path) {
     // Refused input is reported on stderr only: nothing on stdout for a script to mistake for a result.
     let test = prepare(case).args(&args).status(2).stdout("");
     let root = test.root().to_path_buf();
-    let before = common::snapshot(&root);
+    let before = testkit::snapshot(&root);
     let test = if bless {
         test
     } else {
         let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
         test.stderr_verbatim(&expected)
     };
-    let output = test.run();
+    let output = test.try_run()?;
     if bless {
         std::fs::write(&expected_path, &output.stderr).unwrap();
     }
@@ -101,19 +101,23 @@ fn refused(case: &Path) {
             .args(["render", "--out", "rendered"])
             .status(2)
             .stdout("")
-            .run()
+            .try_run()?
     } else {
         output
     };
-    let after = common::snapshot(output.root());
+    let after = testkit::snapshot(output.root());
     let changed: BTreeSet<_> = before
         .keys()
         .chain(after.keys())
         .filter(|path| before.get(*path) != after.get(*path))
         .collect();
-    assert!(changed.is_empty(), "the working tree changed: {changed:?}");
+    if !changed.is_empty() {
+        return Err(format!("the working tree changed: {changed:?}"));
+    }
+    Ok(())
 }
 
+#[test]
 fn base_repository_is_valid() {
     Test::fixture("tests/broken/_base")
         .arg("validate")
@@ -122,30 +126,47 @@ fn base_repository_is_valid() {
         .run();
 }
 
-/// Runs a test written as a function that panics on failure, as `#[test]` functions are.
-fn trial(name: impl Into<String>, test: impl FnOnce() + Send + 'static) -> Trial {
-    Trial::test(name, move || {
-        test();
-        Ok::<(), Failed>(())
-    })
+#[test]
+fn the_corpus_is_found() {
+    let found = cases().len();
+    assert!(found >= AT_LEAST, "the corpus holds {found} cases");
 }
 
-fn main() -> ExitCode {
-    let arguments = Arguments::from_args();
-    // libtest-mimic does not capture output: the default hook would print every failure a second
-    // time, interleaved across threads. The failure report carries the panic message.
-    std::panic::set_hook(Box::new(|_| {}));
-    let cases = cases();
-    let found = cases.len();
-    let mut trials = vec![
-        trial("base_repository_is_valid", base_repository_is_valid),
-        trial("the_corpus_is_found", move || {
-            assert!(found >= AT_LEAST, "the corpus holds {found} cases");
-        }),
-    ];
-    for case in cases {
-        let name = case.file_name().unwrap().to_string_lossy().into_owned();
-        trials.push(trial(name, move || refused(&case)));
-    }
-    libtest_mimic::run(&arguments, trials).exit_code()
+/// Every case (or those `BROKEN_CASE` names), each on its own: the failure names every case that
+/// failed, with what differed.
+#[test]
+fn every_case_is_refused_as_expected() {
+    let only = std::env::var("BROKEN_CASE").unwrap_or_default();
+    let cases: Vec<PathBuf> = cases()
+        .into_iter()
+        .filter(|case| case.file_name().unwrap().to_string_lossy().contains(&only))
+        .collect();
+    // A case is a few short runs of baseimg: several at a time, as separate tests would run.
+    let next = AtomicUsize::new(0);
+    let failures = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                while let Some(case) = cases.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    if let Err(problem) = refused(case) {
+                        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+                        failures.lock().unwrap().push((name, problem));
+                    }
+                }
+            });
+        }
+    });
+    let mut failures = failures.into_inner().unwrap();
+    failures.sort();
+    let failures: Vec<String> = failures
+        .into_iter()
+        .map(|(name, problem)| format!("=== case {name}\n{problem}"))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} broken-catalog cases failed:\n\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
 }
