@@ -574,50 +574,75 @@ fn no_two_files_of_src_import_each_other_even_through_others() {
     assert!(report.is_empty(), "import cycles in src/:\n{report}");
 }
 
+impl Source {
+    /// `from → to (file:line)` for every import of a file `from` picks to a file `to` picks.
+    fn edges_where(
+        &self,
+        from: impl Fn(&Module) -> bool,
+        to: impl Fn(&Module, &Module) -> bool,
+    ) -> String {
+        let mut report = String::new();
+        for (module, targets) in self.graph() {
+            if !from(&module) {
+                continue;
+            }
+            for (target, line) in targets {
+                if to(&module, &target) {
+                    report.push_str(&format!(
+                        "{} imports {} ({})\n",
+                        name(&module),
+                        name(&target),
+                        self.where_(&module, line)
+                    ));
+                }
+            }
+        }
+        report
+    }
+
+    /// `file:line: code` for every line of code of a file `from` picks that `found` says is one.
+    fn lines_where(&self, from: impl Fn(&Module) -> bool, found: impl Fn(&str) -> bool) -> String {
+        let mut report = String::new();
+        for (module, file) in &self.files {
+            if !from(module) {
+                continue;
+            }
+            for (n, line) in file.code.lines().enumerate() {
+                if found(line) {
+                    report.push_str(&format!(
+                        "{}:{}: {}\n",
+                        file.path.display(),
+                        n + 1,
+                        line.trim()
+                    ));
+                }
+            }
+        }
+        report
+    }
+}
+
 #[test]
 fn the_domain_and_the_leaves_import_nothing_above_them() {
     let source = Source::read();
-    let mut report = String::new();
-    for (module, targets) in source.graph() {
-        let layer = top(&module);
-        if module.is_empty() || ABOVE_DOMAIN.contains(&layer) {
-            continue;
-        }
-        for (target, line) in targets {
-            let above = ABOVE_DOMAIN.contains(&top(&target));
-            let leaf_reaching_up = LEAVES.contains(&layer) && !LEAVES.contains(&top(&target));
-            if above || leaf_reaching_up {
-                report.push_str(&format!(
-                    "{} imports {} ({})\n",
-                    name(&module),
-                    name(&target),
-                    source.where_(&module, line)
-                ));
-            }
-        }
-    }
+    let report = source.edges_where(
+        |module| !module.is_empty() && !ABOVE_DOMAIN.contains(&top(module)),
+        |module, target| {
+            let above = ABOVE_DOMAIN.contains(&top(target));
+            let leaf_reaching_up = LEAVES.contains(&top(module)) && !LEAVES.contains(&top(target));
+            above || leaf_reaching_up
+        },
+    );
     assert!(report.is_empty(), "imports that point up:\n{report}");
 }
 
 #[test]
 fn commands_hand_their_reports_up_and_never_draw_them() {
     let source = Source::read();
-    let mut report = String::new();
-    for (module, targets) in source.graph() {
-        if top(&module) != "commands" {
-            continue;
-        }
-        for (target, line) in targets {
-            if matches!(top(&target), "report" | "cli") {
-                report.push_str(&format!(
-                    "{} imports {} ({})\n",
-                    name(&module),
-                    name(&target),
-                    source.where_(&module, line)
-                ));
-            }
-        }
-    }
+    let report = source.edges_where(
+        |module| top(module) == "commands",
+        |_, target| matches!(top(target), "report" | "cli"),
+    );
     assert!(
         report.is_empty(),
         "commands that reach the report or cli:\n{report}"
@@ -636,26 +661,16 @@ fn nothing_prints_outside_the_report_and_the_progress_display() {
         "stderr()",
         "dbg!",
     ];
-    let mut report = String::new();
-    for (module, file) in &source.files {
-        if MAY_PRINT.contains(&top(module)) {
-            continue;
-        }
-        for (n, line) in file.code.lines().enumerate() {
-            for word in printing {
-                if let Some(at) = line.find(word)
-                    && !line[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_')
-                {
-                    report.push_str(&format!(
-                        "{}:{}: {}\n",
-                        file.path.display(),
-                        n + 1,
-                        line.trim()
-                    ));
-                }
-            }
-        }
-    }
+    let report = source.lines_where(
+        |module| !MAY_PRINT.contains(&top(module)),
+        |line| {
+            printing.iter().any(|word| {
+                line.find(word).is_some_and(|at| {
+                    !line[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+                })
+            })
+        },
+    );
     assert!(
         report.is_empty(),
         "printing outside report/ and progress:\n{report}"
@@ -665,7 +680,6 @@ fn nothing_prints_outside_the_report_and_the_progress_display() {
 #[test]
 fn planning_reads_files_and_the_private_registry_and_changes_nothing() {
     let source = Source::read();
-    let mut report = String::new();
     let forbidden = [
         "docker", "executor", "mirror", "upstream", "service", "smoke",
     ];
@@ -679,34 +693,11 @@ fn planning_reads_files_and_the_private_registry_and_changes_nothing() {
         ".mount",
         ".delete",
     ];
-    for (module, targets) in source.graph() {
-        if top(&module) != "plan" {
-            continue;
-        }
-        for (target, line) in targets {
-            if forbidden.contains(&top(&target)) {
-                report.push_str(&format!(
-                    "{} imports {} ({})\n",
-                    name(&module),
-                    name(&target),
-                    source.where_(&module, line)
-                ));
-            }
-        }
-        let file = &source.files[&module];
-        for (n, line) in file.code.lines().enumerate() {
-            for word in writes {
-                if line.contains(word) {
-                    report.push_str(&format!(
-                        "{}:{}: {}\n",
-                        file.path.display(),
-                        n + 1,
-                        line.trim()
-                    ));
-                }
-            }
-        }
-    }
+    let planning = |module: &Module| top(module) == "plan";
+    let mut report = source.edges_where(planning, |_, target| forbidden.contains(&top(target)));
+    report.push_str(&source.lines_where(planning, |line| {
+        writes.iter().any(|word| line.contains(word))
+    }));
     assert!(
         report.is_empty(),
         "planning that does more than read:\n{report}"
