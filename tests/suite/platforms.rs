@@ -5,14 +5,14 @@
 
 use std::time::Duration;
 
-use testkit::realistic::{docker, seed_two_platform_upstream};
+use testkit::realistic::docker;
 use testkit::{World, wait_until};
 
 const TWO: &str = "    platforms: [linux/amd64, linux/arm64]\n";
 
 /// The example with Redis and Postgres (mirrors and builds) on both platforms.
 fn two_platform_world() -> World {
-    let world = World::example_seeded_with(seed_two_platform_upstream);
+    let world = World::two_platform_example();
     world.edit_catalog(|catalog| {
         let mut catalog = catalog.to_string();
         for after in [

@@ -7,8 +7,11 @@
 //! arm64 packages, never run here), which `seed_two_platform_upstream` publishes with the amd64 ones
 //! as two-platform images.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+
+use super::registry::Registry;
 
 /// What the example catalog mirrors (with `docker.io/` taken off) and which fixture stands in for it.
 pub const EXAMPLE_UPSTREAM: [(&str, &str); 3] = [
@@ -155,6 +158,93 @@ pub fn seed_two_platform_upstream(registry: &str) {
             &serde_json::to_vec_pretty(&index).unwrap(),
         );
     }
+}
+
+/// A registry playing upstream that holds what [`seed_example_upstream`] pushes. Pushing the fixture
+/// images costs the daemon some twenty seconds of compression, so it is done once per machine (and
+/// set of fixture images): every such upstream starts on a copy of a seeded registry's storage, kept
+/// beside the fixture images' layers (see [`seeded_storage`]), which takes a fraction of a second.
+pub fn example_upstream() -> Registry {
+    static DATA: OnceLock<PathBuf> = OnceLock::new();
+    Registry::start_from(DATA.get_or_init(|| {
+        let names: Vec<String> = fixture_images().into_iter().map(|(_, name)| name).collect();
+        seeded_storage("example", &names, seed_example_upstream)
+    }))
+}
+
+/// The same for [`seed_two_platform_upstream`]: redis and postgres as two-platform images.
+pub fn two_platform_upstream() -> Registry {
+    static DATA: OnceLock<PathBuf> = OnceLock::new();
+    Registry::start_from(DATA.get_or_init(|| {
+        let names: Vec<String> = fixture_images()
+            .into_iter()
+            .chain(arm64_fixture_images())
+            .map(|(_, name)| name)
+            .collect();
+        seeded_storage("two-platform", &names, seed_two_platform_upstream)
+    }))
+}
+
+/// The storage of a registry that `seed` filled from the fixture images `names`, kept in the fixture
+/// scripts' cache directory as `upstream-KIND-KEY`, the key a hash of `names` and of this file (a
+/// changed seed makes a new one). Made when missing, by a registry started for it; the entries of
+/// `kind` under other keys are removed then, as the scripts remove their stale layers. Test runs at
+/// the same time may each make it: the first to finish keeps its copy.
+fn seeded_storage(kind: &str, names: &[String], seed: fn(&str)) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(include_str!("realistic.rs"));
+    for name in names {
+        hash.update(name);
+        hash.update("\n");
+    }
+    let key = &hex::encode(hash.finalize())[..12];
+    let cache = fixture_cache();
+    let prefix = format!("upstream-{kind}-");
+    let kept = cache.join(format!("{prefix}{key}"));
+    if kept.is_dir() {
+        return kept;
+    }
+    std::fs::create_dir_all(&cache).unwrap();
+    let mut registry = Registry::start();
+    seed(&registry.host);
+    registry.stop();
+    let partial = cache.join(format!("{prefix}{key}.partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&partial);
+    super::copy_tree(&registry.data(), &partial);
+    if std::fs::rename(&partial, &kept).is_err() {
+        // Another run kept the same storage first.
+        let _ = std::fs::remove_dir_all(&partial);
+    }
+    for entry in std::fs::read_dir(&cache).unwrap().filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        // A partial copy is stale once the run making it has ended.
+        let stale = match rest.split_once(".partial-") {
+            Some((_, pid)) => !Path::new("/proc").join(pid).exists(),
+            None => rest != key,
+        };
+        if stale {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    kept
+}
+
+/// Where the fixture scripts keep what they made: `FIXTURE_CACHE_DIR`, else `baseimg-fixtures` in
+/// the user's cache directory (`XDG_CACHE_HOME`, else `~/.cache`).
+fn fixture_cache() -> PathBuf {
+    let set = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+    if let Some(dir) = set("FIXTURE_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    let cache = match set("XDG_CACHE_HOME") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(set("HOME").expect("HOME is set")).join(".cache"),
+    };
+    cache.join("baseimg-fixtures")
 }
 
 /// The media type of a Docker manifest list (an image index of Docker manifests).

@@ -1,7 +1,7 @@
 //! Real registries for the tests: Debian's `docker-registry` (the CNCF distribution registry) on a
 //! free 127.0.0.1 port with its storage in a temporary directory, stopped when dropped.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -18,20 +18,26 @@ impl Registry {
 
     /// `htpasswd`: a file of `user:bcrypt-hash` lines; the registry then wants Basic credentials.
     pub fn start_with(htpasswd: Option<&Path>) -> Registry {
-        Registry::launch(htpasswd, None)
+        Registry::launch(htpasswd, None, None)
     }
 
     /// A registry that writes one access-log line per request into `log` (for counting requests
     /// without a proxy in the data path).
     pub fn start_logged(log: &Path) -> Registry {
-        Registry::launch(None, Some(log))
+        Registry::launch(None, Some(log), None)
+    }
+
+    /// A registry whose storage starts as a copy of `data`: what a stopped registry's
+    /// [`Registry::data`] held (images pushed once, served to every test that wants them).
+    pub fn start_from(data: &Path) -> Registry {
+        Registry::launch(None, None, Some(data))
     }
 
     /// Starts a registry on a free port. The port is free when chosen but may be taken before the
     /// registry binds it (tests run in parallel); then the registry exits, and another port is tried.
-    fn launch(htpasswd: Option<&Path>, access_log: Option<&Path>) -> Registry {
+    fn launch(htpasswd: Option<&Path>, access_log: Option<&Path>, from: Option<&Path>) -> Registry {
         for _ in 0..5 {
-            let mut registry = Registry::launch_once(htpasswd, access_log);
+            let mut registry = Registry::launch_once(htpasswd, access_log, from);
             if registry.wait_ready() {
                 return registry;
             }
@@ -40,8 +46,15 @@ impl Registry {
         panic!("docker-registry did not start on any of five ports");
     }
 
-    fn launch_once(htpasswd: Option<&Path>, access_log: Option<&Path>) -> Registry {
+    fn launch_once(
+        htpasswd: Option<&Path>,
+        access_log: Option<&Path>,
+        from: Option<&Path>,
+    ) -> Registry {
         let storage = tempfile::tempdir().unwrap();
+        if let Some(data) = from {
+            super::copy_tree(data, &storage.path().join("data"));
+        }
         let port = super::free_port();
         let auth = match htpasswd {
             Some(path) => format!(
@@ -94,10 +107,15 @@ impl Registry {
         self.child.try_wait().ok().flatten().is_none()
     }
 
+    /// The directory the registry keeps its content in.
+    pub fn data(&self) -> PathBuf {
+        self._storage.path().join("data")
+    }
+
     /// The bytes of every distinct blob (layers, configs and manifests) the registry stores: its
     /// storage keeps each digest once, whatever number of repositories link it.
     pub fn stored_blob_bytes(&self) -> u64 {
-        let blobs = self._storage.path().join("data/docker/registry/v2/blobs");
+        let blobs = self.data().join("docker/registry/v2/blobs");
         walkdir::WalkDir::new(blobs)
             .into_iter()
             .filter_map(Result::ok)

@@ -15,7 +15,7 @@ use std::process::Command;
 
 use super::harness::Test;
 use super::proxy::Proxy;
-use super::realistic::seed_example_upstream;
+use super::realistic::{example_upstream, two_platform_upstream};
 use super::registry::Registry;
 
 pub struct World {
@@ -46,8 +46,12 @@ impl World {
 
     /// The same with this private registry (one that wants credentials, say).
     pub fn with_private(private: Registry) -> World {
+        World::with_registries(Registry::start(), private)
+    }
+
+    fn with_registries(upstream: Registry, private: Registry) -> World {
         World {
-            upstream: Registry::start(),
+            upstream,
             private,
             upstream_proxy: None,
             private_proxy: None,
@@ -62,14 +66,18 @@ impl World {
     /// The example catalog, its upstream images the realistic fixtures; runs name the private
     /// registry with `--registry` and take two jobs.
     pub fn example() -> World {
-        World::example_seeded_with(seed_example_upstream)
+        World::example_on(example_upstream())
     }
 
-    /// The example world with its upstream registry seeded by `seed` (see [`super::realistic`]).
-    pub fn example_seeded_with(seed: fn(&str)) -> World {
-        let mut world = World::new().with_jobs(2);
+    /// The example world with redis and postgres upstream as two-platform images (see
+    /// [`super::realistic::seed_two_platform_upstream`]).
+    pub fn two_platform_example() -> World {
+        World::example_on(two_platform_upstream())
+    }
+
+    fn example_on(upstream: Registry) -> World {
+        let mut world = World::with_registries(upstream, Registry::start()).with_jobs(2);
         world.registry_option = true;
-        seed(&world.upstream.host);
         let repo = super::example_copy();
         // Lock afresh: the test lock file pins digests of images that are not in this upstream.
         std::fs::remove_file(repo.path().join("base-images.lock")).unwrap();
